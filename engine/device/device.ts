@@ -1,0 +1,97 @@
+// The engine's device: a GPUDevice plus what the engine needs to know about it. Node and the
+// browser differ only in how the adapter is found (node.ts, browser.ts); everything after that
+// is shared. Errors from WebGPU are captured with error scopes and surfaced as JavaScript
+// errors at the next synchronisation point; device loss is reported, never silent.
+
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  backend: string;
+  isFallbackAdapter: boolean;
+}
+
+/** Features the engine uses when the adapter offers them. */
+export const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups'];
+
+export class DeviceLostError extends Error {}
+
+export class Device {
+  readonly info: AdapterDescription;
+  readonly features: ReadonlySet<string>;
+  readonly limits: GPUSupportedLimits;
+  private lostReason: string | null = null;
+  private deferredError: Error | null = null;
+
+  constructor(readonly gpu: GPUDevice, adapter: GPUAdapter, backend: string) {
+    const i = adapter.info;
+    this.info = {
+      vendor: i.vendor || 'unknown',
+      architecture: i.architecture || 'unknown',
+      device: i.device || '',
+      description: i.description || '',
+      backend,
+      isFallbackAdapter: Boolean((i as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter),
+    };
+    this.features = new Set(gpu.features);
+    this.limits = gpu.limits;
+    void gpu.lost.then((e) => {
+      if (e.reason === 'destroyed') return;
+      this.lostReason = `${e.reason}: ${e.message}`;
+      console.error(`medgrad: the GPU device was lost (${this.lostReason})`);
+    });
+  }
+
+  get hasTimestamps(): boolean { return this.features.has('timestamp-query'); }
+
+  /** Throws if the device is gone or an earlier batch of GPU work failed validation. */
+  check(): void {
+    if (this.lostReason) throw new DeviceLostError(`medgrad: the GPU device was lost (${this.lostReason}); create a new one with init()`);
+    const e = this.deferredError;
+    if (e) { this.deferredError = null; throw e; }
+  }
+
+  /** Opens error scopes around GPU work; `close(describe)` records any error for check(). */
+  scope(): (describe: () => string) => Promise<void> {
+    this.gpu.pushErrorScope('out-of-memory');
+    this.gpu.pushErrorScope('validation');
+    return async (describe) => {
+      const validation = this.gpu.popErrorScope();
+      const oom = this.gpu.popErrorScope();
+      const [v, o] = await Promise.all([validation, oom]);
+      const err = v ?? o;
+      if (err && !this.deferredError) {
+        const kind = o && !v ? 'out of GPU memory' : 'WebGPU validation error';
+        this.deferredError = new Error(`medgrad: ${kind} in ${describe()}: ${err.message}`);
+      }
+    };
+  }
+
+  destroy(): void { this.gpu.destroy(); }
+}
+
+/** Picks the features to request and the highest limits the engine benefits from. */
+export function deviceDescriptor(adapter: GPUAdapter): GPUDeviceDescriptor {
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const l = adapter.limits;
+  return {
+    requiredFeatures,
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    },
+  };
+}
+
+export const NO_ADAPTER_HELP = [
+  'medgrad: no WebGPU adapter was found.',
+  'In Node, Dawn needs a Vulkan driver: on Debian/Ubuntu run `npm run setup` (installs Mesa\'s',
+  'CPU driver lavapipe where no GPU driver exists), or install your GPU vendor\'s Vulkan driver.',
+  'In a browser, use one with WebGPU enabled (Chrome/Edge 113+, or --enable-unsafe-webgpu).',
+].join('\n');

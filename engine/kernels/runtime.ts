@@ -1,0 +1,224 @@
+// Kernel runtime: compiles WGSL entry points into pipelines (cached by family, entry point and
+// override constants), derives bind-group layouts from wgsl_reflect, and records dispatches
+// into one command encoder that is submitted as a batch. Uniform parameters of a batch go into
+// one arena buffer written once per submit. The CPU waits on the GPU only in read().
+import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
+import type { Device } from '../device/device.js';
+import { BufferPool, USAGE } from '../buffers/pool.js';
+import { shaderSource } from './shaders.js';
+import type { Profiler } from '../profiler/profiler.js';
+
+export interface Kernel {
+  readonly key: string;
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+  /** Binding variable name -> binding index; `p` (uniform) excluded. */
+  readonly bindings: ReadonlyMap<string, number>;
+  readonly uniformBinding: number | null;
+}
+
+export interface DispatchSpec {
+  /** Op name and shapes, for errors and the profiler: "matmul [64,32]x[32,16]". */
+  label: string;
+  op: string;
+  params?: ArrayBuffer;
+  buffers: Record<string, GPUBuffer>;
+  workgroups: [number, number?, number?];
+  flops?: number;
+  bytes?: number;
+}
+
+const ARENA_SLOT = 256;
+const ARENA_SLOTS = 2048;
+const MAX_PENDING = 1024;
+
+export class Runtime {
+  readonly pool: BufferPool;
+  private kernels = new Map<string, Kernel>();
+  private reflections = new Map<string, WgslReflect>();
+  private modules = new Map<string, GPUShaderModule>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private labels: string[] = [];
+  private arena: GPUBuffer;
+  private arenaData = new Uint8Array(ARENA_SLOT * ARENA_SLOTS);
+  private arenaUsed = 0;
+  private closeScope: ((d: () => string) => Promise<void>) | null = null;
+  private scopes: Promise<void>[] = [];
+  profiler: Profiler | null = null;
+  /** Submit every dispatch alone, so a GPU error names exactly the op that caused it. */
+  debug = false;
+  dispatchCount = 0;
+
+  constructor(readonly device: Device) {
+    const gpu = device.gpu;
+    this.pool = new BufferPool(gpu, Math.min(device.limits.maxBufferSize, device.limits.maxStorageBufferBindingSize));
+    this.arena = gpu.createBuffer({ size: this.arenaData.byteLength, usage: USAGE.UNIFORM | USAGE.COPY_DST });
+  }
+
+  kernel(family: string, entry: string, constants: Record<string, number> = {}): Kernel {
+    const key = `${family}.${entry}${JSON.stringify(constants)}`;
+    const hit = this.kernels.get(key);
+    if (hit) return hit;
+    const gpu = this.device.gpu;
+    let module = this.modules.get(family);
+    let reflect = this.reflections.get(family);
+    if (!module || !reflect) {
+      const code = shaderSource(family);
+      module = gpu.createShaderModule({ code, label: family });
+      reflect = new WgslReflect(code);
+      this.modules.set(family, module);
+      this.reflections.set(family, reflect);
+    }
+    const ep = reflect.entry.compute.find((e) => e.name === entry);
+    if (!ep) throw new Error(`medgrad: shaders/${family}.wgsl has no compute entry point '${entry}'`);
+    const bindings = new Map<string, number>();
+    let uniformBinding: number | null = null;
+    const entries: GPUBindGroupLayoutEntry[] = [];
+    for (const r of ep.resources) {
+      if (r.group !== 0) throw new Error(`medgrad: shaders/${family}.wgsl: only @group(0) is supported (${r.name})`);
+      const isUniform = r.resourceType === 0;
+      if (isUniform) uniformBinding = r.binding;
+      else bindings.set(r.name, r.binding);
+      entries.push({
+        binding: r.binding,
+        visibility: 4, // GPUShaderStage.COMPUTE
+        buffer: { type: isUniform ? 'uniform' : r.access === 'read' ? 'read-only-storage' : 'storage' },
+      });
+    }
+    entries.sort((x, y) => x.binding - y.binding);
+    const layout = gpu.createBindGroupLayout({ entries, label: key });
+    const pipeline = gpu.createComputePipeline({
+      label: key,
+      layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: entry, constants },
+    });
+    const k: Kernel = { key, pipeline, layout, bindings, uniformBinding };
+    this.kernels.set(key, k);
+    return k;
+  }
+
+  private open(): GPUCommandEncoder {
+    if (!this.encoder) {
+      this.device.check();
+      this.closeScope = this.device.scope();
+      this.encoder = this.device.gpu.createCommandEncoder();
+    }
+    return this.encoder;
+  }
+
+  dispatch(kernel: Kernel, spec: DispatchSpec): void {
+    const enc = this.open();
+    const entries: GPUBindGroupEntry[] = [];
+    if (kernel.uniformBinding !== null) {
+      const params = spec.params ?? new ArrayBuffer(16);
+      const slots = Math.ceil(params.byteLength / ARENA_SLOT);
+      if (this.arenaUsed + slots > ARENA_SLOTS) { this.flush(); return this.dispatch(kernel, spec); }
+      const offset = this.arenaUsed * ARENA_SLOT;
+      this.arenaData.set(new Uint8Array(params), offset);
+      this.arenaUsed += slots;
+      entries.push({ binding: kernel.uniformBinding, resource: { buffer: this.arena, offset, size: slots * ARENA_SLOT } });
+    }
+    for (const [name, binding] of kernel.bindings) {
+      const buffer = spec.buffers[name];
+      if (!buffer) throw new Error(`medgrad: ${spec.label}: kernel ${kernel.key} needs buffer '${name}'`);
+      entries.push({ binding, resource: { buffer } });
+    }
+    const bindGroup = this.device.gpu.createBindGroup({ layout: kernel.layout, entries });
+    const prof = this.profiler;
+    const timestampWrites = prof?.timestampWrites(spec);
+    if (timestampWrites) {
+      this.endPass();
+      this.pass = enc.beginComputePass({ timestampWrites });
+    } else if (!this.pass) {
+      this.pass = enc.beginComputePass();
+    }
+    this.pass.setPipeline(kernel.pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    const [x, y = 1, z = 1] = spec.workgroups;
+    this.pass.dispatchWorkgroups(x, y, z);
+    if (timestampWrites) this.endPass();
+    this.labels.push(spec.label);
+    this.dispatchCount++;
+    if (prof && !timestampWrites) prof.untimed(spec);
+    if (this.debug || this.labels.length >= MAX_PENDING || (prof && !timestampWrites)) this.flush();
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    const enc = this.open();
+    this.endPass();
+    enc.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Submits everything recorded so far. Does not wait for the GPU. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    this.profiler?.resolve(this.encoder);
+    if (this.arenaUsed > 0) {
+      this.device.gpu.queue.writeBuffer(this.arena, 0, this.arenaData, 0, this.arenaUsed * ARENA_SLOT);
+    }
+    this.device.gpu.queue.submit([this.encoder.finish()]);
+    const labels = this.labels;
+    const close = this.closeScope;
+    this.encoder = null;
+    this.labels = [];
+    this.arenaUsed = 0;
+    this.closeScope = null;
+    if (close) this.scopes.push(close(() => describeBatch(labels)));
+    if (this.scopes.length > 64) this.scopes = [Promise.all(this.scopes).then(() => undefined)];
+    this.profiler?.submitted();
+  }
+
+  /** Writes host data into a buffer, in order with all work recorded before it. */
+  write(buf: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    this.flush();
+    this.device.gpu.queue.writeBuffer(buf, offset, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Copies `bytes` of a buffer back to the host: the one place the CPU waits for the GPU. */
+  async read(buf: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.pool.acquire(size, USAGE.MAP_READ | USAGE.COPY_DST, 'a readback');
+    this.copy(buf, offset, staging, 0, size);
+    this.flush();
+    try {
+      await staging.mapAsync(1 /* GPUMapMode.READ */, 0, size);
+      const out = staging.getMappedRange(0, size).slice(0, bytes);
+      staging.unmap();
+      return out;
+    } catch (e) {
+      this.device.check();
+      throw e;
+    } finally {
+      this.pool.release(staging);
+      await this.settle();
+    }
+  }
+
+  /** Waits for the error scopes of submitted batches and throws the first error they hold. */
+  private async settle(): Promise<void> {
+    const s = this.scopes;
+    this.scopes = [];
+    await Promise.all(s);
+    this.device.check();
+  }
+
+  /** Waits until the GPU has finished all submitted work, and reports any error it raised. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.gpu.queue.onSubmittedWorkDone();
+    await this.settle();
+  }
+}
+
+function describeBatch(labels: string[]): string {
+  if (labels.length === 1) return labels[0]!;
+  const shown = labels.slice(0, 6).join('; ');
+  return `a batch of ${labels.length} ops (${shown}${labels.length > 6 ? '; ...' : ''}); set MEDGRAD_DEBUG=1 or setDebug(true) to name the exact op`;
+}

@@ -1,0 +1,111 @@
+// Kernel launchers: each packs a kernel's uniform parameters, allocates the output and
+// records one dispatch. Ops call these; nothing above this file knows about bindings.
+import { runtime } from '../context.js';
+import { empty, Tensor, type DType } from '../tensor.js';
+import { fmt, MAX_RANK, type Shape } from '../shape.js';
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+export function f32bits(x: number): number { f32[0] = x; return u32[0]!; }
+
+/** Packs scalar words then rank-8 dimension arrays (each 32 bytes, 16-byte aligned). */
+export function packParams(scalars: number[], arrays: ReadonlyArray<readonly number[]> = []): ArrayBuffer {
+  const head = Math.ceil(scalars.length / 4) * 4;
+  const words = new Uint32Array(head + arrays.length * MAX_RANK);
+  words.set(scalars.map((v) => v >>> 0));
+  arrays.forEach((a, i) => words.set(a.map((v) => v >>> 0), head + i * MAX_RANK));
+  return words.buffer;
+}
+
+const WG = 256;
+/** Workgroups for a grid-stride loop over n elements. */
+export function gridFor(n: number): [number] { return [Math.max(1, Math.min(Math.ceil(n / WG), 8192))]; }
+
+const label = (op: string, ...shapes: Shape[]) => `${op} ${shapes.map(fmt).join(' ')}`;
+
+export const UNARY = {
+  neg: 0, exp: 1, log: 2, sqrt: 3, relu: 4, sigmoid: 5, tanh: 6, abs: 7, sign: 8, pow: 9, clamp: 10,
+  affine: 11, gtS: 12, ltS: 13, geS: 14, leS: 15, eqS: 16, neS: 17, rdiv: 18, square: 19,
+} as const;
+export type UnaryCode = keyof typeof UNARY;
+
+export const BINARY = {
+  add: 0, sub: 1, mul: 2, div: 3, minimum: 4, maximum: 5, eq: 6, ne: 7, lt: 8, le: 9, gt: 10, ge: 11, pow: 12,
+} as const;
+export type BinaryCode = keyof typeof BINARY;
+
+export function unaryKernel(x: Tensor, code: UnaryCode, alpha = 0, beta = 0): Tensor {
+  const out = empty(x.shape);
+  if (x.size === 0) return out;
+  const rt = runtime();
+  rt.dispatch(rt.kernel('elementwise', 'unary', { OP: UNARY[code] }), {
+    op: code, label: label(code, x.shape),
+    params: packParams([x.size, 0, f32bits(alpha), f32bits(beta)]),
+    buffers: { out: out.buffer, a: x.buffer },
+    workgroups: gridFor(x.size), flops: x.size, bytes: 8 * x.size,
+  });
+  return out;
+}
+
+export function broadcastKernel(entry: 'binary' | 'where_select', code: number, opName: string, outShape: Shape,
+  operands: Array<{ t: Tensor; strides: number[] }>): Tensor {
+  const out = empty(outShape);
+  if (out.size === 0) return out;
+  const rt = runtime();
+  const same = entry === 'binary' && operands.every((o) => o.t.size === out.size);
+  const strides = operands.map((o) => o.strides);
+  while (strides.length < 3) strides.push([]);
+  const [a, b, c] = [operands[0]!.t, operands[1]!.t, (operands[2] ?? operands[0]!).t];
+  rt.dispatch(rt.kernel('elementwise', same ? 'binary_same' : entry, { OP: code }), {
+    op: opName, label: label(opName, ...operands.map((o) => o.t.shape)),
+    params: packParams([out.size, outShape.length, 0, 0], [outShape, ...strides]),
+    buffers: { out: out.buffer, a: a.buffer, b: b.buffer, c: c.buffer },
+    workgroups: gridFor(out.size), flops: out.size, bytes: 4 * (out.size + operands.reduce((s, o) => s + o.t.size, 0)),
+  });
+  return out;
+}
+
+export function fillKernel(t: Tensor, value: number): Tensor {
+  if (t.size === 0) return t;
+  const rt = runtime();
+  rt.dispatch(rt.kernel('copy', 'fill'), {
+    op: 'fill', label: label('fill', t.shape),
+    params: packParams([t.size, 0, t.dtype === 'int32' ? value | 0 : f32bits(value), 0]),
+    buffers: { dst: t.buffer },
+    workgroups: gridFor(t.size), bytes: 4 * t.size,
+  });
+  return t;
+}
+
+/** dst[dstOffset + idx . dstStrides] = src[srcOffset + idx . srcStrides] for idx over shape. */
+export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: readonly number[], srcOffset: number,
+  dstStrides: readonly number[], dstOffset: number, opName: string): void {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n === 0) return;
+  const rt = runtime();
+  rt.dispatch(rt.kernel('copy', 'strided'), {
+    op: opName, label: label(opName, src.shape, dst.shape),
+    params: packParams([n, shape.length, srcOffset, dstOffset], [shape, srcStrides, dstStrides]),
+    buffers: { dst: dst.buffer, src: src.buffer },
+    workgroups: gridFor(n), bytes: 8 * n,
+  });
+}
+
+export const REDUCE = { sum: 0, max: 1, min: 2, argmax: 3, argmin: 4 } as const;
+
+/** Reduces each row of a contiguous [rows, len] view of x; the output has `outShape`. */
+export function reduceRowsKernel(x: Tensor, rows: number, len: number, code: keyof typeof REDUCE, outShape: Shape): Tensor {
+  const dtype: DType = code === 'argmax' || code === 'argmin' ? 'int32' : 'float32';
+  const out = empty(outShape, dtype);
+  if (rows === 0) return out;
+  const rt = runtime();
+  // One workgroup per row pays off once rows are long or too few to fill the device.
+  const wide = len >= 64 || rows < 256;
+  rt.dispatch(rt.kernel('reduce', wide ? 'reduce_rows' : 'reduce_short', { OP: REDUCE[code] }), {
+    op: code, label: label(code, x.shape),
+    params: packParams([rows, len]),
+    buffers: { out: out.buffer, x: x.buffer },
+    workgroups: wide ? [Math.min(rows, 65535)] : gridFor(rows), flops: rows * len, bytes: 4 * (rows * len + rows),
+  });
+  return out;
+}

@@ -1,0 +1,72 @@
+// Softmax, log-softmax and cross-entropy with integer labels (softmax.wgsl). The class axis
+// is moved last when it is not. Cross-entropy's forward and backward are fused kernels: the
+// backward recomputes softmax from the logits instead of storing it.
+import { runtime } from '../context.js';
+import { empty, Tensor, tidy } from '../tensor.js';
+import { fmt, normAxis } from '../shape.js';
+import { defineOp } from './define.js';
+import { float } from './checks.js';
+import { packParams } from './launch.js';
+import { permute } from './movement.js';
+import { mul, sub } from './elementwise.js';
+import { mean, sum } from './reduce.js';
+
+function rowsKernel(entry: 'softmax' | 'xent_fwd' | 'xent_bwd', op: number, x: Tensor, outShape: readonly number[],
+  extra: { labels?: Tensor; g?: Tensor } = {}): Tensor {
+  const cols = x.shape[x.rank - 1] ?? 1;
+  const rows = x.size / Math.max(cols, 1);
+  const out = empty(outShape);
+  if (out.size === 0) return out;
+  const rt = runtime();
+  const name = entry === 'softmax' ? (op ? 'logSoftmax' : 'softmax') : entry === 'xent_fwd' ? 'crossEntropy' : 'crossEntropy.backward';
+  rt.dispatch(rt.kernel('softmax', entry, { OP: op }), {
+    op: name, label: `${name} ${fmt(x.shape)}`,
+    params: packParams([rows, cols]),
+    buffers: { out: out.buffer, x: x.buffer, labels: (extra.labels ?? x).buffer, g: (extra.g ?? x).buffer },
+    workgroups: [Math.min(rows, 65535)], flops: 5 * x.size, bytes: 8 * x.size,
+  });
+  return out;
+}
+
+/** Applies fn over the last axis after moving `axis` there, and moves it back. */
+function alongAxis(x: Tensor, axis: number, op: string, fn: (t: Tensor) => Tensor): Tensor {
+  const ax = normAxis(axis, float(x, op).rank, x.shape, op);
+  if (ax === x.rank - 1 || x.rank === 0) return fn(x);
+  const perm = x.shape.map((_, i) => i);
+  perm[ax] = x.rank - 1; perm[x.rank - 1] = ax;
+  return tidy(() => permute(fn(permute(x, perm)), perm));
+}
+
+export const softmax: (x: Tensor, axis?: number) => Tensor = defineOp('softmax',
+  (x: Tensor, axis = -1) => alongAxis(x, axis, 'softmax', (t) => rowsKernel('softmax', 0, t, t.shape)),
+  (g, y, _x, axis = -1) => [mul(y, sub(g, sum(mul(g, y), axis, true)))]);
+
+export const logSoftmax: (x: Tensor, axis?: number) => Tensor = defineOp('logSoftmax',
+  (x: Tensor, axis = -1) => alongAxis(x, axis, 'logSoftmax', (t) => rowsKernel('softmax', 1, t, t.shape)),
+  (g, _y, x, axis = -1) => [sub(g, mul(softmax(x, axis), sum(g, axis, true)))]);
+
+function checkLabels(logits: Tensor, labels: Tensor): void {
+  float(logits, 'crossEntropy', 'logits');
+  if (logits.rank !== 2) throw new Error(`medgrad: crossEntropy: logits must be [batch, classes], got shape ${fmt(logits.shape)}`);
+  if (!(labels instanceof Tensor) || labels.dtype !== 'int32') {
+    throw new Error(`medgrad: crossEntropy: labels must be an int32 tensor of class indices${labels instanceof Tensor ? `, got ${labels.dtype} of shape ${fmt(labels.shape)}` : ''}`);
+  }
+  if (labels.rank !== 1 || labels.shape[0] !== logits.shape[0]) {
+    throw new Error(`medgrad: crossEntropy: labels of shape ${fmt(labels.shape)} do not match logits of shape ${fmt(logits.shape)} (expected [${logits.shape[0]}])`);
+  }
+}
+
+/** Per-sample -log softmax(logits)[label]; a label outside [0, classes) gives NaN. */
+export const crossEntropyPerSample = defineOp('crossEntropy',
+  (logits: Tensor, labels: Tensor) => { checkLabels(logits, labels); return rowsKernel('xent_fwd', 0, logits, [logits.shape[0]!], { labels }); },
+  (g, _y, logits, labels) => [rowsKernel('xent_bwd', 0, logits, logits.shape, { labels, g }), null]);
+
+export type Reduction = 'mean' | 'sum' | 'none';
+
+/** Cross-entropy of logits [batch, classes] against int32 labels [batch], like torch's. */
+export function crossEntropy(logits: Tensor, labels: Tensor, options: { reduction?: Reduction } = {}): Tensor {
+  const r = options.reduction ?? 'mean';
+  if (r !== 'mean' && r !== 'sum' && r !== 'none') throw new Error(`medgrad: crossEntropy: reduction must be 'mean', 'sum' or 'none', got '${String(r)}'`);
+  const per = crossEntropyPerSample(logits, labels);
+  return r === 'none' ? per : r === 'sum' ? sum(per) : mean(per);
+}

@@ -1,0 +1,46 @@
+// Data movement on raw 32-bit words (so int32 tensors move bit-exactly): a fill and a strided
+// copy. The strided copy walks an iteration shape and reads and writes through independent
+// strides and offsets, which covers permute, slice, broadcast, pad and concat.
+
+struct Params {
+  n: u32,
+  rank: u32,
+  src_offset: u32,
+  dst_offset: u32,
+  shape: array<vec4<u32>, 2>,
+  src_strides: array<vec4<u32>, 2>,
+  dst_strides: array<vec4<u32>, 2>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(2) var<storage, read> src: array<u32>;
+
+const WG: u32 = 256u;
+
+fn at(v: array<vec4<u32>, 2>, i: u32) -> u32 { return v[i / 4u][i % 4u]; }
+
+@compute @workgroup_size(WG)
+fn strided(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var i = gid.x; i < p.n; i = i + nwg.x * WG) {
+    var rem = i;
+    var s = p.src_offset;
+    var d = p.dst_offset;
+    for (var k = i32(p.rank) - 1; k >= 0; k = k - 1) {
+      let dim = at(p.shape, u32(k));
+      let idx = rem % dim;
+      rem = rem / dim;
+      s = s + idx * at(p.src_strides, u32(k));
+      d = d + idx * at(p.dst_strides, u32(k));
+    }
+    dst[d] = src[s];
+  }
+}
+
+// Fill: src_offset carries the 32-bit pattern of the value.
+@compute @workgroup_size(WG)
+fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var i = gid.x; i < p.n; i = i + nwg.x * WG) {
+    dst[p.dst_offset + i] = p.src_offset;
+  }
+}

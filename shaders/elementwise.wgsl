@@ -1,0 +1,139 @@
+// Elementwise kernels: unary (with two scalar operands), binary and ternary `where`, with
+// NumPy broadcasting expressed as per-operand strides (stride 0 on a broadcast axis).
+// OP is a pipeline-overridable constant, so each op compiles to its own branch-free pipeline.
+
+struct Params {
+  n: u32,
+  rank: u32,
+  alpha: f32,
+  beta: f32,
+  shape: array<vec4<u32>, 2>,
+  sa: array<vec4<u32>, 2>,
+  sb: array<vec4<u32>, 2>,
+  sc: array<vec4<u32>, 2>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read> c: array<f32>;
+
+override OP: u32 = 0u;
+const WG: u32 = 256u;
+
+fn at(v: array<vec4<u32>, 2>, i: u32) -> u32 { return v[i / 4u][i % 4u]; }
+
+fn unary_op(x: f32) -> f32 {
+  switch OP {
+    case 0u: { return -x; }
+    case 1u: { return exp(x); }
+    case 2u: { return log(x); }
+    case 3u: { return sqrt(x); }
+    case 4u: { return max(x, 0.0); }
+    case 5u: { // sigmoid, stable for large |x|
+      let e = exp(-abs(x));
+      return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+    }
+    case 6u: { // tanh without overflow of exp(2x)
+      let e = exp(-2.0 * abs(x));
+      return sign(x) * (1.0 - e) / (1.0 + e);
+    }
+    case 7u: { return abs(x); }
+    case 8u: { return sign(x); }
+    case 9u: { return pow_scalar(x, p.alpha); }
+    case 10u: { return clamp(x, p.alpha, p.beta); }
+    case 11u: { return p.alpha * x + p.beta; }
+    case 12u: { return select(0.0, 1.0, x > p.alpha); }
+    case 13u: { return select(0.0, 1.0, x < p.alpha); }
+    case 14u: { return select(0.0, 1.0, x >= p.alpha); }
+    case 15u: { return select(0.0, 1.0, x <= p.alpha); }
+    case 16u: { return select(0.0, 1.0, x == p.alpha); }
+    case 17u: { return select(0.0, 1.0, x != p.alpha); }
+    case 18u: { return p.alpha / x; }
+    case 19u: { return x * x; }
+    default: { return x; }
+  }
+}
+
+// Special values built at run time: WGSL rejects inf and NaN in constant expressions.
+fn nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }
+
+// pow(x, e) in WGSL is undefined for x < 0; integer exponents get the sign right here.
+fn pow_scalar(x: f32, e: f32) -> f32 {
+  if (e == 2.0) { return x * x; }
+  if (e == 1.0) { return x; }
+  if (e == 0.0) { return 1.0; }
+  let m = pow(abs(x), e);
+  if (x < 0.0 && fract(e) == 0.0) {
+    return select(m, -m, fract(e * 0.5) != 0.0);
+  }
+  if (x == 0.0) { return select(0.0, 1.0 / abs(x), e < 0.0); }
+  return select(m, nan(), x < 0.0);
+}
+
+fn binary_op(x: f32, y: f32) -> f32 {
+  switch OP {
+    case 0u: { return x + y; }
+    case 1u: { return x - y; }
+    case 2u: { return x * y; }
+    case 3u: { return x / y; }
+    case 4u: { return min(x, y); }
+    case 5u: { return max(x, y); }
+    case 6u: { return select(0.0, 1.0, x == y); }
+    case 7u: { return select(0.0, 1.0, x != y); }
+    case 8u: { return select(0.0, 1.0, x < y); }
+    case 9u: { return select(0.0, 1.0, x <= y); }
+    case 10u: { return select(0.0, 1.0, x > y); }
+    case 11u: { return select(0.0, 1.0, x >= y); }
+    case 12u: { return pow_scalar(x, y); }
+    default: { return x; }
+  }
+}
+
+// Offsets of output element i in operands whose strides are sa, sb and sc.
+fn offsets(i: u32) -> vec3<u32> {
+  var rem = i;
+  var o = vec3<u32>(0u, 0u, 0u);
+  for (var d = i32(p.rank) - 1; d >= 0; d = d - 1) {
+    let k = u32(d);
+    let dim = at(p.shape, k);
+    let idx = rem % dim;
+    rem = rem / dim;
+    o = o + idx * vec3<u32>(at(p.sa, k), at(p.sb, k), at(p.sc, k));
+  }
+  return o;
+}
+
+fn stride_of(wg: vec3<u32>) -> u32 { return wg.x * WG; }
+
+@compute @workgroup_size(WG)
+fn unary(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var i = gid.x; i < p.n; i = i + stride_of(nwg)) {
+    out[i] = unary_op(a[i]);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn binary(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var i = gid.x; i < p.n; i = i + stride_of(nwg)) {
+    let o = offsets(i);
+    out[i] = binary_op(a[o.x], b[o.y]);
+  }
+}
+
+// Both operands contiguous and of the output's shape: no index arithmetic.
+@compute @workgroup_size(WG)
+fn binary_same(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var i = gid.x; i < p.n; i = i + stride_of(nwg)) {
+    out[i] = binary_op(a[i], b[i]);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn where_select(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var i = gid.x; i < p.n; i = i + stride_of(nwg)) {
+    let o = offsets(i);
+    out[i] = select(c[o.z], b[o.y], a[o.x] != 0.0);
+  }
+}

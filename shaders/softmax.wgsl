@@ -1,0 +1,100 @@
+// Row-wise softmax family over a contiguous [rows, classes] input, one workgroup per row,
+// every row reduction done in workgroup memory so any number of classes works.
+// softmax / log_softmax (OP 0 / 1), and cross-entropy with integer labels fused:
+// xent_fwd writes each row's loss logsumexp(x) - x[label]; xent_bwd writes
+// (softmax(x) - onehot(label)) * g[row]. A label outside [0, classes) yields NaN.
+
+struct Params {
+  rows: u32,
+  cols: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> labels: array<i32>;
+@group(0) @binding(4) var<storage, read> g: array<f32>;
+
+override OP: u32 = 0u;
+const WG: u32 = 64u;
+
+var<workgroup> red: array<f32, WG>;
+
+// Built at run time: WGSL rejects NaN and inf in constant expressions.
+fn nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }
+fn neg_inf() -> f32 { var bits = 0xff800000u; return bitcast<f32>(bits); }
+
+fn row_max(base: u32, lid: u32) -> f32 {
+  var m = neg_inf();
+  for (var k = lid; k < p.cols; k = k + WG) { m = max(m, x[base + k]); }
+  red[lid] = m;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn row_sum_exp(base: u32, lid: u32, m: f32) -> f32 {
+  var s = 0.0;
+  for (var k = lid; k < p.cols; k = k + WG) { s = s + exp(x[base + k] - m); }
+  red[lid] = s;
+  workgroupBarrier();
+  for (var st = WG / 2u; st > 0u; st = st >> 1u) {
+    if (lid < st) { red[lid] = red[lid] + red[lid + st]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+@compute @workgroup_size(WG)
+fn softmax(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>,
+           @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var row = w.x; row < p.rows; row = row + nwg.x) {
+    let base = row * p.cols;
+    let m = row_max(base, l.x);
+    let s = row_sum_exp(base, l.x, m);
+    let lse = m + log(s);
+    for (var k = l.x; k < p.cols; k = k + WG) {
+      if (OP == 0u) { out[base + k] = exp(x[base + k] - m) / s; }
+      else { out[base + k] = x[base + k] - lse; }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn xent_fwd(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>,
+            @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var row = w.x; row < p.rows; row = row + nwg.x) {
+    let base = row * p.cols;
+    let m = row_max(base, l.x);
+    let s = row_sum_exp(base, l.x, m);
+    if (l.x == 0u) {
+      let y = labels[row];
+      if (y < 0 || u32(y) >= p.cols) { out[row] = nan(); }
+      else { out[row] = m + log(s) - x[base + u32(y)]; }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn xent_bwd(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>,
+            @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var row = w.x; row < p.rows; row = row + nwg.x) {
+    let base = row * p.cols;
+    let m = row_max(base, l.x);
+    let s = row_sum_exp(base, l.x, m);
+    let y = labels[row];
+    let bad = y < 0 || u32(y) >= p.cols;
+    for (var k = l.x; k < p.cols; k = k + WG) {
+      let onehot = select(0.0, 1.0, i32(k) == y);
+      let v = (exp(x[base + k] - m) / s - onehot) * g[row];
+      out[base + k] = select(v, nan(), bad);
+    }
+  }
+}
