@@ -1,0 +1,116 @@
+// Autograd of composite expressions against float64 finite differences, plus the semantics a
+// PyTorch user relies on: accumulation, noGrad, functional grad, reused nodes.
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as E from '../engine/node.js';
+import * as R from './helpers/reference.js';
+import { expectClose, gpu, Rng, toTensor } from './helpers/setup.js';
+
+beforeAll(gpu);
+
+const TOL = { atol: 5e-5, rtol: 5e-4 };
+
+/** Checks engine gradients of a scalar composite f against float64 central differences of fRef. */
+async function checkComposite(shapes: number[][], f: (xs: E.Tensor[]) => E.Tensor, fRef: (xs: R.Arr[]) => number, seed: number, range: [number, number] = [-1.5, 1.5]) {
+  const rng = new Rng(seed);
+  const inputs = shapes.map((s) => rng.arr(s, ...range));
+  const grads = E.tidy(() => {
+    const xs = inputs.map((a) => toTensor(a, true));
+    return E.grad(f(xs), xs);
+  });
+  const numeric = R.numericGrad(fRef, inputs.map((a) => ({ shape: a.shape, data: a.data.slice() })));
+  for (let i = 0; i < inputs.length; i++) expectClose(await grads[i]!.data(), grads[i]!.shape, numeric[i]!, TOL, `input ${i}`);
+  E.dispose(grads);
+}
+
+const mlpRef = (labels: number[]) => ([x, w1, b1, w2]: R.Arr[]) => {
+  const h = R.map(R.zip([R.matmul(x!, w1!), b1!], (a, b) => a + b), Math.tanh);
+  const logits = R.matmul(h, w2!);
+  return R.mean(R.crossEntropy(logits, labels)).data[0]!;
+};
+
+describe('composite gradients (float64 finite differences)', () => {
+  it('two-layer tanh MLP with softmax cross-entropy, batch 5', async () => {
+    const labels = [0, 2, 1, 1, 0];
+    await checkComposite([[5, 7], [7, 6], [6], [6, 3]], ([x, w1, b1, w2]) => {
+      const y = E.tensor(Int32Array.from(labels), [5]);
+      return E.crossEntropy(E.matmul(E.tanh(E.add(E.matmul(x!, w1!), b1!)), w2!), y);
+    }, mlpRef(labels), 1);
+  });
+
+  it('batch 1 MLP', async () => {
+    await checkComposite([[1, 4], [4, 3], [3], [3, 2]], ([x, w1, b1, w2]) =>
+      E.crossEntropy(E.matmul(E.tanh(E.add(E.matmul(x!, w1!), b1!)), w2!), E.tensor(Int32Array.from([1]), [1])), mlpRef([1]), 2);
+  });
+
+  it('a node used several times, broadcasting, division and reductions', async () => {
+    // f = sum( (x*x + x) / (1 + exp(y)) ) + mean(max(x, 1)) with y broadcast over rows
+    await checkComposite([[3, 4], [4]], ([x, y]) => E.add(E.sum(E.div(E.add(E.mul(x!, x!), x!), E.add(E.exp(y!), 1))), E.mean(E.max(x!, 1))),
+      ([x, y]) => {
+        const num = R.map(x!, (v) => v * v + v);
+        const q = R.zip([num, R.map(y!, (v) => 1 + Math.exp(v))], (a, b) => a / b);
+        return R.sum(q).data[0]! + R.mean(R.max(x!, [1])).data[0]!;
+      }, 3);
+  });
+
+  it('softmax, logSoftmax, sigmoid, sqrt, pow, clamp, where, concat, pad, slice and permute together', async () => {
+    await checkComposite([[2, 3], [2, 3]], ([a, b]) => {
+      const s = E.softmax(a!, 0);
+      const l = E.logSoftmax(E.concat([a!, b!], 1), -1);
+      const m = E.where(E.gt(a!, 0), E.sigmoid(b!), E.pow(E.clamp(b!, -1, 1), 3));
+      const p = E.slice(E.pad(E.permute(m, [1, 0]), [[1, 0], [0, 2]]), [1, 0], [4, 2]);
+      return E.add(E.add(E.sum(E.mul(s, b!)), E.mean(l)), E.sum(E.mul(p, E.sqrt(E.add(E.square(a!), 1)).transpose())));
+    }, ([a, b]) => {
+      const s = R.permute(R.softmax(R.permute(a!, [1, 0])), [1, 0]);
+      const l = R.softmax(R.concat([a!, b!], 1), true);
+      const m = R.zip([a!, b!], (x, y) => (x > 0 ? 1 / (1 + Math.exp(-y)) : Math.max(-1, Math.min(1, y)) ** 3));
+      const p = R.slice(R.pad(R.permute(m, [1, 0]), [[1, 0], [0, 2]], 0), [1, 0], [4, 2]);
+      const q = R.permute(R.map(a!, (v) => Math.sqrt(v * v + 1)), [1, 0]);
+      return R.sum(R.zip([s, b!], (x, y) => x * y)).data[0]! + R.mean(l).data[0]! + R.sum(R.zip([p, q], (x, y) => x * y)).data[0]!;
+    }, 4, [-2, 2]);
+  });
+});
+
+describe('autograd semantics', () => {
+  it('backward() accumulates into .grad of leaves and zeroing works', async () => {
+    const x = E.tensor([1.5, -2, 3], undefined, { requiresGrad: true });
+    E.tidy(() => E.sum(E.mul(x, x)).backward());
+    expect(Array.from(await x.grad!.data())).toEqual([3, -4, 6]);
+    E.tidy(() => E.sum(E.mul(x, 3)).backward());
+    expect(Array.from(await x.grad!.data())).toEqual([6, -1, 9]);
+    x.grad!.dispose(); x.grad = null;
+    x.dispose();
+  });
+
+  it('grad() returns input gradients without touching parameter .grad', async () => {
+    const w = E.tensor([[0.5, -1], [2, 0.25]], undefined, { requiresGrad: true });
+    const x = E.tensor([[1, 2]], undefined, { requiresGrad: true });
+    const [gx] = E.tidy(() => E.grad(E.sum(E.matmul(x, w)), [x]));
+    expect(w.grad).toBeNull();
+    expect(Array.from(await gx!.data())).toEqual([-0.5, 2.25]);
+    E.dispose([w, x, gx]);
+  });
+
+  it('noGrad() records nothing', () => {
+    const x = E.tensor([1, 2], undefined, { requiresGrad: true });
+    const y = E.noGrad(() => E.mul(x, 2));
+    expect(y.requiresGrad).toBe(false);
+    expect(y.node).toBeNull();
+    expect(() => y.backward()).toThrow(/does not require grad/);
+    E.dispose([x, y]);
+  });
+
+  it('backward with an explicit gradient for a non-scalar output', async () => {
+    const x = E.tensor([1, 2, 3], undefined, { requiresGrad: true });
+    const g = E.tensor([1, 0.5, -1]);
+    E.tidy(() => E.mul(x, x).backward(g));
+    expect(Array.from(await x.grad!.data())).toEqual([2, 2, -6]);
+    E.dispose([x, g]);
+  });
+
+  it('detach() cuts the graph', () => {
+    const x = E.tensor([1, 2], undefined, { requiresGrad: true });
+    const d = E.detach(E.mul(x, 2));
+    expect(d.requiresGrad).toBe(false);
+    E.dispose([x, d]);
+  });
+});
