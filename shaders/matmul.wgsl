@@ -1,7 +1,10 @@
-// Batched matmul C[b] = A[b] x B[b] (M x K times K x N), register-tiled: a workgroup of
-// 16x16 invocations computes a 64x64 tile of C, each invocation a 4x4 block held in registers,
-// stepping through K in slices of 16 staged in workgroup memory. A and B are read through
-// strides, so transposed and batch-broadcast operands cost no copy.
+// Batched matmul C[b] = A[b] x B[b] (M x K times K x N). Two kernels:
+// - matmul_rows: each invocation keeps an 8 x 8 block of C in registers, reading B and writing C
+//   as vec4 rows; needs B row-contiguous and N % 4 == 0. No workgroup memory: on CPU adapters
+//   (lavapipe) the caches do the staging, and barriers cost more than they save.
+// - matmul: the general kernel, 64 x 64 tiles staged in workgroup memory, any strides.
+// A (and B in the general kernel) are read through strides, so transposed and
+// batch-broadcast operands cost no copy.
 
 struct Params {
   M: u32,
@@ -16,6 +19,40 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> c: array<f32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
+
+const RM: u32 = 8u;  // rows of C per invocation
+const RV: u32 = 2u;  // vec4 columns of C per invocation
+
+@compute @workgroup_size(8, 4)
+fn matmul_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n4 = p.N / 4u;
+  let col = gid.x * RV;
+  let row0 = gid.y * RM;
+  if (col >= n4 || row0 >= p.M) { return; }
+  let batch = gid.z;
+  let abase = p.a_off + batch * p.a_batch;
+  let bbase = (p.b_off + batch * p.b_batch) / 4u;
+  var rows: array<u32, RM>;
+  for (var i = 0u; i < RM; i++) { rows[i] = abase + min(row0 + i, p.M - 1u) * p.a_row; }
+  var acc: array<array<vec4<f32>, RV>, RM>;
+  for (var k = 0u; k < p.K; k++) {
+    var bv: array<vec4<f32>, RV>;
+    for (var j = 0u; j < RV; j++) { bv[j] = b4[bbase + k * (p.b_row / 4u) + min(col + j, n4 - 1u)]; }
+    for (var i = 0u; i < RM; i++) {
+      let av = vec4<f32>(a[rows[i] + k * p.a_col]);
+      for (var j = 0u; j < RV; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
+    }
+  }
+  let cbase = batch * p.M * n4;
+  for (var i = 0u; i < RM; i++) {
+    if (row0 + i >= p.M) { break; }
+    for (var j = 0u; j < RV; j++) {
+      if (col + j < n4) { c4[cbase + (row0 + i) * n4 + col + j] = acc[i][j]; }
+    }
+  }
+}
 
 const TM: u32 = 4u;
 const TN: u32 = 4u;

@@ -7,7 +7,7 @@ import { broadcastShapes, fmt, numel } from '../shape.js';
 import { defineOp } from './define.js';
 import { float } from './checks.js';
 import { packParams } from './launch.js';
-import { broadcastTo, reshape, sumTo } from './movement.js';
+import { broadcastTo, permute, reshape, sumTo } from './movement.js';
 
 interface Operand { t: Tensor; batchStride: number; rowStride: number; colStride: number }
 
@@ -36,11 +36,20 @@ export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = fals
     const nb = numel(batch);
     if (out.size === 0) return out;
     const rt = runtime();
-    rt.dispatch(rt.kernel('matmul', 'matmul'), {
-      op: 'matmul', label: `matmul ${fmt(a.shape)}${transA ? '^T' : ''} x ${fmt(b.shape)}${transB ? '^T' : ''}`,
-      params: packParams([M, N, K, nb, A.batchStride, A.rowStride, A.colStride, 0, B.batchStride, B.rowStride, B.colStride, 0]),
-      buffers: { c: out.buffer, a: A.t.buffer, b: B.t.buffer },
-      workgroups: [Math.ceil(N / 64), Math.ceil(M / 64), nb],
+    // The row kernel needs B's rows contiguous and vec4-aligned; a transposed B is worth a
+    // copy into that layout once the product is large enough to amortise it.
+    let Bv = B;
+    if (N % 4 === 0 && B.colStride !== 1 && M * N * K >= 1 << 18) {
+      const swapLast = B.t.shape.map((_, i, all) => (i === all.length - 2 ? i + 1 : i === all.length - 1 ? i - 1 : i));
+      Bv = { t: permute(B.t, swapLast), batchStride: B.batchStride, rowStride: N, colStride: 1 };
+    }
+    const rows = N % 4 === 0 && Bv.colStride === 1;
+    const label = `matmul ${fmt(a.shape)}${transA ? '^T' : ''} x ${fmt(b.shape)}${transB ? '^T' : ''}`;
+    rt.dispatch(rt.kernel('matmul', rows ? 'matmul_rows' : 'matmul'), {
+      op: 'matmul', label,
+      params: packParams([M, N, K, nb, A.batchStride, A.rowStride, A.colStride, 0, Bv.batchStride, Bv.rowStride, Bv.colStride, 0]),
+      buffers: { c: out.buffer, a: A.t.buffer, b: Bv.t.buffer, c4: out.buffer, b4: Bv.t.buffer },
+      workgroups: rows ? [Math.ceil(N / 4 / 2 / 8), Math.ceil(M / 8 / 4), nb] : [Math.ceil(N / 64), Math.ceil(M / 64), nb],
       flops: 2 * nb * M * N * K, bytes: 4 * (nb * (M * K + K * N + M * N)),
     });
     return out;
