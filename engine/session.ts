@@ -21,7 +21,11 @@ export function sync(): Promise<void> { return runtime().sync(); }
 export function setDebug(on: boolean): void { runtime().debug = on; }
 
 /** Frees the GPU buffers held for reuse by the pool. */
-export function emptyCache(): void { runtime().pool.emptyCache(); }
+export function emptyCache(): void {
+  const rt = runtime();
+  rt.clearBindGroups();
+  rt.pool.emptyCache();
+}
 
 /** Number of kernel dispatches recorded since the device was attached. */
 export function dispatchCount(): number { return runtime().dispatchCount; }

@@ -15,6 +15,8 @@ export interface Kernel {
   /** Binding variable name -> binding index; `p` (uniform) excluded. */
   readonly bindings: ReadonlyMap<string, number>;
   readonly uniformBinding: number | null;
+  /** Bytes of the uniform parameter struct (from reflection). */
+  readonly uniformSize: number;
 }
 
 export interface DispatchSpec {
@@ -31,6 +33,15 @@ export interface DispatchSpec {
 const ARENA_SLOT = 256;
 const ARENA_SLOTS = 2048;
 const MAX_PENDING = 1024;
+const BIND_GROUP_CACHE = 8192;
+
+const ids = new WeakMap<GPUBuffer, number>();
+let nextBufferId = 1;
+function bufferId(b: GPUBuffer): number {
+  let id = ids.get(b);
+  if (id === undefined) ids.set(b, (id = nextBufferId++));
+  return id;
+}
 
 export class Runtime {
   readonly pool: BufferPool;
@@ -45,6 +56,7 @@ export class Runtime {
   private arenaUsed = 0;
   private closeScope: ((d: () => string) => Promise<void>) | null = null;
   private scopes: Promise<void>[] = [];
+  private bindGroups = new Map<string, GPUBindGroup>();
   profiler: Profiler | null = null;
   /** Submit every dispatch alone, so a GPU error names exactly the op that caused it. */
   debug = false;
@@ -74,16 +86,24 @@ export class Runtime {
     if (!ep) throw new Error(`medgrad: shaders/${family}.wgsl has no compute entry point '${entry}'`);
     const bindings = new Map<string, number>();
     let uniformBinding: number | null = null;
+    let uniformSize = 0;
     const entries: GPUBindGroupLayoutEntry[] = [];
     for (const r of ep.resources) {
       if (r.group !== 0) throw new Error(`medgrad: shaders/${family}.wgsl: only @group(0) is supported (${r.name})`);
       const isUniform = r.resourceType === 0;
-      if (isUniform) uniformBinding = r.binding;
-      else bindings.set(r.name, r.binding);
+      if (isUniform) {
+        uniformBinding = r.binding;
+        uniformSize = Math.ceil(r.size / 16) * 16;
+        if (uniformSize > ARENA_SLOT) throw new Error(`medgrad: shaders/${family}.wgsl: uniform ${r.name} is ${r.size} bytes; at most ${ARENA_SLOT} are supported`);
+      } else {
+        bindings.set(r.name, r.binding);
+      }
       entries.push({
         binding: r.binding,
         visibility: 4, // GPUShaderStage.COMPUTE
-        buffer: { type: isUniform ? 'uniform' : r.access === 'read' ? 'read-only-storage' : 'storage' },
+        // Parameters live in one arena buffer; a dynamic offset picks each dispatch's slot, so
+        // the bind group depends only on the storage buffers and can be cached.
+        buffer: isUniform ? { type: 'uniform', hasDynamicOffset: true } : { type: r.access === 'read' ? 'read-only-storage' : 'storage' },
       });
     }
     entries.sort((x, y) => x.binding - y.binding);
@@ -93,7 +113,7 @@ export class Runtime {
       layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: entry, constants },
     });
-    const k: Kernel = { key, pipeline, layout, bindings, uniformBinding };
+    const k: Kernel = { key, pipeline, layout, bindings, uniformBinding, uniformSize };
     this.kernels.set(key, k);
     return k;
   }
@@ -107,24 +127,40 @@ export class Runtime {
     return this.encoder;
   }
 
-  dispatch(kernel: Kernel, spec: DispatchSpec): void {
-    const enc = this.open();
-    const entries: GPUBindGroupEntry[] = [];
-    if (kernel.uniformBinding !== null) {
-      const params = spec.params ?? new ArrayBuffer(16);
-      const slots = Math.ceil(params.byteLength / ARENA_SLOT);
-      if (this.arenaUsed + slots > ARENA_SLOTS) { this.flush(); return this.dispatch(kernel, spec); }
-      const offset = this.arenaUsed * ARENA_SLOT;
-      this.arenaData.set(new Uint8Array(params), offset);
-      this.arenaUsed += slots;
-      entries.push({ binding: kernel.uniformBinding, resource: { buffer: this.arena, offset, size: slots * ARENA_SLOT } });
-    }
-    for (const [name, binding] of kernel.bindings) {
+  /** Bind groups by kernel and buffers: a training loop reuses the same pooled buffers. */
+  private bindGroupFor(kernel: Kernel, spec: DispatchSpec): GPUBindGroup {
+    let key = kernel.key;
+    for (const name of kernel.bindings.keys()) {
       const buffer = spec.buffers[name];
       if (!buffer) throw new Error(`medgrad: ${spec.label}: kernel ${kernel.key} needs buffer '${name}'`);
-      entries.push({ binding, resource: { buffer } });
+      key += ':' + bufferId(buffer);
     }
-    const bindGroup = this.device.gpu.createBindGroup({ layout: kernel.layout, entries });
+    let bg = this.bindGroups.get(key);
+    if (!bg) {
+      const entries: GPUBindGroupEntry[] = [];
+      if (kernel.uniformBinding !== null) entries.push({ binding: kernel.uniformBinding, resource: { buffer: this.arena, offset: 0, size: kernel.uniformSize } });
+      for (const [name, binding] of kernel.bindings) entries.push({ binding, resource: { buffer: spec.buffers[name]! } });
+      bg = this.device.gpu.createBindGroup({ layout: kernel.layout, entries });
+      if (this.bindGroups.size >= BIND_GROUP_CACHE) this.bindGroups.clear();
+      this.bindGroups.set(key, bg);
+    }
+    return bg;
+  }
+
+  /** Forgets cached bind groups (their buffers are about to be destroyed). */
+  clearBindGroups(): void { this.bindGroups.clear(); }
+
+  dispatch(kernel: Kernel, spec: DispatchSpec): void {
+    const enc = this.open();
+    const offsets: number[] = [];
+    if (kernel.uniformBinding !== null) {
+      if (this.arenaUsed >= ARENA_SLOTS) { this.flush(); return this.dispatch(kernel, spec); }
+      const offset = this.arenaUsed * ARENA_SLOT;
+      if (spec.params) this.arenaData.set(new Uint8Array(spec.params, 0, Math.min(spec.params.byteLength, ARENA_SLOT)), offset);
+      this.arenaUsed++;
+      offsets.push(offset);
+    }
+    const bindGroup = this.bindGroupFor(kernel, spec);
     const prof = this.profiler;
     const timestampWrites = prof?.timestampWrites(spec);
     if (timestampWrites) {
@@ -134,7 +170,7 @@ export class Runtime {
       this.pass = enc.beginComputePass();
     }
     this.pass.setPipeline(kernel.pipeline);
-    this.pass.setBindGroup(0, bindGroup);
+    this.pass.setBindGroup(0, bindGroup, offsets);
     const [x, y = 1, z = 1] = spec.workgroups;
     this.pass.dispatchWorkgroups(x, y, z);
     if (timestampWrites) this.endPass();

@@ -38,11 +38,12 @@ export function unaryKernel(x: Tensor, code: UnaryCode, alpha = 0, beta = 0): Te
   const out = empty(x.shape);
   if (x.size === 0) return out;
   const rt = runtime();
-  rt.dispatch(rt.kernel('elementwise', 'unary', { OP: UNARY[code] }), {
+  const v4 = x.size % 4 === 0;
+  rt.dispatch(rt.kernel('elementwise', v4 ? 'unary4' : 'unary', { OP: UNARY[code] }), {
     op: code, label: label(code, x.shape),
     params: packParams([x.size, 0, f32bits(alpha), f32bits(beta)]),
-    buffers: { out: out.buffer, a: x.buffer },
-    workgroups: gridFor(x.size), flops: x.size, bytes: 8 * x.size,
+    buffers: { out: out.buffer, a: x.buffer, out4: out.buffer, a4: x.buffer },
+    workgroups: gridFor(v4 ? x.size / 4 : x.size), flops: x.size, bytes: 8 * x.size,
   });
   return out;
 }
@@ -56,11 +57,12 @@ export function broadcastKernel(entry: 'binary' | 'where_select', code: number, 
   const strides = operands.map((o) => o.strides);
   while (strides.length < 3) strides.push([]);
   const [a, b, c] = [operands[0]!.t, operands[1]!.t, (operands[2] ?? operands[0]!).t];
-  rt.dispatch(rt.kernel('elementwise', same ? 'binary_same' : entry, { OP: code }), {
+  const v4 = same && out.size % 4 === 0;
+  rt.dispatch(rt.kernel('elementwise', v4 ? 'binary_same4' : same ? 'binary_same' : entry, { OP: code }), {
     op: opName, label: label(opName, ...operands.map((o) => o.t.shape)),
     params: packParams([out.size, outShape.length, 0, 0], [outShape, ...strides]),
-    buffers: { out: out.buffer, a: a.buffer, b: b.buffer, c: c.buffer },
-    workgroups: gridFor(out.size), flops: out.size, bytes: 4 * (out.size + operands.reduce((s, o) => s + o.t.size, 0)),
+    buffers: { out: out.buffer, a: a.buffer, b: b.buffer, c: c.buffer, out4: out.buffer, a4: a.buffer, b4: b.buffer },
+    workgroups: gridFor(v4 ? out.size / 4 : out.size), flops: out.size, bytes: 4 * (out.size + operands.reduce((s, o) => s + o.t.size, 0)),
   });
   return out;
 }

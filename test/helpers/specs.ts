@@ -27,9 +27,10 @@ const TRANS: Tol = { atol: 1e-5, rtol: 1e-5 };
 const GRAD: Tol = { atol: 2e-5, rtol: 1e-4 };
 
 /** Shapes with odd sizes and size-1 dimensions, plus one large enough for several workgroups. */
-const SHAPES: number[][] = [[1], [7], [3, 5], [2, 1, 4], [1, 3, 1, 5], [5, 3, 2]];
+const SHAPES: number[][] = [[1], [7], [3, 5], [2, 1, 4], [1, 3, 1, 5], [5, 3, 2], [4, 6]];
 const BIG: number[] = [33, 65];
-const unaryShapes = (r: Rng) => [r.pick(SHAPES), r.pick(SHAPES), BIG];
+// BIG is odd (scalar kernels); [64, 33] is a multiple of 4 (vec4 kernels).
+const unaryShapes = (r: Rng) => [r.pick(SHAPES), r.pick(SHAPES), BIG, [64, 33]];
 
 /** Pairs that broadcast in every way NumPy allows. */
 const PAIRS: Array<[number[], number[]]> = [
@@ -52,7 +53,7 @@ function binary(op: string, run: (a: Tensor, b: Tensor | number) => Tensor, f: (
     cases: (r) => {
       const lo = o.lo ?? -3, hi = o.hi ?? 3;
       const cs: Case[] = [];
-      for (const [sa, sb] of [r.pick(PAIRS), r.pick(PAIRS), r.pick(PAIRS), [BIG, [65]] as [number[], number[]]]) {
+      for (const [sa, sb] of [r.pick(PAIRS), r.pick(PAIRS), r.pick(PAIRS), [BIG, [65]], [[4, 6], [4, 6]], [[64, 33], [64, 33]]] as Array<[number[], number[]]>) {
         // Redraw b until no pair of broadcast elements falls in the avoided region (ties, poles).
         const a = r.arr(sa, lo, hi);
         let b = r.arr(sb, lo, hi);

@@ -1,0 +1,46 @@
+// Engine core workloads: matmul, a large elementwise op and the cost of a tiny dispatch.
+import type { Workload } from './harness.js';
+import type { Driver } from './drivers.js';
+
+export function coreWorkloads(d: Driver, o: { sizes: number[]; elementwise: number }): Workload[] {
+  const out: Workload[] = [];
+  const held: unknown[] = [];
+  const inputs = async (...shapes: number[][]) => { held.length = 0; for (const [i, s] of shapes.entries()) held.push(await d.randn(s, i + 1)); return [...held]; };
+  const release = () => { for (const h of held) d.dispose(h); held.length = 0; };
+
+  for (const n of o.sizes) {
+    let a: unknown, b: unknown;
+    out.push({
+      name: `matmul/${n}x${n}x${n}`, unit: 'GFLOP/s', work: 2 * n ** 3, impl: d.impl,
+      setup: async () => { [a, b] = await inputs([n, n], [n, n]); },
+      run: async () => { const c = d.matmul(a, b); await d.sync(c); d.dispose(c); },
+      teardown: release,
+    });
+  }
+
+  // Elementwise add of two large vectors: 2 reads and 1 write of 4 bytes per element.
+  const m = o.elementwise;
+  let x: unknown, y: unknown;
+  out.push({
+    name: `add/${m % (1 << 20) === 0 ? `${m >> 20}M` : m}`, unit: 'GB/s', work: 12 * m, impl: d.impl,
+    setup: async () => { [x, y] = await inputs([m], [m]); },
+    run: async () => { const z = d.add(x, y); await d.sync(z); d.dispose(z); },
+    teardown: release,
+  });
+
+  // A tiny dispatch: 1,000 small adds issued back to back, then one wait.
+  const OPS = 1000;
+  let s: unknown;
+  out.push({
+    name: 'dispatch.tiny/add-64x1000', unit: 'us/op', work: OPS, impl: d.impl,
+    setup: async () => { [s] = await inputs([64]); },
+    run: async () => {
+      for (let i = 0; i < OPS - 1; i++) d.dispose(d.add(s, s));
+      const z = d.add(s, s);
+      await d.sync(z);
+      d.dispose(z);
+    },
+    teardown: release,
+  });
+  return out;
+}

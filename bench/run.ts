@@ -1,0 +1,92 @@
+// `npm run bench [-- --json FILE] [--filter REGEX] [--no-peers] [--quick] [--suite core]`
+// Runs every workload for medgrad and its peers on the same adapter in one run, each
+// implementation in its own child process (so one library's device cannot slow another's),
+// prints a table with ratios and optionally writes the records as JSON.
+import { parseArgs } from 'node:util';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { init } from '../engine/node.js';
+import { adapterName, formatTable, timeIt, toUnit, writeJsonAtomic, type BenchRecord, type Workload } from './harness.js';
+import { driverFor, IMPLS, type Driver, type Impl } from './drivers.js';
+import { coreWorkloads } from './core.js';
+
+const { values } = parseArgs({
+  options: {
+    json: { type: 'string' },
+    filter: { type: 'string' },
+    'no-peers': { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    suite: { type: 'string', default: 'core' },
+    time: { type: 'string' },
+    impl: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (values.help) {
+  console.log(`usage: npm run bench -- [--json FILE] [--filter REGEX] [--no-peers] [--quick] [--suite core] [--time MS]
+  --json FILE    also write the records as a JSON array of { name, value, unit, impl, adapter }
+  --filter RE    only workloads whose name matches RE
+  --no-peers     medgrad only (skip TensorFlow.js and jax-js)
+  --quick        smaller sizes and shorter sampling (a smoke run)
+  --time MS      sampling time per workload (default 2000, quick 300)
+  --impl NAME    run one implementation in this process (${IMPLS.join(', ')})`);
+  process.exit(0);
+}
+
+const quick = values.quick;
+const SUITES: Record<string, (d: Driver) => Workload[]> = {
+  core: (d) => coreWorkloads(d, { sizes: quick ? [128, 256] : [256, 512, 1024], elementwise: quick ? 1 << 20 : 16 << 20 }),
+};
+
+async function runImpl(impl: Impl): Promise<BenchRecord[]> {
+  await init();
+  const adapter = adapterName();
+  const d = await driverFor(impl);
+  if (!d) return [];
+  const filter = values.filter ? new RegExp(values.filter) : null;
+  const opts = { time: Number(values.time ?? (quick ? 300 : 2000)), iterations: quick ? 2 : 5 };
+  const records: BenchRecord[] = [];
+  for (const s of values.suite.split(',')) {
+    const make = SUITES[s];
+    if (!make) throw new Error(`bench: unknown suite '${s}' (have ${Object.keys(SUITES).join(', ')})`);
+    for (const w of make(d)) {
+      if (filter && !filter.test(w.name)) continue;
+      const ms = await timeIt(w, opts);
+      const rec = { name: w.name, value: toUnit(w, ms), unit: w.unit, impl: w.impl, adapter };
+      console.log(`  ${rec.impl} ${rec.name}: ${rec.value.toFixed(3)} ${rec.unit}`);
+      records.push(rec);
+    }
+  }
+  return records;
+}
+
+if (values.impl) {
+  if (!IMPLS.includes(values.impl as Impl)) throw new Error(`bench: unknown --impl '${values.impl}' (have ${IMPLS.join(', ')})`);
+  const records = await runImpl(values.impl as Impl);
+  if (values.json) writeJsonAtomic(values.json, records);
+  process.exit(0);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'medgrad-bench-'));
+const records: BenchRecord[] = [];
+const self = fileURLToPath(import.meta.url);
+const passOn = process.argv.slice(2).filter((a, i, all) => a !== '--json' && all[i - 1] !== '--json');
+for (const impl of values['no-peers'] ? (['medgrad'] as Impl[]) : [...IMPLS]) {
+  console.log(`${impl}:`);
+  const file = join(dir, `${impl}.json`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', self, ...passOn, '--impl', impl, '--json', file], { stdio: ['ignore', 'inherit', 'pipe'] });
+  const err = r.stderr.toString().split('\n').filter((l) => l && !l.includes('artificially reduced')).join('\n');
+  if (r.status !== 0) { console.warn(`bench: ${impl} failed (exit ${r.status}):\n${err}`); continue; }
+  if (err) console.warn(err);
+  records.push(...(JSON.parse(readFileSync(file, 'utf8')) as BenchRecord[]));
+}
+rmSync(dir, { recursive: true, force: true });
+console.log(`\nmedgrad bench on ${records[0]?.adapter ?? 'no adapter'}\n` + formatTable(records));
+if (values.json) {
+  writeJsonAtomic(values.json, records);
+  console.log(`\nwrote ${records.length} records to ${values.json}`);
+}
