@@ -3,7 +3,7 @@
 // per sample. Results are records { name, value, unit, impl, adapter }: `name` is the same for
 // every implementation of a workload, so runs can be compared by script.
 import { Bench } from 'tinybench';
-import { renameSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../experiments/io/atomic.js';
 import { getDevice } from '../engine/node.js';
 
 export interface BenchRecord { name: string; value: number; unit: string; impl: string; adapter: string }
@@ -71,7 +71,5 @@ export function formatTable(records: BenchRecord[]): string {
 
 /** Writes JSON through a temporary file and a rename, so a killed run leaves no partial file. */
 export function writeJsonAtomic(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
 }

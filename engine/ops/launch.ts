@@ -17,9 +17,10 @@ export function packParams(scalars: number[], arrays: ReadonlyArray<readonly num
   return words.buffer;
 }
 
-const WG = 256;
-/** Workgroups for a grid-stride loop over n elements. */
-export function gridFor(n: number): [number] { return [Math.max(1, Math.min(Math.ceil(n / WG), 8192))]; }
+/** Workgroups for a grid-stride loop over n elements with `wg` invocations per workgroup. */
+export function gridFor(n: number, wg = 256): [number] { return [Math.max(1, Math.min(Math.ceil(n / wg), 8192))]; }
+// elementwise.wgsl uses 64-wide workgroups: tiny tensors then waste fewer idle invocations.
+const EW = 256;
 
 const label = (op: string, ...shapes: Shape[]) => `${op} ${shapes.map(fmt).join(' ')}`;
 
@@ -43,7 +44,7 @@ export function unaryKernel(x: Tensor, code: UnaryCode, alpha = 0, beta = 0): Te
     op: code, label: label(code, x.shape),
     params: packParams([x.size, 0, f32bits(alpha), f32bits(beta)]),
     buffers: { out: out.buffer, a: x.buffer, out4: out.buffer, a4: x.buffer },
-    workgroups: gridFor(v4 ? x.size / 4 : x.size), flops: x.size, bytes: 8 * x.size,
+    workgroups: gridFor(v4 ? x.size / 4 : x.size, EW), flops: x.size, bytes: 8 * x.size,
   });
   return out;
 }
@@ -62,7 +63,7 @@ export function broadcastKernel(entry: 'binary' | 'where_select', code: number, 
     op: opName, label: label(opName, ...operands.map((o) => o.t.shape)),
     params: packParams([out.size, outShape.length, 0, 0], [outShape, ...strides]),
     buffers: { out: out.buffer, a: a.buffer, b: b.buffer, c: c.buffer, out4: out.buffer, a4: a.buffer, b4: b.buffer },
-    workgroups: gridFor(v4 ? out.size / 4 : out.size), flops: out.size, bytes: 4 * (out.size + operands.reduce((s, o) => s + o.t.size, 0)),
+    workgroups: gridFor(v4 ? out.size / 4 : out.size, EW), flops: out.size, bytes: 4 * (out.size + operands.reduce((s, o) => s + o.t.size, 0)),
   });
   return out;
 }
