@@ -80,17 +80,46 @@ export function fillKernel(t: Tensor, value: number): Tensor {
   return t;
 }
 
+/**
+ * Merges adjacent axes that are contiguous in both source and destination and drops size-1
+ * axes: a permute of [N, C, H, W] that keeps H, W together becomes a rank-3 copy, and a plain
+ * contiguous copy becomes rank 1, so the kernel does less index arithmetic per element.
+ */
+export function coalesce(shape: readonly number[], src: readonly number[], dst: readonly number[]): [number[], number[], number[]] {
+  const s: number[] = [], a: number[] = [], b: number[] = [];
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 1) continue;
+    const k = s.length - 1;
+    if (k >= 0 && a[k] === src[i]! * shape[i]! && b[k] === dst[i]! * shape[i]!) {
+      s[k] = s[k]! * shape[i]!; a[k] = src[i]!; b[k] = dst[i]!;
+    } else {
+      s.push(shape[i]!); a.push(src[i]!); b.push(dst[i]!);
+    }
+  }
+  return s.length ? [s, a, b] : [[1], [1], [1]];
+}
+
 /** dst[dstOffset + idx . dstStrides] = src[srcOffset + idx . srcStrides] for idx over shape. */
 export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: readonly number[], srcOffset: number,
   dstStrides: readonly number[], dstOffset: number, opName: string): void {
   const n = shape.reduce((a, b) => a * b, 1);
   if (n === 0) return;
   const rt = runtime();
+  const [s, a, b] = coalesce(shape, srcStrides, dstStrides);
+  const common = { op: opName, label: label(opName, src.shape, dst.shape), buffers: { dst: dst.buffer, src: src.buffer }, bytes: 8 * n };
+  // A (batched) swap of two axes, both sides otherwise contiguous: the tiled transpose kernel.
+  const r = s.length;
+  const batchOk = r === 2 || (r === 3 && a[0] === s[1]! * s[2]! && b[0] === s[1]! * s[2]!);
+  if (r >= 2 && batchOk && a[r - 2] === 1 && a[r - 1] === s[r - 2] && b[r - 1] === 1 && b[r - 2] === s[r - 1]) {
+    const rows = s[r - 1]!, cols = s[r - 2]!, batch = r === 3 ? s[0]! : 1;
+    rt.dispatch(rt.kernel('copy', 'transpose'), {
+      ...common, params: packParams([n, 3, srcOffset, dstOffset], [[rows, cols, batch]]),
+      workgroups: [Math.ceil(cols / 16), Math.ceil(rows / 16), batch],
+    });
+    return;
+  }
   rt.dispatch(rt.kernel('copy', 'strided'), {
-    op: opName, label: label(opName, src.shape, dst.shape),
-    params: packParams([n, shape.length, srcOffset, dstOffset], [shape, srcStrides, dstStrides]),
-    buffers: { dst: dst.buffer, src: src.buffer },
-    workgroups: gridFor(n), bytes: 8 * n,
+    ...common, params: packParams([n, s.length, srcOffset, dstOffset], [s, a, b]), workgroups: gridFor(n),
   });
 }
 

@@ -146,7 +146,7 @@ export const SPECS: Spec[] = [
   },
   {
     op: 'permute', tol: F32, grad: GRAD,
-    cases: (r) => ([[[3, 5], [1, 0]], [[2, 3, 4], [2, 0, 1]], [[1, 3, 1, 5], [3, 1, 0, 2]], [[33, 65], [1, 0]]] as Array<[number[], number[]]>)
+    cases: (r) => ([[[3, 5], [1, 0]], [[2, 3, 4], [2, 0, 1]], [[1, 3, 1, 5], [3, 1, 0, 2]], [[33, 65], [1, 0]], [[3, 17, 20], [0, 2, 1]], [[2, 3, 4, 5], [0, 1, 3, 2]]] as Array<[number[], number[]]>)
       .map(([s, p]) => ({ inputs: [r.arr(s)], args: [p], label: `[${s}] by [${p}]` })),
     run: ([x], [p]) => E.permute(x!, p as number[]), ref: ([x], [p]) => R.permute(x!, p as number[]),
   },
