@@ -42,5 +42,23 @@ export function coreWorkloads(d: Driver, o: { sizes: number[]; elementwise: numb
     },
     teardown: release,
   });
+  // medgrad only: the CPU cost of recording one small op (no wait), the engine's own overhead.
+  if (d.impl === 'medgrad') {
+    const encodeMs: number[] = [];
+    out.push({
+      name: 'dispatch.encode/add-64x1000', unit: 'us/op', work: OPS, impl: d.impl,
+      setup: async () => { [s] = await inputs([64]); },
+      run: async () => {
+        const t0 = performance.now();
+        for (let i = 0; i < OPS - 1; i++) d.dispose(d.add(s, s));
+        const z = d.add(s, s);
+        encodeMs.push(performance.now() - t0);
+        await d.sync(z);
+        d.dispose(z);
+      },
+      measuredMs: () => encodeMs.sort((a, b) => a - b)[encodeMs.length >> 1]!,
+      teardown: release,
+    });
+  }
   return out;
 }
