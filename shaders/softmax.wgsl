@@ -3,6 +3,8 @@
 // softmax / log_softmax (OP 0 / 1), and cross-entropy with integer labels fused:
 // xent_fwd writes each row's loss logsumexp(x) - x[label]; xent_bwd writes
 // (softmax(x) - onehot(label)) * g[row]. A label outside [0, classes) yields NaN.
+// xent_soft_fwd / xent_soft_bwd do the same for probability targets t (one-hot or soft):
+// loss = sum(t) logsumexp(x) - sum(t x), gradient (softmax(x) sum(t) - t) g[row].
 
 struct Params {
   rows: u32,
@@ -14,6 +16,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> labels: array<i32>;
 @group(0) @binding(4) var<storage, read> g: array<f32>;
+@group(0) @binding(5) var<storage, read> targets: array<f32>;
 
 override OP: u32 = 0u;
 const WG: u32 = 64u;
@@ -95,6 +98,47 @@ fn xent_bwd(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w
       let onehot = select(0.0, 1.0, i32(k) == y);
       let v = (exp(x[base + k] - m) / s - onehot) * g[row];
       out[base + k] = select(v, nan(), bad);
+    }
+  }
+}
+
+fn row_sum(base: u32, lid: u32, weighted: bool) -> f32 {
+  var s = 0.0;
+  for (var k = lid; k < p.cols; k = k + WG) { s = s + targets[base + k] * select(1.0, x[base + k], weighted); }
+  red[lid] = s;
+  workgroupBarrier();
+  for (var st = WG / 2u; st > 0u; st = st >> 1u) {
+    if (lid < st) { red[lid] = red[lid] + red[lid + st]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+@compute @workgroup_size(WG)
+fn xent_soft_fwd(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>,
+                 @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var row = w.x; row < p.rows; row = row + nwg.x) {
+    let base = row * p.cols;
+    let m = row_max(base, l.x);
+    let s = row_sum_exp(base, l.x, m);
+    let tsum = row_sum(base, l.x, false);
+    let tx = row_sum(base, l.x, true);
+    if (l.x == 0u) { out[row] = tsum * (m + log(s)) - tx; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn xent_soft_bwd(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>,
+                 @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var row = w.x; row < p.rows; row = row + nwg.x) {
+    let base = row * p.cols;
+    let m = row_max(base, l.x);
+    let s = row_sum_exp(base, l.x, m);
+    let tsum = row_sum(base, l.x, false);
+    for (var k = l.x; k < p.cols; k = k + WG) {
+      out[base + k] = (exp(x[base + k] - m) / s * tsum - targets[base + k]) * g[row];
     }
   }
 }

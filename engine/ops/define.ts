@@ -38,3 +38,17 @@ export function defineOp<F extends AnyFn>(name: string, forward: F, backward?: B
     return out;
   }) as F;
 }
+
+/**
+ * An op whose forward also produces values its backward needs (statistics, argmax indices):
+ * forward returns [output, saved] and backward receives `saved` after the output.
+ */
+export function defineSavedOp<F extends AnyFn, S>(name: string, forward: (...args: Parameters<F>) => [Tensor, S],
+  backward: (g: Tensor, out: Tensor, saved: S, ...args: Parameters<F>) => Array<Tensor | null>): F {
+  const saved = new WeakMap<Tensor, S>();
+  return defineOp<F>(name, ((...args: Parameters<F>) => {
+    const [out, s] = forward(...args);
+    saved.set(out, s);
+    return out;
+  }) as F, (g, out, ...args) => backward(g, out, saved.get(out)!, ...args));
+}

@@ -11,18 +11,20 @@ import { permute } from './movement.js';
 import { mul, sub } from './elementwise.js';
 import { mean, sum } from './reduce.js';
 
-function rowsKernel(entry: 'softmax' | 'xent_fwd' | 'xent_bwd', op: number, x: Tensor, outShape: readonly number[],
-  extra: { labels?: Tensor; g?: Tensor } = {}): Tensor {
+type RowsEntry = 'softmax' | 'xent_fwd' | 'xent_bwd' | 'xent_soft_fwd' | 'xent_soft_bwd';
+
+function rowsKernel(entry: RowsEntry, op: number, x: Tensor, outShape: readonly number[],
+  extra: { labels?: Tensor; g?: Tensor; targets?: Tensor } = {}): Tensor {
   const cols = x.shape[x.rank - 1] ?? 1;
   const rows = x.size / Math.max(cols, 1);
   const out = empty(outShape);
   if (out.size === 0) return out;
   const rt = runtime();
-  const name = entry === 'softmax' ? (op ? 'logSoftmax' : 'softmax') : entry === 'xent_fwd' ? 'crossEntropy' : 'crossEntropy.backward';
+  const name = entry === 'softmax' ? (op ? 'logSoftmax' : 'softmax') : entry.endsWith('fwd') ? 'crossEntropy' : 'crossEntropy.backward';
   rt.dispatch(rt.kernel('softmax', entry, { OP: op }), {
     op: name, label: `${name} ${fmt(x.shape)}`,
     params: packParams([rows, cols]),
-    buffers: { out: out.buffer, x: x.buffer, labels: (extra.labels ?? x).buffer, g: (extra.g ?? x).buffer },
+    buffers: { out: out.buffer, x: x.buffer, labels: (extra.labels ?? x).buffer, g: (extra.g ?? x).buffer, targets: (extra.targets ?? x).buffer },
     workgroups: [Math.min(rows, 65535)], flops: 5 * x.size, bytes: 8 * x.size,
   });
   return out;
@@ -45,28 +47,41 @@ export const logSoftmax: (x: Tensor, axis?: number) => Tensor = defineOp('logSof
   (x: Tensor, axis = -1) => alongAxis(x, axis, 'logSoftmax', (t) => rowsKernel('softmax', 1, t, t.shape)),
   (g, _y, x, axis = -1) => [sub(g, mul(softmax(x, axis), sum(g, axis, true)))]);
 
-function checkLabels(logits: Tensor, labels: Tensor): void {
+function checkTargets(logits: Tensor, target: Tensor): void {
   float(logits, 'crossEntropy', 'logits');
   if (logits.rank !== 2) throw new Error(`medgrad: crossEntropy: logits must be [batch, classes], got shape ${fmt(logits.shape)}`);
-  if (!(labels instanceof Tensor) || labels.dtype !== 'int32') {
-    throw new Error(`medgrad: crossEntropy: labels must be an int32 tensor of class indices${labels instanceof Tensor ? `, got ${labels.dtype} of shape ${fmt(labels.shape)}` : ''}`);
-  }
-  if (labels.rank !== 1 || labels.shape[0] !== logits.shape[0]) {
-    throw new Error(`medgrad: crossEntropy: labels of shape ${fmt(labels.shape)} do not match logits of shape ${fmt(logits.shape)} (expected [${logits.shape[0]}])`);
+  if (!(target instanceof Tensor)) throw new Error('medgrad: crossEntropy: target must be a Tensor (int32 class indices or float32 probabilities)');
+  if (target.dtype === 'int32') {
+    if (target.rank !== 1 || target.shape[0] !== logits.shape[0]) {
+      throw new Error(`medgrad: crossEntropy: labels of shape ${fmt(target.shape)} do not match logits of shape ${fmt(logits.shape)} (expected [${logits.shape[0]}])`);
+    }
+  } else if (target.rank !== 2 || target.shape[0] !== logits.shape[0] || target.shape[1] !== logits.shape[1]) {
+    throw new Error(`medgrad: crossEntropy: probability targets of shape ${fmt(target.shape)} do not match logits of shape ${fmt(logits.shape)} (int32 labels must have shape [${logits.shape[0]}])`);
   }
 }
 
-/** Per-sample -log softmax(logits)[label]; a label outside [0, classes) gives NaN. */
-export const crossEntropyPerSample = defineOp('crossEntropy',
-  (logits: Tensor, labels: Tensor) => { checkLabels(logits, labels); return rowsKernel('xent_fwd', 0, logits, [logits.shape[0]!], { labels }); },
-  (g, _y, logits, labels) => [rowsKernel('xent_bwd', 0, logits, logits.shape, { labels, g }), null]);
+/**
+ * Per-sample cross-entropy -sum_c t_c log softmax(logits)_c, fused and stable for large logits.
+ * target: int32 class indices [batch] (a label outside [0, classes) gives NaN) or float32
+ * probabilities [batch, classes] (one-hot or soft; gradient flows to logits only).
+ */
+export const crossEntropyPerSample: (logits: Tensor, target: Tensor) => Tensor = defineOp('crossEntropy',
+  (logits: Tensor, target: Tensor) => {
+    checkTargets(logits, target);
+    return target.dtype === 'int32'
+      ? rowsKernel('xent_fwd', 0, logits, [logits.shape[0]!], { labels: target })
+      : rowsKernel('xent_soft_fwd', 0, logits, [logits.shape[0]!], { targets: target });
+  },
+  (g, _y, logits, target) => [target.dtype === 'int32'
+    ? rowsKernel('xent_bwd', 0, logits, logits.shape, { labels: target, g })
+    : rowsKernel('xent_soft_bwd', 0, logits, logits.shape, { targets: target, g }), null]);
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
-/** Cross-entropy of logits [batch, classes] against int32 labels [batch], like torch's. */
-export function crossEntropy(logits: Tensor, labels: Tensor, options: { reduction?: Reduction } = {}): Tensor {
+/** Cross-entropy of logits [batch, classes] against labels or probabilities, like torch's. */
+export function crossEntropy(logits: Tensor, target: Tensor, options: { reduction?: Reduction } = {}): Tensor {
   const r = options.reduction ?? 'mean';
   if (r !== 'mean' && r !== 'sum' && r !== 'none') throw new Error(`medgrad: crossEntropy: reduction must be 'mean', 'sum' or 'none', got '${String(r)}'`);
-  const per = crossEntropyPerSample(logits, labels);
+  const per = crossEntropyPerSample(logits, target);
   return r === 'none' ? per : r === 'sum' ? sum(per) : mean(per);
 }

@@ -6,6 +6,9 @@ import * as mv from './movement.js';
 import * as rd from './reduce.js';
 import * as la from './linalg.js';
 import * as sm from './softmax.js';
+import * as cv from './conv.js';
+import * as nm from './norm.js';
+import * as pl from './pool.js';
 import { backward as runBackward } from '../autograd/backward.js';
 
 export * from './elementwise.js';
@@ -13,6 +16,10 @@ export * from './movement.js';
 export * from './reduce.js';
 export * from './linalg.js';
 export * from './softmax.js';
+export * from './conv.js';
+export * from './norm.js';
+export * from './pool.js';
+export type { Padding, Pair } from './window.js';
 export * from './creation.js';
 export { registry as opRegistry } from './define.js';
 
@@ -25,6 +32,7 @@ export const METHODS = {
   permute: mv.permute, transpose: mv.transpose, broadcastTo: mv.broadcastTo, slice: mv.slice, pad: mv.pad,
   sum: rd.sum, mean: rd.mean, max: rd.max, min: rd.min, argmax: rd.argmax, argmin: rd.argmin,
   matmul: la.matmul, softmax: sm.softmax, logSoftmax: sm.logSoftmax,
+  conv2d: cv.conv2d, batchNorm2d: nm.batchNorm2d, maxPool2d: pl.maxPool2d, avgPool2d: pl.avgPool2d, globalAvgPool2d: pl.globalAvgPool2d,
   backward: (t: Tensor, gradient?: Tensor): void => runBackward(t, gradient),
 } as const;
 

@@ -169,3 +169,73 @@ export function numericGrad(f: (xs: Arr[]) => number, xs: Arr[], h = 1e-6): Arr[
     return { shape: [...x.shape], data: g };
   });
 }
+
+// ---- CNN references (NCHW) ----
+
+/** Explicit pads [top, bottom, left, right] of TensorFlow's 'same' for one input size. */
+export function tfSamePads(H: number, W: number, KH: number, KW: number, sh: number, sw: number): [number, number, number, number] {
+  const one = (n: number, k: number, s: number): [number, number] => {
+    const total = Math.max((Math.ceil(n / s) - 1) * s + k - n, 0);
+    return [Math.floor(total / 2), Math.ceil(total / 2)];
+  };
+  return [...one(H, KH, sh), ...one(W, KW, sw)] as [number, number, number, number];
+}
+
+export function conv2d(x: Arr, w: Arr, b: Arr | null, sh: number, sw: number, pads: [number, number, number, number]): Arr {
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [Co, , KH, KW] = w.shape as [number, number, number, number];
+  const [pt, pb, pl, pr] = pads;
+  const OH = Math.floor((H + pt + pb - KH) / sh) + 1, OW = Math.floor((W + pl + pr - KW) / sw) + 1;
+  const out = new Float64Array(N * Co * OH * OW);
+  for (let n = 0; n < N; n++) for (let o = 0; o < Co; o++) for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) {
+    let s = b ? b.data[o]! : 0;
+    for (let c = 0; c < C; c++) for (let u = 0; u < KH; u++) for (let v = 0; v < KW; v++) {
+      const ih = i * sh - pt + u, iw = j * sw - pl + v;
+      if (ih >= 0 && ih < H && iw >= 0 && iw < W) s += x.data[((n * C + c) * H + ih) * W + iw]! * w.data[((o * C + c) * KH + u) * KW + v]!;
+    }
+    out[((n * Co + o) * OH + i) * OW + j] = s;
+  }
+  return { shape: [N, Co, OH, OW], data: out };
+}
+
+/** Max or average pooling; padding never takes part (average divides by real inputs). */
+export function pool2d(x: Arr, kind: 'max' | 'avg', KH: number, KW: number, sh: number, sw: number, pads: [number, number, number, number]): Arr {
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [pt, pb, pl, pr] = pads;
+  const OH = Math.floor((H + pt + pb - KH) / sh) + 1, OW = Math.floor((W + pl + pr - KW) / sw) + 1;
+  const out = new Float64Array(N * C * OH * OW);
+  for (let p = 0; p < N * C; p++) for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) {
+    let m = -Infinity, s = 0, cnt = 0;
+    for (let u = 0; u < KH; u++) for (let v = 0; v < KW; v++) {
+      const ih = i * sh - pt + u, iw = j * sw - pl + v;
+      if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+      const val = x.data[(p * H + ih) * W + iw]!;
+      m = Math.max(m, val); s += val; cnt++;
+    }
+    out[(p * OH + i) * OW + j] = kind === 'max' ? m : s / cnt;
+  }
+  return { shape: [N, C, OH, OW], data: out };
+}
+
+/** Batch norm: training uses batch statistics (biased variance), inference the given ones. */
+export function batchNorm(x: Arr, gamma: Arr, beta: Arr, eps: number, stats?: { mean: Arr; var: Arr }): { y: Arr; mean: number[]; varBiased: number[] } {
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const M = N * H * W;
+  const mean: number[] = [], vb: number[] = [];
+  for (let c = 0; c < C; c++) {
+    let s = 0;
+    for (let n = 0; n < N; n++) for (let k = 0; k < H * W; k++) s += x.data[(n * C + c) * H * W + k]!;
+    const mu = s / M;
+    let v = 0;
+    for (let n = 0; n < N; n++) for (let k = 0; k < H * W; k++) v += (x.data[(n * C + c) * H * W + k]! - mu) ** 2;
+    mean.push(mu); vb.push(v / M);
+  }
+  const y = new Float64Array(x.data.length);
+  for (let i = 0; i < y.length; i++) {
+    const c = Math.floor(i / (H * W)) % C;
+    const mu = stats ? stats.mean.data[c]! : mean[c]!;
+    const va = stats ? stats.var.data[c]! : vb[c]!;
+    y[i] = ((x.data[i]! - mu) / Math.sqrt(va + eps)) * gamma.data[c]! + beta.data[c]!;
+  }
+  return { y: { shape: [...x.shape], data: y }, mean, varBiased: vb };
+}

@@ -214,4 +214,51 @@ export const SPECS: Spec[] = [
     run: ([x], [labels]) => E.crossEntropyPerSample(x!, E.tensor(Int32Array.from(labels as number[]), [(labels as number[]).length])),
     ref: ([x], [labels]) => R.crossEntropy(x!, labels as number[]),
   },
+  {
+    op: 'conv2d', tol: { atol: 2e-5, rtol: 1e-5 }, grad: { atol: 5e-5, rtol: 2e-4 },
+    cases: (r) => ([
+      [[1, 3, 7, 6], [4, 3, 3, 3], 1, 'valid', true], [[2, 2, 6, 7], [3, 2, 3, 3], 2, 'same', false], [[2, 3, 5, 5], [2, 3, 1, 1], 2, 'same', true],
+      [[1, 2, 9, 8], [3, 2, 3, 2], [2, 1], [1, 0, 2, 1], true], [[3, 1, 8, 8], [2, 1, 7, 7], 1, 'same', false],
+    ] as Array<[number[], number[], number | [number, number], E.Padding, boolean]>).map(([xs, ws, stride, padding, bias]) => ({
+      inputs: [r.arr(xs, -1, 1), r.arr(ws, -1, 1), ...(bias ? [r.arr([ws[0]!], -1, 1)] : [])], args: [stride, padding],
+      label: `[${xs}] * [${ws}] stride ${JSON.stringify(stride)} padding ${JSON.stringify(padding)}${bias ? ' +bias' : ''}`,
+    })),
+    run: ([x, w, b], [stride, padding]) => E.conv2d(x!, w!, b, { stride: stride as number, padding: padding as E.Padding }),
+    ref: ([x, w, b], [stride, padding]) => {
+      const [sh, sw] = typeof stride === 'number' ? [stride, stride] : (stride as [number, number]);
+      const pads = padding === 'same' ? R.tfSamePads(x!.shape[2]!, x!.shape[3]!, w!.shape[2]!, w!.shape[3]!, sh, sw)
+        : padding === 'valid' ? [0, 0, 0, 0] : (padding as [number, number, number, number]);
+      return R.conv2d(x!, w!, b ?? null, sh, sw, pads as [number, number, number, number]);
+    },
+  },
+  ...([true, false] as const).map((training): Spec => ({
+    op: 'batchNorm2d', tol: TRANS, grad: { atol: 5e-5, rtol: 5e-4 }, gradInputs: [0, 1, 2],
+    cases: (r) => [[2, 3, 4, 5], [1, 2, 3, 3], [3, 1, 1, 2]].map((xs) => ({
+      inputs: [r.arr(xs, -2, 3), r.arr([xs[1]!], 0.5, 1.5), r.arr([xs[1]!], -1, 1), r.arr([xs[1]!], -0.5, 0.5), r.arr([xs[1]!], 0.5, 2)],
+      args: [training], label: `[${xs}] ${training ? 'training' : 'inference'}`,
+    })),
+    run: ([x, g, b, m, v], [tr]) => E.batchNorm2d(x!, g!, b!, m!, v!, { training: tr as boolean, eps: 1e-3 }),
+    ref: ([x, g, b, m, v], [tr]) => R.batchNorm(x!, g!, b!, 1e-3, tr ? undefined : { mean: m!, var: v! }).y,
+  })),
+  ...(['max', 'avg'] as const).map((kind): Spec => ({
+    op: kind === 'max' ? 'maxPool2d' : 'avgPool2d', tol: TRANS, grad: GRAD,
+    cases: (r) => ([[[1, 2, 7, 7], 3, 2, 'valid'], [[2, 1, 6, 5], 2, 2, 'same'], [[1, 2, 5, 6], 3, 2, 'same'], [[2, 2, 4, 4], 2, 1, 'valid'], [[1, 1, 8, 8], 8, 8, 'valid']] as Array<[number[], number, number, E.Padding]>)
+      .map(([xs, k, st, pad]) => ({ inputs: [r.arr(xs)], args: [k, st, pad], label: `[${xs}] k${k} s${st} ${pad}` })),
+    run: ([x], [k, st, pad]) => (kind === 'max' ? E.maxPool2d : E.avgPool2d)(x!, k as number, { stride: st as number, padding: pad as E.Padding }),
+    ref: ([x], [k, st, pad]) => R.pool2d(x!, kind, k as number, k as number, st as number, st as number,
+      pad === 'same' ? R.tfSamePads(x!.shape[2]!, x!.shape[3]!, k as number, k as number, st as number, st as number) : [0, 0, 0, 0]),
+  })),
+  {
+    op: 'crossEntropy', tol: TRANS, grad: GRAD, gradInputs: [0],
+    cases: (r) => [[1, 2], [4, 3], [3, 9]].map(([n, c]) => {
+      const t = R.map(r.arr([n!, c!], 0, 1), (v) => v);
+      return { inputs: [r.arr([n!, c!], -4, 4), t], args: [], label: `[${n}, ${c}] soft targets` };
+    }),
+    run: ([x, t]) => E.crossEntropyPerSample(x!, t!),
+    ref: ([x, t]) => {
+      const ls = R.softmax(x!, true);
+      const C = x!.shape[1]!;
+      return R.arr([x!.shape[0]!], Array.from({ length: x!.shape[0]! }, (_, i) => -Array.from({ length: C }, (_, k) => t!.data[i * C + k]! * ls.data[i * C + k]!).reduce((a, b) => a + b, 0)));
+    },
+  },
 ];

@@ -1,0 +1,99 @@
+// conv2d on NCHW activations and [Cout, Cin, KH, KW] weights (conv2d.wgsl): forward with the
+// bias fused, input gradient as a transposed convolution, weight gradient as split-K partial
+// sums reduced by reduce.wgsl, bias gradient as per-channel sums.
+import { runtime } from '../context.js';
+import { empty, Tensor, tidy } from '../tensor.js';
+import { fmt } from '../shape.js';
+import { defineOp } from './define.js';
+import { float } from './checks.js';
+import { packParams, reduceRowsKernel } from './launch.js';
+import { checkNCHW, windowGeometry, type Padding, type Pair, type Window } from './window.js';
+import { channelSums } from './norm.js';
+
+export interface Conv2dOptions { stride?: Pair; padding?: Padding }
+
+interface Geometry extends Window { N: number; Cin: number; H: number; W: number; Cout: number; KH: number; KW: number }
+
+function geometry(x: Tensor, w: Tensor, b: Tensor | undefined, o: Conv2dOptions): Geometry {
+  float(x, 'conv2d', 'input'); float(w, 'conv2d', 'weight');
+  checkNCHW(x, 'conv2d');
+  if (w.rank !== 4) throw new Error(`medgrad: conv2d: weight must be [Cout, Cin, KH, KW], got shape ${fmt(w.shape)}`);
+  const [N, Cin, H, W] = x.shape as [number, number, number, number];
+  const [Cout, wc, KH, KW] = w.shape as [number, number, number, number];
+  if (wc !== Cin) throw new Error(`medgrad: conv2d: input ${fmt(x.shape)} has ${Cin} channels but weight ${fmt(w.shape)} expects ${wc}`);
+  if (b !== undefined && (float(b, 'conv2d', 'bias').rank !== 1 || b.shape[0] !== Cout)) {
+    throw new Error(`medgrad: conv2d: bias of shape ${fmt(b.shape)} does not match ${Cout} output channels`);
+  }
+  return { N, Cin, H, W, Cout, KH, KW, ...windowGeometry(x.shape, KH, KW, o.stride ?? 1, o.padding ?? 'valid', 'conv2d') };
+}
+
+function params(g: Geometry, hasBias: boolean, splits = 1, perSplit = 0): ArrayBuffer {
+  return packParams([g.N, g.Cin, g.H, g.W, g.Cout, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, hasBias ? 1 : 0, splits, perSplit]);
+}
+
+const flopsOf = (g: Geometry) => 2 * g.N * g.Cout * g.OH * g.OW * g.Cin * g.KH * g.KW;
+const desc = (g: Geometry) => `[${g.N}, ${g.Cin}, ${g.H}, ${g.W}] * [${g.Cout}, ${g.Cin}, ${g.KH}, ${g.KW}] s${g.sh}x${g.sw} p${g.pt},${g.pb},${g.pl},${g.pr}`;
+
+function forward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry): Tensor {
+  const y = empty([g.N, g.Cout, g.OH, g.OW]);
+  const rt = runtime();
+  const blocks = g.N * g.OH * Math.ceil(g.OW / 8);
+  rt.dispatch(rt.kernel('conv2d', 'conv_fwd'), {
+    op: 'conv2d', label: `conv2d ${desc(g)}`, params: params(g, b !== undefined),
+    buffers: { x: x.buffer, w: w.buffer, bias: (b ?? w).buffer, y: y.buffer },
+    workgroups: [Math.ceil(blocks / 16), Math.ceil(g.Cout / 8 / 4)],
+    flops: flopsOf(g), bytes: 4 * (x.size + w.size + y.size),
+  });
+  return y;
+}
+
+function inputGrad(dy: Tensor, w: Tensor, g: Geometry): Tensor {
+  const dx = empty([g.N, g.Cin, g.H, g.W]);
+  const rt = runtime();
+  const blocks = g.N * g.H * Math.ceil(g.W / 8);
+  rt.dispatch(rt.kernel('conv2d', 'conv_bwd_input'), {
+    op: 'conv2d.dx', label: `conv2d.dx ${desc(g)}`, params: params(g, false),
+    buffers: { dy: dy.buffer, w: w.buffer, dx: dx.buffer },
+    workgroups: [Math.ceil(blocks / 16), Math.ceil(g.Cin / 8 / 4)],
+    flops: flopsOf(g), bytes: 4 * (dy.size + w.size + dx.size),
+  });
+  return dx;
+}
+
+function weightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
+  const K = g.Cin * g.KH * g.KW;
+  const P = g.N * g.OH * g.OW;
+  // Split the pixel reduction so that there are enough independent sums to fill the device,
+  // while each still covers enough pixels to amortise the final reduction.
+  const blocks = Math.ceil(K / 8) * Math.ceil(g.Cout / 8);
+  const splits = Math.max(1, Math.min(Math.ceil(P / 256), Math.ceil(4096 / blocks)));
+  const perSplit = Math.ceil(P / splits);
+  const rt = runtime();
+  return tidy(() => {
+    const partial = empty([g.Cout * K, splits]);
+    rt.dispatch(rt.kernel('conv2d', 'conv_bwd_weight'), {
+      op: 'conv2d.dw', label: `conv2d.dw ${desc(g)} (${splits} splits)`, params: params(g, false, splits, perSplit),
+      buffers: { dy: dy.buffer, x: x.buffer, dw: partial.buffer },
+      workgroups: [Math.ceil(K / 8 / 8), Math.ceil(g.Cout / 8 / 8), splits],
+      flops: flopsOf(g), bytes: 4 * (dy.size + x.size + partial.size),
+    });
+    return reduceRowsKernel(partial, g.Cout * K, splits, 'sum', [g.Cout, g.Cin, g.KH, g.KW]);
+  });
+}
+
+/**
+ * 2-D convolution (cross-correlation, as in PyTorch and Keras) of x [N, Cin, H, W] with
+ * w [Cout, Cin, KH, KW], optional bias [Cout]; stride and padding as in Conv2dOptions.
+ */
+export const conv2d: (x: Tensor, w: Tensor, b?: Tensor, options?: Conv2dOptions) => Tensor = defineOp('conv2d',
+  (x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}) => forward(x, w, b, geometry(x, w, b, options)),
+  (gy, _y, x, w, b, options = {}) => {
+    const g = geometry(x, w, b, options);
+    return [inputGrad(gy, w, g), weightGrad(gy, x, g), b ? channelSums(gy) : null];
+  });
+
+/** Output height and width of conv2d for an input shape, without running it. */
+export function conv2dOutputSize(inShape: readonly number[], kernel: readonly [number, number], options: Conv2dOptions = {}): [number, number] {
+  const g = windowGeometry(inShape, kernel[0], kernel[1], options.stride ?? 1, options.padding ?? 'valid', 'conv2d');
+  return [g.OH, g.OW];
+}

@@ -1,0 +1,117 @@
+// Per-channel statistics and normalisation over NCHW tensors, one workgroup per channel for
+// the reductions (each walks its channel's N planes of H*W values).
+// bn_stats:      mean, 1/sqrt(var + eps) (two passes, for accuracy) and, in training, the
+//                running statistics update: r = (1 - momentum) r + momentum * batch, with the
+//                unbiased variance going into the running variance.
+// bn_apply:      y = (x - mean) * invstd * gamma + beta.
+// channel_sums:  s1 = sum(dy); with OP 1 also s2 = sum(dy * (x - mean) * invstd).
+// bn_bwd:        dx = gamma * invstd * (dy - s1 / M - xhat * s2 / M)   (training, OP 0)
+//                dx = gamma * invstd * dy                              (inference, OP 1)
+
+struct Params {
+  N: u32, C: u32, HW: u32, training: u32,
+  eps: f32, momentum: f32, count: f32, pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(3) var<storage, read_write> invstd: array<f32>;
+@group(0) @binding(4) var<storage, read_write> run_mean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> run_var: array<f32>;
+@group(0) @binding(6) var<storage, read> gamma: array<f32>;
+@group(0) @binding(7) var<storage, read> beta: array<f32>;
+@group(0) @binding(8) var<storage, read_write> y: array<f32>;
+@group(0) @binding(9) var<storage, read> dy: array<f32>;
+@group(0) @binding(10) var<storage, read_write> s1: array<f32>;
+@group(0) @binding(11) var<storage, read_write> s2: array<f32>;
+@group(0) @binding(12) var<storage, read> m_in: array<f32>;
+@group(0) @binding(13) var<storage, read> s_in: array<f32>;
+
+override OP: u32 = 0u;
+const WG: u32 = 256u;
+var<workgroup> red: array<f32, WG>;
+var<workgroup> red2: array<f32, WG>;
+
+// Sums a and b over the workgroup; the result is in red[0], red2[0].
+fn reduce2(lid: u32, a: f32, b: f32) {
+  red[lid] = a;
+  red2[lid] = b;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; red2[lid] += red2[lid + s]; }
+    workgroupBarrier();
+  }
+}
+
+fn at(c: u32, k: u32) -> u32 { // k-th element of channel c: k = n * HW + i
+  return ((k / p.HW) * p.C + c) * p.HW + k % p.HW;
+}
+
+@compute @workgroup_size(WG)
+fn bn_stats(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let c = wg.x;
+  let M = p.N * p.HW;
+  var s = 0.0;
+  for (var k = l.x; k < M; k += WG) { s += x[at(c, k)]; }
+  reduce2(l.x, s, 0.0);
+  let mu = red[0] / f32(M);
+  workgroupBarrier();
+  var v = 0.0;
+  for (var k = l.x; k < M; k += WG) { let d = x[at(c, k)] - mu; v += d * d; }
+  reduce2(l.x, v, 0.0);
+  if (l.x == 0u) {
+    let var_b = red[0] / f32(M);
+    mean[c] = mu;
+    invstd[c] = inverseSqrt(var_b + p.eps);
+    if (p.training != 0u) {
+      let unbiased = var_b * f32(M) / f32(max(M, 2u) - 1u);
+      run_mean[c] = (1.0 - p.momentum) * run_mean[c] + p.momentum * mu;
+      run_var[c] = (1.0 - p.momentum) * run_var[c] + p.momentum * unbiased;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn bn_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let total = p.N * p.C * p.HW;
+  for (var i = gid.x; i < total; i += nwg.x * WG) {
+    let c = (i / p.HW) % p.C;
+    y[i] = (x[i] - m_in[c]) * s_in[c] * gamma[c] + beta[c];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn channel_sums(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let c = wg.x;
+  let M = p.N * p.HW;
+  var a = 0.0;
+  var b = 0.0;
+  for (var k = l.x; k < M; k += WG) {
+    let i = at(c, k);
+    let g = dy[i];
+    a += g;
+    if (OP == 1u) { b += g * (x[i] - m_in[c]) * s_in[c]; }
+  }
+  reduce2(l.x, a, b);
+  if (l.x == 0u) {
+    s1[c] = red[0];
+    if (OP == 1u) { s2[c] = red2[0]; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn bn_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let total = p.N * p.C * p.HW;
+  let M = p.count;
+  for (var i = gid.x; i < total; i += nwg.x * WG) {
+    let c = (i / p.HW) % p.C;
+    let k = gamma[c] * s_in[c];
+    if (OP == 0u) {
+      let xhat = (x[i] - m_in[c]) * s_in[c];
+      y[i] = k * (dy[i] - s1[c] / M - xhat * s2[c] / M);
+    } else {
+      y[i] = k * dy[i];
+    }
+  }
+}

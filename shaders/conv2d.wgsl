@@ -1,0 +1,175 @@
+// 2-D convolution, NCHW activations and [Cout, Cin, KH, KW] weights, as implicit GEMM (no
+// im2col buffer): each invocation holds an 8 x 8 block of its output in registers (8 channels
+// x 8 neighbouring pixels of one row) and walks the reduction directly over the input.
+// conv_fwd:          y  = x (*) w + b
+// conv_bwd_input:    dx = dy (*)^T w        (transposed convolution, strides honoured)
+// conv_bwd_weight:   dw partial sums over a slice of the pixels (split-K); the caller sums
+//                    the slices, written last so each weight's partials are contiguous.
+
+struct Params {
+  N: u32, Cin: u32, H: u32, W: u32,
+  Cout: u32, OH: u32, OW: u32, KH: u32,
+  KW: u32, sh: u32, sw: u32, pt: u32,
+  pl: u32, has_bias: u32, splits: u32, pix_per_split: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read> dy: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dw: array<f32>;
+
+const R: u32 = 8u; // channels per invocation
+const C: u32 = 8u; // pixels per invocation (two vec4)
+
+// Pixel block b of a row-major [rows, width] plane set: which row and first column.
+fn pixel_block(b: u32, width: u32) -> vec2<u32> {
+  let per_row = (width + C - 1u) / C;
+  return vec2<u32>(b / per_row, (b % per_row) * C);
+}
+
+@compute @workgroup_size(16, 4)
+fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let rb = pixel_block(gid.x, p.OW);          // rb.x = n * OH + oh
+  let co0 = gid.y * R;
+  if (rb.x >= p.N * p.OH || co0 >= p.Cout) { return; }
+  let n = rb.x / p.OH;
+  let oh = rb.x % p.OH;
+  let ow0 = rb.y;
+  var acc: array<array<vec4<f32>, 2>, R>;
+  let khw = p.KH * p.KW;
+  for (var ci = 0u; ci < p.Cin; ci++) {
+    let xplane = (n * p.Cin + ci) * p.H;
+    for (var kh = 0u; kh < p.KH; kh++) {
+      let ih = i32(oh * p.sh + kh) - i32(p.pt);
+      if (ih < 0 || ih >= i32(p.H)) { continue; }
+      let xrow = (xplane + u32(ih)) * p.W;
+      for (var kw = 0u; kw < p.KW; kw++) {
+        var xv: array<f32, C>;
+        for (var j = 0u; j < C; j++) {
+          let iw = i32((ow0 + j) * p.sw + kw) - i32(p.pl);
+          xv[j] = select(0.0, x[xrow + u32(clamp(iw, 0, i32(p.W) - 1))], iw >= 0 && iw < i32(p.W));
+        }
+        let x0 = vec4<f32>(xv[0], xv[1], xv[2], xv[3]);
+        let x1 = vec4<f32>(xv[4], xv[5], xv[6], xv[7]);
+        let widx = ci * khw + kh * p.KW + kw;
+        for (var i = 0u; i < R; i++) {
+          let wv = vec4<f32>(w[min(co0 + i, p.Cout - 1u) * p.Cin * khw + widx]);
+          acc[i][0] = fma(wv, x0, acc[i][0]);
+          acc[i][1] = fma(wv, x1, acc[i][1]);
+        }
+      }
+    }
+  }
+  for (var i = 0u; i < R; i++) {
+    let co = co0 + i;
+    if (co >= p.Cout) { break; }
+    let b = select(0.0, bias[co], p.has_bias != 0u);
+    let base = ((n * p.Cout + co) * p.OH + oh) * p.OW;
+    for (var j = 0u; j < C; j++) {
+      if (ow0 + j < p.OW) { y[base + ow0 + j] = acc[i][j / 4u][j % 4u] + b; }
+    }
+  }
+}
+
+@compute @workgroup_size(16, 4)
+fn conv_bwd_input(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let rb = pixel_block(gid.x, p.W);           // rb.x = n * H + ih
+  let ci0 = gid.y * R;
+  if (rb.x >= p.N * p.H || ci0 >= p.Cin) { return; }
+  let n = rb.x / p.H;
+  let ih = rb.x % p.H;
+  let iw0 = rb.y;
+  var acc: array<array<vec4<f32>, 2>, R>;
+  let khw = p.KH * p.KW;
+  for (var co = 0u; co < p.Cout; co++) {
+    let dyplane = (n * p.Cout + co) * p.OH;
+    for (var kh = 0u; kh < p.KH; kh++) {
+      let t = i32(ih + p.pt) - i32(kh);  // = oh * sh
+      if (t < 0 || u32(t) % p.sh != 0u || u32(t) / p.sh >= p.OH) { continue; }
+      let dyrow = (dyplane + u32(t) / p.sh) * p.OW;
+      for (var kw = 0u; kw < p.KW; kw++) {
+        var dv: array<f32, C>;
+        for (var j = 0u; j < C; j++) {
+          let u = i32(iw0 + j + p.pl) - i32(kw); // = ow * sw
+          let ok = u >= 0 && u32(u) % p.sw == 0u && u32(u) / p.sw < p.OW;
+          dv[j] = select(0.0, dy[dyrow + min(u32(max(u, 0)) / p.sw, p.OW - 1u)], ok);
+        }
+        let d0 = vec4<f32>(dv[0], dv[1], dv[2], dv[3]);
+        let d1 = vec4<f32>(dv[4], dv[5], dv[6], dv[7]);
+        let widx = co * p.Cin * khw + kh * p.KW + kw;
+        for (var i = 0u; i < R; i++) {
+          let wv = vec4<f32>(w[widx + min(ci0 + i, p.Cin - 1u) * khw]);
+          acc[i][0] = fma(wv, d0, acc[i][0]);
+          acc[i][1] = fma(wv, d1, acc[i][1]);
+        }
+      }
+    }
+  }
+  for (var i = 0u; i < R; i++) {
+    let ci = ci0 + i;
+    if (ci >= p.Cin) { break; }
+    let base = ((n * p.Cin + ci) * p.H + ih) * p.W;
+    for (var j = 0u; j < C; j++) {
+      if (iw0 + j < p.W) { dx[base + iw0 + j] = acc[i][j / 4u][j % 4u]; }
+    }
+  }
+}
+
+// gid.x: block of 8 flattened (ci, kh, kw) indices; gid.y: block of 8 output channels;
+// gid.z: the split of pixels (n, oh, ow) this invocation sums over.
+@compute @workgroup_size(8, 8)
+fn conv_bwd_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let khw = p.KH * p.KW;
+  let K = p.Cin * khw;
+  let k0 = gid.x * C;
+  let co0 = gid.y * R;
+  if (k0 >= K || co0 >= p.Cout) { return; }
+  // Per column j: its input channel's plane offset and its kernel offsets.
+  var coff: array<u32, C>;
+  var kh_: array<i32, C>;
+  var kw_: array<i32, C>;
+  for (var j = 0u; j < C; j++) {
+    let k = min(k0 + j, K - 1u);
+    coff[j] = (k / khw) * p.H * p.W;
+    kh_[j] = i32((k % khw) / p.KW) - i32(p.pt);
+    kw_[j] = i32(k % p.KW) - i32(p.pl);
+  }
+  var acc: array<array<vec4<f32>, 2>, R>;
+  let P = p.N * p.OH * p.OW;
+  let start = gid.z * p.pix_per_split;
+  let stop = min(start + p.pix_per_split, P);
+  let ohw = p.OH * p.OW;
+  for (var q = start; q < stop; q++) {
+    let n = q / ohw;
+    let r = q % ohw;
+    let oh = r / p.OW;
+    let ow = r % p.OW;
+    var xv: array<f32, C>;
+    let xn = n * p.Cin * p.H * p.W;
+    for (var j = 0u; j < C; j++) {
+      let ih = i32(oh * p.sh) + kh_[j];
+      let iw = i32(ow * p.sw) + kw_[j];
+      let ok = ih >= 0 && ih < i32(p.H) && iw >= 0 && iw < i32(p.W);
+      xv[j] = select(0.0, x[xn + coff[j] + u32(clamp(ih, 0, i32(p.H) - 1)) * p.W + u32(clamp(iw, 0, i32(p.W) - 1))], ok);
+    }
+    let x0 = vec4<f32>(xv[0], xv[1], xv[2], xv[3]);
+    let x1 = vec4<f32>(xv[4], xv[5], xv[6], xv[7]);
+    let dyb = n * p.Cout * ohw + r;
+    for (var i = 0u; i < R; i++) {
+      let g = vec4<f32>(dy[dyb + min(co0 + i, p.Cout - 1u) * ohw]);
+      acc[i][0] = fma(g, x0, acc[i][0]);
+      acc[i][1] = fma(g, x1, acc[i][1]);
+    }
+  }
+  for (var i = 0u; i < R; i++) {
+    let co = co0 + i;
+    if (co >= p.Cout) { break; }
+    for (var j = 0u; j < C; j++) {
+      if (k0 + j < K) { dw[(co * K + k0 + j) * p.splits + gid.z] = acc[i][j / 4u][j % 4u]; }
+    }
+  }
+}
