@@ -1,4 +1,4 @@
-// `npm run bench [-- --json FILE] [--filter REGEX] [--no-peers] [--quick] [--suite core]`
+// `npm run bench [-- --json FILE] [--filter REGEX] [--no-peers] [--quick] [--suite core,cnn]`
 // Runs every workload for medgrad and its peers on the same adapter in one run, each
 // implementation in its own child process (so one library's device cannot slow another's),
 // prints a table with ratios and optionally writes the records as JSON.
@@ -12,6 +12,7 @@ import { init } from '../engine/node.js';
 import { adapterName, formatTable, timeIt, toUnit, writeJsonAtomic, type BenchRecord, type Workload } from './harness.js';
 import { driverFor, IMPLS, type Driver, type Impl } from './drivers.js';
 import { coreWorkloads } from './core.js';
+import { cnnWorkloads, convShapes, layerWorkloads } from './cnn.js';
 
 const { values } = parseArgs({
   options: {
@@ -19,7 +20,7 @@ const { values } = parseArgs({
     filter: { type: 'string' },
     'no-peers': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
-    suite: { type: 'string', default: 'core' },
+    suite: { type: 'string', default: 'core,cnn' },
     time: { type: 'string' },
     impl: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -27,7 +28,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log(`usage: npm run bench -- [--json FILE] [--filter REGEX] [--no-peers] [--quick] [--suite core] [--time MS]
+  console.log(`usage: npm run bench -- [--json FILE] [--filter REGEX] [--no-peers] [--quick] [--suite core,cnn] [--time MS]
   --json FILE    also write the records as a JSON array of { name, value, unit, impl, adapter }
   --filter RE    only workloads whose name matches RE
   --no-peers     medgrad only (skip TensorFlow.js and jax-js)
@@ -40,6 +41,7 @@ if (values.help) {
 const quick = values.quick;
 const SUITES: Record<string, (d: Driver) => Workload[]> = {
   core: (d) => coreWorkloads(d, { sizes: quick ? [128, 256] : [256, 512, 1024], elementwise: quick ? 1 << 20 : 16 << 20 }),
+  cnn: (d) => [...cnnWorkloads(d, convShapes(quick), { fwdbwd: true }), ...(d.impl === 'medgrad' ? layerWorkloads(quick) : [])],
 };
 
 async function runImpl(impl: Impl): Promise<BenchRecord[]> {

@@ -2,7 +2,7 @@
 // im2col buffer): each invocation holds an 8 x 8 block of its output in registers (8 channels
 // x 8 neighbouring pixels of one row) and walks the reduction directly over the input.
 // conv_fwd:          y  = x (*) w + b
-// conv_bwd_input:    dx = dy (*)^T w        (transposed convolution, strides honoured)
+// conv_bwd_input:    dx = dy (*)^T w        (transposed convolution, for strides above 1)
 // conv_bwd_weight:   dw partial sums over a slice of the pixels (split-K); the caller sums
 //                    the slices, written last so each weight's partials are contiguous.
 
@@ -11,6 +11,11 @@ struct Params {
   Cout: u32, OH: u32, OW: u32, KH: u32,
   KW: u32, sh: u32, sw: u32, pt: u32,
   pl: u32, has_bias: u32, splits: u32, pix_per_split: u32,
+  // Weight element (co, ci, kh, kw) of conv_fwd is at w_off + co w_co + ci w_ci + kh w_kh + kw w_kw
+  // (u32 arithmetic wraps, so negative strides work): the input gradient of a stride-1
+  // convolution runs conv_fwd with the kernel transposed and flipped this way.
+  w_co: u32, w_ci: u32, w_kh: u32, w_kw: u32,
+  w_off: u32, pad0: u32, pad1: u32, pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -22,7 +27,8 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dw: array<f32>;
 
-const R: u32 = 8u; // channels per invocation
+const R: u32 = 16u;  // channels per invocation (conv_fwd, conv_bwd_input)
+const RW: u32 = 16u; // output channels per invocation (conv_bwd_weight)
 const C: u32 = 8u; // pixels per invocation (two vec4)
 
 // Pixel block b of a row-major [rows, width] plane set: which row and first column.
@@ -41,6 +47,9 @@ fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
   let ow0 = rb.y;
   var acc: array<array<vec4<f32>, 2>, R>;
   let khw = p.KH * p.KW;
+  // Blocks whose every window column lies inside the input skip the per-pixel bounds checks.
+  let left = i32(ow0 * p.sw) - i32(p.pl);
+  let interior = left >= 0 && left + i32((C - 1u) * p.sw + p.KW) <= i32(p.W);
   for (var ci = 0u; ci < p.Cin; ci++) {
     let xplane = (n * p.Cin + ci) * p.H;
     for (var kh = 0u; kh < p.KH; kh++) {
@@ -49,15 +58,20 @@ fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
       let xrow = (xplane + u32(ih)) * p.W;
       for (var kw = 0u; kw < p.KW; kw++) {
         var xv: array<f32, C>;
-        for (var j = 0u; j < C; j++) {
-          let iw = i32((ow0 + j) * p.sw + kw) - i32(p.pl);
-          xv[j] = select(0.0, x[xrow + u32(clamp(iw, 0, i32(p.W) - 1))], iw >= 0 && iw < i32(p.W));
+        if (interior) {
+          let at0 = xrow + u32(left) + kw;
+          for (var j = 0u; j < C; j++) { xv[j] = x[at0 + j * p.sw]; }
+        } else {
+          for (var j = 0u; j < C; j++) {
+            let iw = left + i32(j * p.sw + kw);
+            xv[j] = select(0.0, x[xrow + u32(clamp(iw, 0, i32(p.W) - 1))], iw >= 0 && iw < i32(p.W));
+          }
         }
         let x0 = vec4<f32>(xv[0], xv[1], xv[2], xv[3]);
         let x1 = vec4<f32>(xv[4], xv[5], xv[6], xv[7]);
-        let widx = ci * khw + kh * p.KW + kw;
+        let widx = p.w_off + ci * p.w_ci + kh * p.w_kh + kw * p.w_kw;
         for (var i = 0u; i < R; i++) {
-          let wv = vec4<f32>(w[min(co0 + i, p.Cout - 1u) * p.Cin * khw + widx]);
+          let wv = vec4<f32>(w[widx + min(co0 + i, p.Cout - 1u) * p.w_co]);
           acc[i][0] = fma(wv, x0, acc[i][0]);
           acc[i][1] = fma(wv, x1, acc[i][1]);
         }
@@ -119,14 +133,14 @@ fn conv_bwd_input(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 
-// gid.x: block of 8 flattened (ci, kh, kw) indices; gid.y: block of 8 output channels;
+// gid.x: block of 8 flattened (ci, kh, kw) indices; gid.y: block of 16 output channels;
 // gid.z: the split of pixels (n, oh, ow) this invocation sums over.
 @compute @workgroup_size(8, 8)
 fn conv_bwd_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
   let khw = p.KH * p.KW;
   let K = p.Cin * khw;
   let k0 = gid.x * C;
-  let co0 = gid.y * R;
+  let co0 = gid.y * RW;
   if (k0 >= K || co0 >= p.Cout) { return; }
   // Per column j: its input channel's plane offset and its kernel offsets.
   var coff: array<u32, C>;
@@ -138,7 +152,7 @@ fn conv_bwd_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
     kh_[j] = i32((k % khw) / p.KW) - i32(p.pt);
     kw_[j] = i32(k % p.KW) - i32(p.pl);
   }
-  var acc: array<array<vec4<f32>, 2>, R>;
+  var acc: array<array<vec4<f32>, 2>, RW>;
   let P = p.N * p.OH * p.OW;
   let start = gid.z * p.pix_per_split;
   let stop = min(start + p.pix_per_split, P);
@@ -159,13 +173,13 @@ fn conv_bwd_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
     let x0 = vec4<f32>(xv[0], xv[1], xv[2], xv[3]);
     let x1 = vec4<f32>(xv[4], xv[5], xv[6], xv[7]);
     let dyb = n * p.Cout * ohw + r;
-    for (var i = 0u; i < R; i++) {
+    for (var i = 0u; i < RW; i++) {
       let g = vec4<f32>(dy[dyb + min(co0 + i, p.Cout - 1u) * ohw]);
       acc[i][0] = fma(g, x0, acc[i][0]);
       acc[i][1] = fma(g, x1, acc[i][1]);
     }
   }
-  for (var i = 0u; i < R; i++) {
+  for (var i = 0u; i < RW; i++) {
     let co = co0 + i;
     if (co >= p.Cout) { break; }
     for (var j = 0u; j < C; j++) {

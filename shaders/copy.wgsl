@@ -22,6 +22,13 @@ fn at(v: array<vec4<u32>, 2>, i: u32) -> u32 { return v[i / 4u][i % 4u]; }
 
 @compute @workgroup_size(WG)
 fn strided(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  if (p.rank == 1u) {
+    // Coalesced to one axis (contiguous copies, scalar broadcasts): no index arithmetic.
+    let ss = p.src_strides[0].x;
+    let ds = p.dst_strides[0].x;
+    for (var i = gid.x; i < p.n; i = i + nwg.x * WG) { dst[p.dst_offset + i * ds] = src[p.src_offset + i * ss]; }
+    return;
+  }
   for (var i = gid.x; i < p.n; i = i + nwg.x * WG) {
     var rem = i;
     var s = p.src_offset;

@@ -27,34 +27,49 @@ function geometry(x: Tensor, w: Tensor, b: Tensor | undefined, o: Conv2dOptions)
   return { N, Cin, H, W, Cout, KH, KW, ...windowGeometry(x.shape, KH, KW, o.stride ?? 1, o.padding ?? 'valid', 'conv2d') };
 }
 
-function params(g: Geometry, hasBias: boolean, splits = 1, perSplit = 0): ArrayBuffer {
-  return packParams([g.N, g.Cin, g.H, g.W, g.Cout, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, hasBias ? 1 : 0, splits, perSplit]);
+/** Weight strides (co, ci, kh, kw) and offset as conv_fwd reads them; defaults: [Cout, Cin, KH, KW] contiguous. */
+type WeightLayout = [number, number, number, number, number];
+const plainLayout = (g: Geometry): WeightLayout => [g.Cin * g.KH * g.KW, g.KH * g.KW, g.KW, 1, 0];
+
+function params(g: Geometry, hasBias: boolean, splits = 1, perSplit = 0, wl: WeightLayout = plainLayout(g)): ArrayBuffer {
+  return packParams([g.N, g.Cin, g.H, g.W, g.Cout, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, hasBias ? 1 : 0, splits, perSplit, ...wl, 0, 0, 0]);
 }
 
 const flopsOf = (g: Geometry) => 2 * g.N * g.Cout * g.OH * g.OW * g.Cin * g.KH * g.KW;
 const desc = (g: Geometry) => `[${g.N}, ${g.Cin}, ${g.H}, ${g.W}] * [${g.Cout}, ${g.Cin}, ${g.KH}, ${g.KW}] s${g.sh}x${g.sw} p${g.pt},${g.pb},${g.pl},${g.pr}`;
 
-function forward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry): Tensor {
+function forward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
   const y = empty([g.N, g.Cout, g.OH, g.OW]);
   const rt = runtime();
   const blocks = g.N * g.OH * Math.ceil(g.OW / 8);
+  if (blocks / 16 > 65535) throw new Error(`medgrad: ${op}: ${desc(g)} has too many output rows for one dispatch; split the batch`);
   rt.dispatch(rt.kernel('conv2d', 'conv_fwd'), {
-    op: 'conv2d', label: `conv2d ${desc(g)}`, params: params(g, b !== undefined),
+    op, label: `${op} ${desc(g)}`, params: params(g, b !== undefined, 1, 0, wl),
     buffers: { x: x.buffer, w: w.buffer, bias: (b ?? w).buffer, y: y.buffer },
-    workgroups: [Math.ceil(blocks / 16), Math.ceil(g.Cout / 8 / 4)],
+    workgroups: [Math.ceil(blocks / 16), Math.ceil(g.Cout / 16 / 4)],
     flops: flopsOf(g), bytes: 4 * (x.size + w.size + y.size),
   });
   return y;
 }
 
 function inputGrad(dy: Tensor, w: Tensor, g: Geometry): Tensor {
+  if (g.sh === 1 && g.sw === 1 && g.pt < g.KH && g.pl < g.KW) {
+    // Stride 1: dx is the convolution of dy with the kernel transposed (Cin <-> Cout) and
+    // flipped, padded by K - 1 - p; the forward kernel reads that layout through strides.
+    const khw = g.KH * g.KW;
+    const t: Geometry = {
+      ...g, Cin: g.Cout, Cout: g.Cin, H: g.OH, W: g.OW, OH: g.H, OW: g.W,
+      pt: g.KH - 1 - g.pt, pb: g.KH - 1 - g.pb, pl: g.KW - 1 - g.pl, pr: g.KW - 1 - g.pr,
+    };
+    return forward(dy, w, undefined, t, [khw, g.Cin * khw, -g.KW, -1, khw - 1], 'conv2d.dx');
+  }
   const dx = empty([g.N, g.Cin, g.H, g.W]);
   const rt = runtime();
   const blocks = g.N * g.H * Math.ceil(g.W / 8);
   rt.dispatch(rt.kernel('conv2d', 'conv_bwd_input'), {
     op: 'conv2d.dx', label: `conv2d.dx ${desc(g)}`, params: params(g, false),
     buffers: { dy: dy.buffer, w: w.buffer, dx: dx.buffer },
-    workgroups: [Math.ceil(blocks / 16), Math.ceil(g.Cin / 8 / 4)],
+    workgroups: [Math.ceil(blocks / 16), Math.ceil(g.Cin / 16 / 4)],
     flops: flopsOf(g), bytes: 4 * (dy.size + w.size + dx.size),
   });
   return dx;
@@ -65,7 +80,7 @@ function weightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   const P = g.N * g.OH * g.OW;
   // Split the pixel reduction so that there are enough independent sums to fill the device,
   // while each still covers enough pixels to amortise the final reduction.
-  const blocks = Math.ceil(K / 8) * Math.ceil(g.Cout / 8);
+  const blocks = Math.ceil(K / 8) * Math.ceil(g.Cout / 16);
   const splits = Math.max(1, Math.min(Math.ceil(P / 256), Math.ceil(4096 / blocks)));
   const perSplit = Math.ceil(P / splits);
   const rt = runtime();
@@ -74,7 +89,7 @@ function weightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
     rt.dispatch(rt.kernel('conv2d', 'conv_bwd_weight'), {
       op: 'conv2d.dw', label: `conv2d.dw ${desc(g)} (${splits} splits)`, params: params(g, false, splits, perSplit),
       buffers: { dy: dy.buffer, x: x.buffer, dw: partial.buffer },
-      workgroups: [Math.ceil(K / 8 / 8), Math.ceil(g.Cout / 8 / 8), splits],
+      workgroups: [Math.ceil(K / 8 / 8), Math.ceil(g.Cout / 16 / 8), splits],
       flops: flopsOf(g), bytes: 4 * (dy.size + x.size + partial.size),
     });
     return reduceRowsKernel(partial, g.Cout * K, splits, 'sum', [g.Cout, g.Cin, g.KH, g.KW]);
