@@ -23,6 +23,7 @@ const { values } = parseArgs({
     suite: { type: 'string', default: 'core,cnn' },
     time: { type: 'string' },
     impl: { type: 'string' },
+    'matmul-sizes': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -34,13 +35,15 @@ if (values.help) {
   --no-peers     medgrad only (skip TensorFlow.js and jax-js)
   --quick        smaller sizes and shorter sampling (a smoke run)
   --time MS      sampling time per workload (default 2000, quick 300)
-  --impl NAME    run one implementation in this process (${IMPLS.join(', ')})`);
+  --impl NAME    run one implementation in this process (${IMPLS.join(', ')})
+  --matmul-sizes N,N,...  square matmul sizes (default 256,512,1024)`);
   process.exit(0);
 }
 
 const quick = values.quick;
+const matmulSizes = values['matmul-sizes'] ? values['matmul-sizes'].split(',').map(Number) : quick ? [128, 256] : [256, 512, 1024];
 const SUITES: Record<string, (d: Driver) => Workload[]> = {
-  core: (d) => coreWorkloads(d, { sizes: quick ? [128, 256] : [256, 512, 1024], elementwise: quick ? 1 << 20 : 16 << 20 }),
+  core: (d) => coreWorkloads(d, { sizes: matmulSizes, elementwise: quick ? 1 << 20 : 16 << 20 }),
   cnn: (d) => [...cnnWorkloads(d, convShapes(quick), { fwdbwd: true }), ...(d.impl === 'medgrad' ? layerWorkloads(quick) : [])],
 };
 

@@ -44,21 +44,23 @@ fn reduce2(lid: u32, a: f32, b: f32) {
   }
 }
 
-fn at(c: u32, k: u32) -> u32 { // k-th element of channel c: k = n * HW + i
-  return ((k / p.HW) * p.C + c) * p.HW + k % p.HW;
-}
-
 @compute @workgroup_size(WG)
 fn bn_stats(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
   let c = wg.x;
   let M = p.N * p.HW;
   var s = 0.0;
-  for (var k = l.x; k < M; k += WG) { s += x[at(c, k)]; }
+  for (var n = 0u; n < p.N; n++) {
+    let base = (n * p.C + c) * p.HW;
+    for (var i = l.x; i < p.HW; i += WG) { s += x[base + i]; }
+  }
   reduce2(l.x, s, 0.0);
   let mu = red[0] / f32(M);
   workgroupBarrier();
   var v = 0.0;
-  for (var k = l.x; k < M; k += WG) { let d = x[at(c, k)] - mu; v += d * d; }
+  for (var n = 0u; n < p.N; n++) {
+    let base = (n * p.C + c) * p.HW;
+    for (var i = l.x; i < p.HW; i += WG) { let d = x[base + i] - mu; v += d * d; }
+  }
   reduce2(l.x, v, 0.0);
   if (l.x == 0u) {
     let var_b = red[0] / f32(M);
@@ -72,26 +74,31 @@ fn bn_stats(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w
   }
 }
 
+// Elementwise passes run per (n, c) plane: the channel's coefficients are loaded once and the
+// plane is contiguous. gid.y walks planes, gid.x the plane's H*W values.
 @compute @workgroup_size(WG)
 fn bn_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let total = p.N * p.C * p.HW;
-  for (var i = gid.x; i < total; i += nwg.x * WG) {
-    let c = (i / p.HW) % p.C;
-    y[i] = (x[i] - m_in[c]) * s_in[c] * gamma[c] + beta[c];
+  for (var plane = gid.y; plane < p.N * p.C; plane += nwg.y) {
+    let c = plane % p.C;
+    let scale = s_in[c] * gamma[c];
+    let shift = beta[c] - m_in[c] * scale;
+    let base = plane * p.HW;
+    for (var i = gid.x; i < p.HW; i += nwg.x * WG) { y[base + i] = x[base + i] * scale + shift; }
   }
 }
 
 @compute @workgroup_size(WG)
 fn channel_sums(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
   let c = wg.x;
-  let M = p.N * p.HW;
   var a = 0.0;
   var b = 0.0;
-  for (var k = l.x; k < M; k += WG) {
-    let i = at(c, k);
-    let g = dy[i];
-    a += g;
-    if (OP == 1u) { b += g * (x[i] - m_in[c]) * s_in[c]; }
+  for (var n = 0u; n < p.N; n++) {
+    let base = (n * p.C + c) * p.HW;
+    for (var i = l.x; i < p.HW; i += WG) {
+      let g = dy[base + i];
+      a += g;
+      if (OP == 1u) { b += g * (x[base + i] - m_in[c]) * s_in[c]; }
+    }
   }
   reduce2(l.x, a, b);
   if (l.x == 0u) {
@@ -102,16 +109,21 @@ fn channel_sums(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_i
 
 @compute @workgroup_size(WG)
 fn bn_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let total = p.N * p.C * p.HW;
-  let M = p.count;
-  for (var i = gid.x; i < total; i += nwg.x * WG) {
-    let c = (i / p.HW) % p.C;
+  for (var plane = gid.y; plane < p.N * p.C; plane += nwg.y) {
+    let c = plane % p.C;
     let k = gamma[c] * s_in[c];
+    // Training: dx = k (dy - s1/M - (x - mean) invstd s2/M) = k dy + cx x + c0.
+    var cx = 0.0;
+    var c0 = 0.0;
     if (OP == 0u) {
-      let xhat = (x[i] - m_in[c]) * s_in[c];
-      y[i] = k * (dy[i] - s1[c] / M - xhat * s2[c] / M);
-    } else {
-      y[i] = k * dy[i];
+      cx = -k * s_in[c] * s2[c] / p.count;
+      c0 = -k * s1[c] / p.count - cx * m_in[c];
+    }
+    let base = plane * p.HW;
+    for (var i = gid.x; i < p.HW; i += nwg.x * WG) {
+      var v = k * dy[base + i];
+      if (OP == 0u) { v += cx * x[base + i] + c0; }
+      y[base + i] = v;
     }
   }
 }

@@ -27,7 +27,10 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dw: array<f32>;
 
-const R: u32 = 16u;  // channels per invocation (conv_fwd, conv_bwd_input)
+const R: u32 = 16u;  // register block: channels per invocation (conv_fwd, conv_bwd_input)
+// Channels actually computed per invocation (<= R): layers with few output channels (an RGB
+// input's gradient has 3) specialise to 4 or 8 instead of idling most of the block.
+override RB: u32 = 16u;
 const RW: u32 = 16u; // output channels per invocation (conv_bwd_weight)
 const C: u32 = 8u; // pixels per invocation (two vec4)
 
@@ -40,7 +43,7 @@ fn pixel_block(b: u32, width: u32) -> vec2<u32> {
 @compute @workgroup_size(16, 4)
 fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
   let rb = pixel_block(gid.x, p.OW);          // rb.x = n * OH + oh
-  let co0 = gid.y * R;
+  let co0 = gid.y * RB;
   if (rb.x >= p.N * p.OH || co0 >= p.Cout) { return; }
   let n = rb.x / p.OH;
   let oh = rb.x % p.OH;
@@ -70,7 +73,7 @@ fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
         let x0 = vec4<f32>(xv[0], xv[1], xv[2], xv[3]);
         let x1 = vec4<f32>(xv[4], xv[5], xv[6], xv[7]);
         let widx = p.w_off + ci * p.w_ci + kh * p.w_kh + kw * p.w_kw;
-        for (var i = 0u; i < R; i++) {
+        for (var i = 0u; i < RB; i++) {
           let wv = vec4<f32>(w[widx + min(co0 + i, p.Cout - 1u) * p.w_co]);
           acc[i][0] = fma(wv, x0, acc[i][0]);
           acc[i][1] = fma(wv, x1, acc[i][1]);
@@ -78,7 +81,7 @@ fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
       }
     }
   }
-  for (var i = 0u; i < R; i++) {
+  for (var i = 0u; i < RB; i++) {
     let co = co0 + i;
     if (co >= p.Cout) { break; }
     let b = select(0.0, bias[co], p.has_bias != 0u);
@@ -92,7 +95,7 @@ fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(16, 4)
 fn conv_bwd_input(@builtin(global_invocation_id) gid: vec3<u32>) {
   let rb = pixel_block(gid.x, p.W);           // rb.x = n * H + ih
-  let ci0 = gid.y * R;
+  let ci0 = gid.y * RB;
   if (rb.x >= p.N * p.H || ci0 >= p.Cin) { return; }
   let n = rb.x / p.H;
   let ih = rb.x % p.H;
@@ -115,7 +118,7 @@ fn conv_bwd_input(@builtin(global_invocation_id) gid: vec3<u32>) {
         let d0 = vec4<f32>(dv[0], dv[1], dv[2], dv[3]);
         let d1 = vec4<f32>(dv[4], dv[5], dv[6], dv[7]);
         let widx = co * p.Cin * khw + kh * p.KW + kw;
-        for (var i = 0u; i < R; i++) {
+        for (var i = 0u; i < RB; i++) {
           let wv = vec4<f32>(w[widx + min(ci0 + i, p.Cin - 1u) * khw]);
           acc[i][0] = fma(wv, d0, acc[i][0]);
           acc[i][1] = fma(wv, d1, acc[i][1]);
@@ -123,7 +126,7 @@ fn conv_bwd_input(@builtin(global_invocation_id) gid: vec3<u32>) {
       }
     }
   }
-  for (var i = 0u; i < R; i++) {
+  for (var i = 0u; i < RB; i++) {
     let ci = ci0 + i;
     if (ci >= p.Cin) { break; }
     let base = ((n * p.Cin + ci) * p.H + ih) * p.W;

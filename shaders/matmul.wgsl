@@ -63,6 +63,16 @@ const BK: u32 = 16u;
 var<workgroup> As: array<array<f32, BM>, BK>;
 var<workgroup> Bs: array<array<f32, BN>, BK>;
 
+// Bounds-checked reads of A[m, k] and B[k, n] through their strides (zero outside).
+fn a_at(base: u32, m: u32, k: u32) -> f32 {
+  if (m >= p.M || k >= p.K) { return 0.0; }
+  return a[base + m * p.a_row + k * p.a_col];
+}
+fn b_at(base: u32, k: u32, n: u32) -> f32 {
+  if (k >= p.K || n >= p.N) { return 0.0; }
+  return b[base + k * p.b_row + n * p.b_col];
+}
+
 @compute @workgroup_size(16, 16)
 fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let batch = wid.z;
@@ -79,20 +89,8 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     // Each of the 256 invocations stages 4 elements of A's 64x16 slice and 4 of B's 16x64.
     for (var e = 0u; e < 4u; e++) {
       let idx = t + e * 256u;
-      let am = idx / BK;
-      let ak = idx % BK;
-      let gm = row0 + am;
-      let gk = k0 + ak;
-      var av = 0.0;
-      if (gm < p.M && gk < p.K) { av = a[abase + gm * p.a_row + gk * p.a_col]; }
-      As[ak][am] = av;
-      let bk = idx / BN;
-      let bn = idx % BN;
-      let gk2 = k0 + bk;
-      let gn = col0 + bn;
-      var bv = 0.0;
-      if (gk2 < p.K && gn < p.N) { bv = b[bbase + gk2 * p.b_row + gn * p.b_col]; }
-      Bs[bk][bn] = bv;
+      As[idx % BK][idx / BK] = a_at(abase, row0 + idx / BK, k0 + idx % BK);
+      Bs[idx / BN][idx % BN] = b_at(bbase, k0 + idx / BN, col0 + idx % BN);
     }
     workgroupBarrier();
     for (var k = 0u; k < BK; k++) {

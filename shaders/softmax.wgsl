@@ -27,13 +27,12 @@ var<workgroup> red: array<f32, WG>;
 fn nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }
 fn neg_inf() -> f32 { var bits = 0xff800000u; return bitcast<f32>(bits); }
 
-fn row_max(base: u32, lid: u32) -> f32 {
-  var m = neg_inf();
-  for (var k = lid; k < p.cols; k = k + WG) { m = max(m, x[base + k]); }
-  red[lid] = m;
+// Sum (or max) of one value per invocation across the workgroup.
+fn wg_reduce(lid: u32, v: f32, is_max: bool) -> f32 {
+  red[lid] = v;
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
+    if (lid < s) { red[lid] = select(red[lid] + red[lid + s], max(red[lid], red[lid + s]), is_max); }
     workgroupBarrier();
   }
   let r = red[0];
@@ -41,18 +40,16 @@ fn row_max(base: u32, lid: u32) -> f32 {
   return r;
 }
 
+fn row_max(base: u32, lid: u32) -> f32 {
+  var m = neg_inf();
+  for (var k = lid; k < p.cols; k = k + WG) { m = max(m, x[base + k]); }
+  return wg_reduce(lid, m, true);
+}
+
 fn row_sum_exp(base: u32, lid: u32, m: f32) -> f32 {
   var s = 0.0;
   for (var k = lid; k < p.cols; k = k + WG) { s = s + exp(x[base + k] - m); }
-  red[lid] = s;
-  workgroupBarrier();
-  for (var st = WG / 2u; st > 0u; st = st >> 1u) {
-    if (lid < st) { red[lid] = red[lid] + red[lid + st]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
+  return wg_reduce(lid, s, false);
 }
 
 @compute @workgroup_size(WG)
@@ -102,18 +99,11 @@ fn xent_bwd(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w
   }
 }
 
+// Sum of the row's targets, or of targets times logits.
 fn row_sum(base: u32, lid: u32, weighted: bool) -> f32 {
   var s = 0.0;
   for (var k = lid; k < p.cols; k = k + WG) { s = s + targets[base + k] * select(1.0, x[base + k], weighted); }
-  red[lid] = s;
-  workgroupBarrier();
-  for (var st = WG / 2u; st > 0u; st = st >> 1u) {
-    if (lid < st) { red[lid] = red[lid] + red[lid + st]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
+  return wg_reduce(lid, s, false);
 }
 
 @compute @workgroup_size(WG)

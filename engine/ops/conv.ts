@@ -38,15 +38,19 @@ function params(g: Geometry, hasBias: boolean, splits = 1, perSplit = 0, wl: Wei
 const flopsOf = (g: Geometry) => 2 * g.N * g.Cout * g.OH * g.OW * g.Cin * g.KH * g.KW;
 const desc = (g: Geometry) => `[${g.N}, ${g.Cin}, ${g.H}, ${g.W}] * [${g.Cout}, ${g.Cin}, ${g.KH}, ${g.KW}] s${g.sh}x${g.sw} p${g.pt},${g.pb},${g.pl},${g.pr}`;
 
+/** Channel block for conv_fwd / conv_bwd_input: 16, or 8 or 4 for layers with few channels. */
+const channelBlock = (c: number) => (c <= 4 ? 4 : c <= 8 ? 8 : 16);
+
 function forward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
   const y = empty([g.N, g.Cout, g.OH, g.OW]);
   const rt = runtime();
+  const rb = channelBlock(g.Cout);
   const blocks = g.N * g.OH * Math.ceil(g.OW / 8);
   if (blocks / 16 > 65535) throw new Error(`medgrad: ${op}: ${desc(g)} has too many output rows for one dispatch; split the batch`);
-  rt.dispatch(rt.kernel('conv2d', 'conv_fwd'), {
+  rt.dispatch(rt.kernel('conv2d', 'conv_fwd', { RB: rb }), {
     op, label: `${op} ${desc(g)}`, params: params(g, b !== undefined, 1, 0, wl),
     buffers: { x: x.buffer, w: w.buffer, bias: (b ?? w).buffer, y: y.buffer },
-    workgroups: [Math.ceil(blocks / 16), Math.ceil(g.Cout / 16 / 4)],
+    workgroups: [Math.ceil(blocks / 16), Math.ceil(g.Cout / rb / 4)],
     flops: flopsOf(g), bytes: 4 * (x.size + w.size + y.size),
   });
   return y;
@@ -66,10 +70,11 @@ function inputGrad(dy: Tensor, w: Tensor, g: Geometry): Tensor {
   const dx = empty([g.N, g.Cin, g.H, g.W]);
   const rt = runtime();
   const blocks = g.N * g.H * Math.ceil(g.W / 8);
-  rt.dispatch(rt.kernel('conv2d', 'conv_bwd_input'), {
+  const rb = channelBlock(g.Cin);
+  rt.dispatch(rt.kernel('conv2d', 'conv_bwd_input', { RB: rb }), {
     op: 'conv2d.dx', label: `conv2d.dx ${desc(g)}`, params: params(g, false),
     buffers: { dy: dy.buffer, w: w.buffer, dx: dx.buffer },
-    workgroups: [Math.ceil(blocks / 16), Math.ceil(g.Cin / 16 / 4)],
+    workgroups: [Math.ceil(blocks / 16), Math.ceil(g.Cin / rb / 4)],
     flops: flopsOf(g), bytes: 4 * (dy.size + w.size + dx.size),
   });
   return dx;

@@ -131,8 +131,9 @@ export function reduceRowsKernel(x: Tensor, rows: number, len: number, code: key
   const out = empty(outShape, dtype);
   if (rows === 0) return out;
   const rt = runtime();
-  // One workgroup per row pays off once rows are long or too few to fill the device.
-  const wide = len >= 64 || rows < 256;
+  // One workgroup per row pays off once rows are long, or too few to fill the device;
+  // otherwise each invocation sums a row of its own.
+  const wide = len >= 2048 || rows < 256;
   rt.dispatch(rt.kernel('reduce', wide ? 'reduce_rows' : 'reduce_short', { OP: REDUCE[code] }), {
     op: code, label: label(code, x.shape),
     params: packParams([rows, len]),

@@ -6,7 +6,7 @@ import { empty, Tensor, tidy } from '../tensor.js';
 import { fmt } from '../shape.js';
 import { defineSavedOp } from './define.js';
 import { float } from './checks.js';
-import { f32bits, gridFor, packParams } from './launch.js';
+import { f32bits, packParams } from './launch.js';
 import { checkNCHW } from './window.js';
 
 export interface BatchNormOptions {
@@ -21,6 +21,12 @@ export const KERAS_BATCHNORM: Required<Omit<BatchNormOptions, 'training'>> = { m
 
 function dims(x: Tensor): { N: number; C: number; HW: number } {
   return { N: x.shape[0]!, C: x.shape[1]!, HW: x.shape[2]! * x.shape[3]! };
+}
+
+/** Grid for the per-plane elementwise passes: x over a plane's H*W values, y over planes. */
+function planeGrid(x: Tensor): [number, number] {
+  const { N, C, HW } = dims(x);
+  return [Math.max(1, Math.min(Math.ceil(HW / 256), 64)), Math.min(N * C, 65535)];
 }
 
 function bnParams(x: Tensor, o: { training?: boolean; eps?: number; momentum?: number }): ArrayBuffer {
@@ -88,7 +94,7 @@ export const batchNorm2d: (x: Tensor, weight: Tensor, bias: Tensor, runningMean:
       rt.dispatch(rt.kernel('batchnorm', 'bn_apply'), {
         op: 'batchNorm2d', label: `batchNorm2d ${fmt(x.shape)}`, params: bnParams(x, o),
         buffers: { x: x.buffer, m_in: mean.buffer, s_in: invstd.buffer, gamma: gamma.buffer, beta: beta.buffer, y: y.buffer },
-        workgroups: gridFor(x.size), flops: 4 * x.size, bytes: 8 * x.size,
+        workgroups: planeGrid(x), flops: 2 * x.size, bytes: 8 * x.size,
       });
       return [y, { mean, invstd }];
     },
@@ -99,7 +105,7 @@ export const batchNorm2d: (x: Tensor, weight: Tensor, bias: Tensor, runningMean:
       rt.dispatch(rt.kernel('batchnorm', 'bn_bwd', { OP: o.training ? 0 : 1 }), {
         op: 'batchNorm2d.backward', label: `batchNorm2d.backward ${fmt(x.shape)}`, params: bnParams(x, o),
         buffers: { x: x.buffer, dy: g.buffer, m_in: mean.buffer, s_in: invstd.buffer, gamma: gamma.buffer, s1: s1.buffer, s2: s2.buffer, y: dx.buffer },
-        workgroups: gridFor(x.size), flops: 6 * x.size, bytes: 12 * x.size,
+        workgroups: planeGrid(x), flops: 4 * x.size, bytes: 12 * x.size,
       });
       // d weight = sum(dy * xhat), d bias = sum(dy); running statistics get no gradient.
       return [dx, s2, s1, null, null];
