@@ -40,6 +40,16 @@ fn pixel_block(b: u32, width: u32) -> vec2<u32> {
   return vec2<u32>(b / per_row, (b % per_row) * C);
 }
 
+// The register block: rows of 8 outputs as two vec4 each.
+alias Block = array<array<vec4<f32>, 2>, 16>;
+
+// acc[i] += s * v: one rank-1 update of a block row from 8 neighbouring values.
+fn accumulate(acc: ptr<function, Block>, i: u32, s: f32, v: array<f32, C>) {
+  let sv = vec4<f32>(s);
+  (*acc)[i][0] = fma(sv, vec4<f32>(v[0], v[1], v[2], v[3]), (*acc)[i][0]);
+  (*acc)[i][1] = fma(sv, vec4<f32>(v[4], v[5], v[6], v[7]), (*acc)[i][1]);
+}
+
 @compute @workgroup_size(16, 4)
 fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
   let rb = pixel_block(gid.x, p.OW);          // rb.x = n * OH + oh
@@ -48,7 +58,7 @@ fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
   let n = rb.x / p.OH;
   let oh = rb.x % p.OH;
   let ow0 = rb.y;
-  var acc: array<array<vec4<f32>, 2>, R>;
+  var acc: Block;
   let khw = p.KH * p.KW;
   // Blocks whose every window column lies inside the input skip the per-pixel bounds checks.
   let left = i32(ow0 * p.sw) - i32(p.pl);
@@ -70,14 +80,8 @@ fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
             xv[j] = select(0.0, x[xrow + u32(clamp(iw, 0, i32(p.W) - 1))], iw >= 0 && iw < i32(p.W));
           }
         }
-        let x0 = vec4<f32>(xv[0], xv[1], xv[2], xv[3]);
-        let x1 = vec4<f32>(xv[4], xv[5], xv[6], xv[7]);
         let widx = p.w_off + ci * p.w_ci + kh * p.w_kh + kw * p.w_kw;
-        for (var i = 0u; i < RB; i++) {
-          let wv = vec4<f32>(w[widx + min(co0 + i, p.Cout - 1u) * p.w_co]);
-          acc[i][0] = fma(wv, x0, acc[i][0]);
-          acc[i][1] = fma(wv, x1, acc[i][1]);
-        }
+        for (var i = 0u; i < RB; i++) { accumulate(&acc, i, w[widx + min(co0 + i, p.Cout - 1u) * p.w_co], xv); }
       }
     }
   }
@@ -100,7 +104,7 @@ fn conv_bwd_input(@builtin(global_invocation_id) gid: vec3<u32>) {
   let n = rb.x / p.H;
   let ih = rb.x % p.H;
   let iw0 = rb.y;
-  var acc: array<array<vec4<f32>, 2>, R>;
+  var acc: Block;
   let khw = p.KH * p.KW;
   for (var co = 0u; co < p.Cout; co++) {
     let dyplane = (n * p.Cout + co) * p.OH;
@@ -115,14 +119,8 @@ fn conv_bwd_input(@builtin(global_invocation_id) gid: vec3<u32>) {
           let ok = u >= 0 && u32(u) % p.sw == 0u && u32(u) / p.sw < p.OW;
           dv[j] = select(0.0, dy[dyrow + min(u32(max(u, 0)) / p.sw, p.OW - 1u)], ok);
         }
-        let d0 = vec4<f32>(dv[0], dv[1], dv[2], dv[3]);
-        let d1 = vec4<f32>(dv[4], dv[5], dv[6], dv[7]);
         let widx = co * p.Cin * khw + kh * p.KW + kw;
-        for (var i = 0u; i < RB; i++) {
-          let wv = vec4<f32>(w[widx + min(ci0 + i, p.Cin - 1u) * khw]);
-          acc[i][0] = fma(wv, d0, acc[i][0]);
-          acc[i][1] = fma(wv, d1, acc[i][1]);
-        }
+        for (var i = 0u; i < RB; i++) { accumulate(&acc, i, w[widx + min(ci0 + i, p.Cin - 1u) * khw], dv); }
       }
     }
   }
@@ -155,7 +153,7 @@ fn conv_bwd_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
     kh_[j] = i32((k % khw) / p.KW) - i32(p.pt);
     kw_[j] = i32(k % p.KW) - i32(p.pl);
   }
-  var acc: array<array<vec4<f32>, 2>, RW>;
+  var acc: Block;
   let P = p.N * p.OH * p.OW;
   let start = gid.z * p.pix_per_split;
   let stop = min(start + p.pix_per_split, P);
@@ -173,14 +171,8 @@ fn conv_bwd_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
       let ok = ih >= 0 && ih < i32(p.H) && iw >= 0 && iw < i32(p.W);
       xv[j] = select(0.0, x[xn + coff[j] + u32(clamp(ih, 0, i32(p.H) - 1)) * p.W + u32(clamp(iw, 0, i32(p.W) - 1))], ok);
     }
-    let x0 = vec4<f32>(xv[0], xv[1], xv[2], xv[3]);
-    let x1 = vec4<f32>(xv[4], xv[5], xv[6], xv[7]);
     let dyb = n * p.Cout * ohw + r;
-    for (var i = 0u; i < RW; i++) {
-      let g = vec4<f32>(dy[dyb + min(co0 + i, p.Cout - 1u) * ohw]);
-      acc[i][0] = fma(g, x0, acc[i][0]);
-      acc[i][1] = fma(g, x1, acc[i][1]);
-    }
+    for (var i = 0u; i < RW; i++) { accumulate(&acc, i, dy[dyb + min(co0 + i, p.Cout - 1u) * ohw], xv); }
   }
   for (var i = 0u; i < RW; i++) {
     let co = co0 + i;

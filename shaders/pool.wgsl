@@ -34,8 +34,13 @@ fn covering(i: u32, pad: u32, k: u32, s: u32, n: u32) -> vec2<i32> {
   return vec2<i32>(lo, min(t / i32(s), i32(n) - 1));
 }
 
+override OP: u32 = 0u; // 0 max, 1 average
+
+// Number of real inputs in a clipped window.
+fn area(win: vec4<i32>) -> f32 { return f32((win.z - win.x) * (win.w - win.y)); }
+
 @compute @workgroup_size(WG)
-fn max_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn pool_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = p.planes * p.OH * p.OW;
   for (var o = gid.x; o < total; o += nwg.x * WG) {
     let plane = o / (p.OH * p.OW);
@@ -44,56 +49,22 @@ fn max_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let base = plane * p.H * p.W;
     var best = x[base + u32(win.x) * p.W + u32(win.y)];
     var bi = win.x * i32(p.W) + win.y;
+    var sum = 0.0;
     for (var ih = win.x; ih < win.z; ih++) {
       for (var iw = win.y; iw < win.w; iw++) {
         let v = x[base + u32(ih) * p.W + u32(iw)];
+        sum += v;
         if (v > best || v != v) { best = v; bi = ih * i32(p.W) + iw; }
       }
     }
-    y[o] = best;
-    idx[o] = bi;
+    if (OP == 0u) { y[o] = best; idx[o] = bi; } else { y[o] = sum / area(win); }
   }
 }
 
+// Each input sums the gradients of the windows that contain it: for max only where it was
+// the window's maximum, for average divided by the window's size.
 @compute @workgroup_size(WG)
-fn max_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let total = p.planes * p.H * p.W;
-  for (var i = gid.x; i < total; i += nwg.x * WG) {
-    let plane = i / (p.H * p.W);
-    let r = i % (p.H * p.W);
-    let ih = r / p.W;
-    let iw = r % p.W;
-    let hs = covering(ih, p.pt, p.KH, p.sh, p.OH);
-    let ws = covering(iw, p.pl, p.KW, p.sw, p.OW);
-    var g = 0.0;
-    for (var oh = hs.x; oh <= hs.y; oh++) {
-      for (var ow = ws.x; ow <= ws.y; ow++) {
-        let o = (plane * p.OH + u32(oh)) * p.OW + u32(ow);
-        if (arg[o] == i32(r)) { g += dy[o]; }
-      }
-    }
-    dx[i] = g;
-  }
-}
-
-@compute @workgroup_size(WG)
-fn avg_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let total = p.planes * p.OH * p.OW;
-  for (var o = gid.x; o < total; o += nwg.x * WG) {
-    let plane = o / (p.OH * p.OW);
-    let r = o % (p.OH * p.OW);
-    let win = window(r / p.OW, r % p.OW);
-    let base = plane * p.H * p.W;
-    var s = 0.0;
-    for (var ih = win.x; ih < win.z; ih++) {
-      for (var iw = win.y; iw < win.w; iw++) { s += x[base + u32(ih) * p.W + u32(iw)]; }
-    }
-    y[o] = s / f32((win.z - win.x) * (win.w - win.y));
-  }
-}
-
-@compute @workgroup_size(WG)
-fn avg_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn pool_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = p.planes * p.H * p.W;
   for (var i = gid.x; i < total; i += nwg.x * WG) {
     let plane = i / (p.H * p.W);
@@ -103,8 +74,9 @@ fn avg_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     var g = 0.0;
     for (var oh = hs.x; oh <= hs.y; oh++) {
       for (var ow = ws.x; ow <= ws.y; ow++) {
-        let win = window(u32(oh), u32(ow));
-        g += dy[(plane * p.OH + u32(oh)) * p.OW + u32(ow)] / f32((win.z - win.x) * (win.w - win.y));
+        let o = (plane * p.OH + u32(oh)) * p.OW + u32(ow);
+        if (OP == 0u) { if (arg[o] == i32(r)) { g += dy[o]; } }
+        else { g += dy[o] / area(window(u32(oh), u32(ow))); }
       }
     }
     dx[i] = g;

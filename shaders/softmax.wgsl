@@ -1,10 +1,9 @@
 // Row-wise softmax family over a contiguous [rows, classes] input, one workgroup per row,
-// every row reduction done in workgroup memory so any number of classes works.
-// softmax / log_softmax (OP 0 / 1), and cross-entropy with integer labels fused:
-// xent_fwd writes each row's loss logsumexp(x) - x[label]; xent_bwd writes
-// (softmax(x) - onehot(label)) * g[row]. A label outside [0, classes) yields NaN.
-// xent_soft_fwd / xent_soft_bwd do the same for probability targets t (one-hot or soft):
-// loss = sum(t) logsumexp(x) - sum(t x), gradient (softmax(x) sum(t) - t) g[row].
+// every row reduction done in workgroup memory so any number of classes works: softmax,
+// log-softmax and fused cross-entropy. With integer labels the loss is logsumexp(x) - x[label]
+// and the gradient (softmax(x) - onehot(label)) g[row]; a label outside [0, classes) yields NaN.
+// With probability targets t (one-hot or soft) the loss is sum(t) logsumexp(x) - sum(t x) and
+// the gradient (softmax(x) sum(t) - t) g[row].
 
 struct Params {
   rows: u32,
@@ -52,53 +51,6 @@ fn row_sum_exp(base: u32, lid: u32, m: f32) -> f32 {
   return wg_reduce(lid, s, false);
 }
 
-@compute @workgroup_size(WG)
-fn softmax(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>,
-           @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var row = w.x; row < p.rows; row = row + nwg.x) {
-    let base = row * p.cols;
-    let m = row_max(base, l.x);
-    let s = row_sum_exp(base, l.x, m);
-    let lse = m + log(s);
-    for (var k = l.x; k < p.cols; k = k + WG) {
-      if (OP == 0u) { out[base + k] = exp(x[base + k] - m) / s; }
-      else { out[base + k] = x[base + k] - lse; }
-    }
-  }
-}
-
-@compute @workgroup_size(WG)
-fn xent_fwd(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>,
-            @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var row = w.x; row < p.rows; row = row + nwg.x) {
-    let base = row * p.cols;
-    let m = row_max(base, l.x);
-    let s = row_sum_exp(base, l.x, m);
-    if (l.x == 0u) {
-      let y = labels[row];
-      if (y < 0 || u32(y) >= p.cols) { out[row] = nan(); }
-      else { out[row] = m + log(s) - x[base + u32(y)]; }
-    }
-  }
-}
-
-@compute @workgroup_size(WG)
-fn xent_bwd(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>,
-            @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var row = w.x; row < p.rows; row = row + nwg.x) {
-    let base = row * p.cols;
-    let m = row_max(base, l.x);
-    let s = row_sum_exp(base, l.x, m);
-    let y = labels[row];
-    let bad = y < 0 || u32(y) >= p.cols;
-    for (var k = l.x; k < p.cols; k = k + WG) {
-      let onehot = select(0.0, 1.0, i32(k) == y);
-      let v = (exp(x[base + k] - m) / s - onehot) * g[row];
-      out[base + k] = select(v, nan(), bad);
-    }
-  }
-}
-
 // Sum of the row's targets, or of targets times logits.
 fn row_sum(base: u32, lid: u32, weighted: bool) -> f32 {
   var s = 0.0;
@@ -106,29 +58,45 @@ fn row_sum(base: u32, lid: u32, weighted: bool) -> f32 {
   return wg_reduce(lid, s, false);
 }
 
+// One entry point, specialised by OP:
+// 0 softmax, 1 log_softmax, 2 xent (labels), 3 xent backward (labels),
+// 4 xent (probability targets), 5 xent backward (probability targets).
 @compute @workgroup_size(WG)
-fn xent_soft_fwd(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>,
-                 @builtin(num_workgroups) nwg: vec3<u32>) {
+fn rows(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+  let soft = OP == 4u || OP == 5u;
+  let with_labels = OP == 2u || OP == 3u;
   for (var row = w.x; row < p.rows; row = row + nwg.x) {
     let base = row * p.cols;
     let m = row_max(base, l.x);
     let s = row_sum_exp(base, l.x, m);
-    let tsum = row_sum(base, l.x, false);
-    let tx = row_sum(base, l.x, true);
-    if (l.x == 0u) { out[row] = tsum * (m + log(s)) - tx; }
-  }
-}
-
-@compute @workgroup_size(WG)
-fn xent_soft_bwd(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>,
-                 @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var row = w.x; row < p.rows; row = row + nwg.x) {
-    let base = row * p.cols;
-    let m = row_max(base, l.x);
-    let s = row_sum_exp(base, l.x, m);
-    let tsum = row_sum(base, l.x, false);
-    for (var k = l.x; k < p.cols; k = k + WG) {
-      out[base + k] = (exp(x[base + k] - m) / s * tsum - targets[base + k]) * g[row];
+    let lse = m + log(s);
+    var tsum = 1.0;
+    if (soft) { tsum = row_sum(base, l.x, false); }
+    var y = 0;
+    var bad = false;
+    if (with_labels) {
+      y = labels[row];
+      bad = y < 0 || u32(y) >= p.cols;
+    }
+    if (OP == 2u || OP == 4u) {
+      // Per-row losses: one value per row.
+      var loss = 0.0;
+      if (OP == 4u) { loss = tsum * lse - row_sum(base, l.x, true); }
+      else if (!bad) { loss = lse - x[base + u32(y)]; }
+      if (l.x == 0u) { out[row] = select(loss, nan(), bad); }
+    } else {
+      for (var k = l.x; k < p.cols; k = k + WG) {
+        let e = exp(x[base + k] - m) / s;
+        var v = e;
+        switch OP {
+          case 1u: { v = x[base + k] - lse; }
+          case 3u: { v = select((e - select(0.0, 1.0, i32(k) == y)) * g[row], nan(), bad); }
+          case 5u: { v = (e * tsum - targets[base + k]) * g[row]; }
+          default: {}
+        }
+        out[base + k] = v;
+      }
     }
   }
 }

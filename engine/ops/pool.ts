@@ -24,9 +24,11 @@ function geometry(x: Tensor, kernel: Pair, o: Pool2dOptions, op: string): Geomet
 
 const params = (g: Geometry) => packParams([g.planes, g.H, g.W, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, 0]);
 
-function launch(entry: string, op: string, x: Tensor, g: Geometry, buffers: Record<string, GPUBuffer>, n: number): void {
+const KIND = { max: 0, avg: 1 } as const;
+
+function launch(entry: 'pool_fwd' | 'pool_bwd', kind: keyof typeof KIND, op: string, x: Tensor, g: Geometry, buffers: Record<string, GPUBuffer>, n: number): void {
   const rt = runtime();
-  rt.dispatch(rt.kernel('pool', entry), {
+  rt.dispatch(rt.kernel('pool', entry, { OP: KIND[kind] }), {
     op, label: `${op} ${fmt(x.shape)} k${g.KH}x${g.KW} s${g.sh}x${g.sw}`, params: params(g), buffers,
     workgroups: gridFor(n), flops: n * g.KH * g.KW, bytes: 4 * (x.size + n),
   });
@@ -38,13 +40,13 @@ export const maxPool2d: (x: Tensor, kernel: Pair, options?: Pool2dOptions) => Te
     const g = geometry(x, kernel, o, 'maxPool2d');
     const y = empty([x.shape[0]!, x.shape[1]!, g.OH, g.OW]);
     const idx = empty(y.shape, 'int32');
-    launch('max_fwd', 'maxPool2d', x, g, { x: x.buffer, y: y.buffer, idx: idx.buffer }, y.size);
+    launch('pool_fwd', 'max', 'maxPool2d', x, g, { x: x.buffer, y: y.buffer, idx: idx.buffer }, y.size);
     return [y, idx];
   },
   (gy, _y, idx, x, kernel, o = {}) => {
     const g = geometry(x, kernel, o, 'maxPool2d');
     const dx = empty(x.shape);
-    launch('max_bwd', 'maxPool2d.backward', x, g, { dy: gy.buffer, arg: idx.buffer, dx: dx.buffer }, x.size);
+    launch('pool_bwd', 'max', 'maxPool2d.backward', x, g, { dy: gy.buffer, arg: idx.buffer, dx: dx.buffer }, x.size);
     return [dx];
   });
 
@@ -53,13 +55,15 @@ export const avgPool2d: (x: Tensor, kernel: Pair, options?: Pool2dOptions) => Te
   (x: Tensor, kernel: Pair, o: Pool2dOptions = {}) => {
     const g = geometry(x, kernel, o, 'avgPool2d');
     const y = empty([x.shape[0]!, x.shape[1]!, g.OH, g.OW]);
-    launch('avg_fwd', 'avgPool2d', x, g, { x: x.buffer, y: y.buffer }, y.size);
+    const unused = empty([1], 'int32'); // the shared kernel's index output, not written for averages
+    launch('pool_fwd', 'avg', 'avgPool2d', x, g, { x: x.buffer, y: y.buffer, idx: unused.buffer }, y.size);
+    unused.dispose();
     return y;
   },
   (gy, _y, x, kernel, o = {}) => {
     const g = geometry(x, kernel, o, 'avgPool2d');
     const dx = empty(x.shape);
-    launch('avg_bwd', 'avgPool2d.backward', x, g, { dy: gy.buffer, dx: dx.buffer }, x.size);
+    launch('pool_bwd', 'avg', 'avgPool2d.backward', x, g, { dy: gy.buffer, arg: gy.buffer, dx: dx.buffer }, x.size);
     return [dx];
   });
 

@@ -11,17 +11,16 @@ import { permute } from './movement.js';
 import { mul, sub } from './elementwise.js';
 import { mean, sum } from './reduce.js';
 
-type RowsEntry = 'softmax' | 'xent_fwd' | 'xent_bwd' | 'xent_soft_fwd' | 'xent_soft_bwd';
+const ROWS = { softmax: 0, logSoftmax: 1, crossEntropy: 2, 'crossEntropy.backward': 3, 'crossEntropy.soft': 4, 'crossEntropy.soft.backward': 5 } as const;
 
-function rowsKernel(entry: RowsEntry, op: number, x: Tensor, outShape: readonly number[],
+function rowsKernel(name: keyof typeof ROWS, x: Tensor, outShape: readonly number[],
   extra: { labels?: Tensor; g?: Tensor; targets?: Tensor } = {}): Tensor {
   const cols = x.shape[x.rank - 1] ?? 1;
   const rows = x.size / Math.max(cols, 1);
   const out = empty(outShape);
   if (out.size === 0) return out;
   const rt = runtime();
-  const name = entry === 'softmax' ? (op ? 'logSoftmax' : 'softmax') : entry.endsWith('fwd') ? 'crossEntropy' : 'crossEntropy.backward';
-  rt.dispatch(rt.kernel('softmax', entry, { OP: op }), {
+  rt.dispatch(rt.kernel('softmax', 'rows', { OP: ROWS[name] }), {
     op: name, label: `${name} ${fmt(x.shape)}`,
     params: packParams([rows, cols]),
     buffers: { out: out.buffer, x: x.buffer, labels: (extra.labels ?? x).buffer, g: (extra.g ?? x).buffer, targets: (extra.targets ?? x).buffer },
@@ -40,11 +39,11 @@ function alongAxis(x: Tensor, axis: number, op: string, fn: (t: Tensor) => Tenso
 }
 
 export const softmax: (x: Tensor, axis?: number) => Tensor = defineOp('softmax',
-  (x: Tensor, axis = -1) => alongAxis(x, axis, 'softmax', (t) => rowsKernel('softmax', 0, t, t.shape)),
+  (x: Tensor, axis = -1) => alongAxis(x, axis, 'softmax', (t) => rowsKernel('softmax', t, t.shape)),
   (g, y, _x, axis = -1) => [mul(y, sub(g, sum(mul(g, y), axis, true)))]);
 
 export const logSoftmax: (x: Tensor, axis?: number) => Tensor = defineOp('logSoftmax',
-  (x: Tensor, axis = -1) => alongAxis(x, axis, 'logSoftmax', (t) => rowsKernel('softmax', 1, t, t.shape)),
+  (x: Tensor, axis = -1) => alongAxis(x, axis, 'logSoftmax', (t) => rowsKernel('logSoftmax', t, t.shape)),
   (g, _y, x, axis = -1) => [sub(g, mul(softmax(x, axis), sum(g, axis, true)))]);
 
 function checkTargets(logits: Tensor, target: Tensor): void {
@@ -69,12 +68,12 @@ export const crossEntropyPerSample: (logits: Tensor, target: Tensor) => Tensor =
   (logits: Tensor, target: Tensor) => {
     checkTargets(logits, target);
     return target.dtype === 'int32'
-      ? rowsKernel('xent_fwd', 0, logits, [logits.shape[0]!], { labels: target })
-      : rowsKernel('xent_soft_fwd', 0, logits, [logits.shape[0]!], { targets: target });
+      ? rowsKernel('crossEntropy', logits, [logits.shape[0]!], { labels: target })
+      : rowsKernel('crossEntropy.soft', logits, [logits.shape[0]!], { targets: target });
   },
   (g, _y, logits, target) => [target.dtype === 'int32'
-    ? rowsKernel('xent_bwd', 0, logits, logits.shape, { labels: target, g })
-    : rowsKernel('xent_soft_bwd', 0, logits, logits.shape, { targets: target, g }), null]);
+    ? rowsKernel('crossEntropy.backward', logits, logits.shape, { labels: target, g })
+    : rowsKernel('crossEntropy.soft.backward', logits, logits.shape, { targets: target, g }), null]);
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
