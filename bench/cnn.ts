@@ -1,6 +1,7 @@
 // CNN workloads: the peer comparison shape, the ResNet stage convolutions (batch 32 at 56, 28
-// and 14 px), CBR-LargeT's 7x7 layers at a 64 px input, forward and forward+backward (counted
-// as three forwards' work), and batch norm / max pool forward+backward (medgrad only).
+// and 14 px), CBR-LargeT's 7x7 layers that fit a 64 px input (64 -> 58, pool 28 -> 22, pool
+// 10 -> 4), forward and forward+backward (counted as three forwards' work), and batch norm /
+// max pool forward+backward (medgrad only).
 import * as E from '../engine/node.js';
 import type { Workload } from './harness.js';
 import type { ConvSpec, Driver } from './drivers.js';
@@ -18,6 +19,7 @@ export function convShapes(quick: boolean): ConvSpec[] {
     { x: [32, 64, 14, 14], w: [64, 64, 3, 3], stride: 1, padding: 'same' },
     { x: [8, 3, 64, 64], w: [32, 3, 7, 7], stride: 1, padding: 'valid' },
     { x: [8, 32, 28, 28], w: [64, 32, 7, 7], stride: 1, padding: 'valid' },
+    { x: [8, 64, 10, 10], w: [128, 64, 7, 7], stride: 1, padding: 'valid' },
   ];
 }
 

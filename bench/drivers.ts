@@ -109,10 +109,11 @@ async function jaxjs(): Promise<Driver | null> {
   };
 }
 
-export const IMPLS = ['medgrad', 'tfjs-webgpu', 'jax-js'] as const;
+/** Implementations the runner knows; pytorch-cpu runs through Python, not a Driver. */
+export const IMPLS = ['medgrad', 'tfjs-webgpu', 'jax-js', 'pytorch-cpu'] as const;
 export type Impl = (typeof IMPLS)[number];
 
-export async function driverFor(impl: Impl): Promise<Driver | null> {
+export async function driverFor(impl: Exclude<Impl, 'pytorch-cpu'>): Promise<Driver | null> {
   if (impl === 'medgrad') return medgrad as Driver;
   return impl === 'tfjs-webgpu' ? tfjs() : jaxjs();
 }

@@ -47,10 +47,34 @@ const SUITES: Record<string, (d: Driver) => Workload[]> = {
   cnn: (d) => [...cnnWorkloads(d, convShapes(quick), { fwdbwd: true }), ...(d.impl === 'medgrad' ? layerWorkloads(quick) : [])],
 };
 
+/** PyTorch on the CPU (bench/peers/torch_bench.py), where python3 can import torch. */
+function runTorch(filter: RegExp | null): BenchRecord[] {
+  // The first interpreter that imports torch: $MEDGRAD_PYTHON, python3 on PATH, the system's.
+  const python = [process.env.MEDGRAD_PYTHON, 'python3', '/usr/bin/python3']
+    .find((p) => p && spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  if (!python) { console.log('  pytorch-cpu: skipped (no python3 that imports torch; Debian package python3-torch)'); return []; }
+  const suites = values.suite.split(',');
+  const job = {
+    matmul: suites.includes('core') ? matmulSizes : [],
+    conv: suites.includes('cnn') ? convShapes(quick) : [],
+    time: Number(values.time ?? (quick ? 300 : 2000)) / 1000,
+  };
+  const script = fileURLToPath(new URL('./peers/torch_bench.py', import.meta.url));
+  const r = spawnSync(python, [script], { input: JSON.stringify(job), encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`bench: pytorch-cpu failed: ${r.stderr}`);
+  const cpu = `${(spawnSync(python, ['-c', 'import torch; print(torch.__version__, torch.get_num_threads(), "threads")'], { encoding: 'utf8' }).stdout || '').trim()} on CPU`;
+  const records = (JSON.parse(r.stdout) as Array<Omit<BenchRecord, 'impl' | 'adapter'>>)
+    .filter((x) => !filter || filter.test(x.name))
+    .map((x) => ({ ...x, impl: 'pytorch-cpu', adapter: `PyTorch ${cpu}` }));
+  for (const rec of records) console.log(`  ${rec.impl} ${rec.name}: ${rec.value.toFixed(3)} ${rec.unit}`);
+  return records;
+}
+
 async function runImpl(impl: Impl): Promise<BenchRecord[]> {
+  if (impl === 'pytorch-cpu') return runTorch(values.filter ? new RegExp(values.filter) : null);
   await init();
   const adapter = adapterName();
-  const d = await driverFor(impl);
+  const d = await driverFor(impl as Exclude<Impl, 'pytorch-cpu'>);
   if (!d) return [];
   const filter = values.filter ? new RegExp(values.filter) : null;
   const opts = { time: Number(values.time ?? (quick ? 300 : 2000)), iterations: quick ? 2 : 5 };

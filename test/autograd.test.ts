@@ -114,3 +114,14 @@ describe('autograd semantics', () => {
     E.dispose([x, d]);
   });
 });
+
+describe('creation and aliases', () => {
+  it('fromArray, fromTypedArray and clip', async () => {
+    const a = E.fromArray([1, -2, 3, -4], [2, 2]);
+    const b = E.fromTypedArray(Int32Array.from([7, 8]), [2]);
+    expect(b.dtype).toBe('int32');
+    expect(await a.clip(-1, 2).toArray()).toEqual([[1, -1], [2, -1]]);
+    expect(Array.from(await b.data())).toEqual([7, 8]);
+    E.dispose([a, b]);
+  });
+});

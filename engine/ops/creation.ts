@@ -45,6 +45,12 @@ export function tensor(data: NestedArray | ArrayLike<number>, shape?: Shape, opt
   return finish(t, options);
 }
 
+/** A tensor from a flat array or typed array and a shape (tensor() also takes nested arrays). */
+export const fromArray = (values: ArrayLike<number>, shape: Shape, options: CreateOptions = {}): Tensor => tensor(values, shape, options);
+/** A tensor from a Float32Array (float32) or Int32Array (int32), dtype taken from the array. */
+export const fromTypedArray = (values: Float32Array | Int32Array, shape: Shape, options: { requiresGrad?: boolean } = {}): Tensor =>
+  tensor(values, shape, { ...options, dtype: values instanceof Int32Array ? 'int32' : 'float32' });
+
 export function full(shape: Shape, value: number, options: CreateOptions = {}): Tensor {
   checkShape(shape);
   return finish(fillKernel(empty(shape, options.dtype ?? 'float32'), value), options);

@@ -53,6 +53,9 @@ export const clamp: (x: Tensor, min?: number, max?: number) => Tensor = defineOp
   },
   (g, _y, x, min = -Infinity, max = Infinity) => [mul(g, mul(ge(x, min), le(x, max)))]);
 
+/** NumPy's name for clamp. */
+export const clip = (x: Tensor, min?: number, max?: number): Tensor => clamp(x, min, max);
+
 // ---- binary ----
 export const add: Binary = defineOp('add',
   (a: Tensor, b: Operand) => (typeof b === 'number' ? unaryKernel(float(a, 'add'), 'affine', 1, b) : binaryForward('add', a, b)),

@@ -25,7 +25,7 @@ export { registry as opRegistry } from './define.js';
 
 export const METHODS = {
   neg: ew.neg, exp: ew.exp, log: ew.log, sqrt: ew.sqrt, relu: ew.relu, sigmoid: ew.sigmoid, tanh: ew.tanh,
-  abs: ew.abs, sign: ew.sign, square: ew.square, affine: ew.affine, pow: ew.pow, clamp: ew.clamp,
+  abs: ew.abs, sign: ew.sign, square: ew.square, affine: ew.affine, pow: ew.pow, clamp: ew.clamp, clip: ew.clip,
   add: ew.add, sub: ew.sub, mul: ew.mul, div: ew.div, minimum: ew.minimum, maximum: ew.maximum,
   eq: ew.eq, ne: ew.ne, lt: ew.lt, le: ew.le, gt: ew.gt, ge: ew.ge,
   reshape: mv.reshape, flatten: mv.flatten, squeeze: mv.squeeze, unsqueeze: mv.unsqueeze,

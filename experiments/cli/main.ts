@@ -1,6 +1,7 @@
 // `medgrad <command> [options]`: one entry point; each command lives in its own module.
 import { infoCommand } from './info.js';
 import { profileCommand } from './profile.js';
+import { modelsCommand } from './models.js';
 
 export interface Command {
   summary: string;
@@ -11,6 +12,7 @@ export interface Command {
 const COMMANDS: Record<string, Command> = {
   info: infoCommand,
   profile: profileCommand,
+  models: modelsCommand,
 };
 
 function help(): string {
