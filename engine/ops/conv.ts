@@ -6,7 +6,7 @@ import { empty, Tensor, tidy } from '../tensor.js';
 import { fmt } from '../shape.js';
 import { defineOp } from './define.js';
 import { float } from './checks.js';
-import { packParams, reduceRowsKernel } from './launch.js';
+import { fillKernel, packParams, reduceRowsKernel, stridedCopy } from './launch.js';
 import { checkNCHW, windowGeometry, type Padding, type Pair, type Window } from './window.js';
 import { channelSums } from './norm.js';
 
@@ -57,15 +57,22 @@ function forward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = 
 }
 
 function inputGrad(dy: Tensor, w: Tensor, g: Geometry): Tensor {
-  if (g.sh === 1 && g.sw === 1 && g.pt < g.KH && g.pl < g.KW) {
-    // Stride 1: dx is the convolution of dy with the kernel transposed (Cin <-> Cout) and
-    // flipped, padded by K - 1 - p; the forward kernel reads that layout through strides.
+  if (g.pt < g.KH && g.pl < g.KW) {
+    // dx is the stride-1 convolution of dy (with a stride s, spread out by s - 1 zeros between
+    // values) with the kernel transposed (Cin <-> Cout) and flipped, padded by K - 1 - p. The
+    // forward kernel reads that weight layout through strides, and runs several times faster
+    // than a direct transposed convolution, spread-out zeros included.
     const khw = g.KH * g.KW;
+    const spread = g.sh > 1 || g.sw > 1;
+    const Hd = (g.OH - 1) * g.sh + 1, Wd = (g.OW - 1) * g.sw + 1;
+    const src = spread ? spreadOut(dy, g, Hd, Wd) : dy;
     const t: Geometry = {
-      ...g, Cin: g.Cout, Cout: g.Cin, H: g.OH, W: g.OW, OH: g.H, OW: g.W,
+      ...g, Cin: g.Cout, Cout: g.Cin, H: Hd, W: Wd, OH: g.H, OW: g.W, sh: 1, sw: 1,
       pt: g.KH - 1 - g.pt, pb: g.KH - 1 - g.pb, pl: g.KW - 1 - g.pl, pr: g.KW - 1 - g.pr,
     };
-    return forward(dy, w, undefined, t, [khw, g.Cin * khw, -g.KW, -1, khw - 1], 'conv2d.dx');
+    const dx = forward(src, w, undefined, t, [khw, g.Cin * khw, -g.KW, -1, khw - 1], 'conv2d.dx');
+    if (spread) src.dispose();
+    return dx;
   }
   const dx = empty([g.N, g.Cin, g.H, g.W]);
   const rt = runtime();
@@ -101,6 +108,13 @@ function weightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   });
 }
 
+/** dy [N, Cout, OH, OW] with (stride - 1) zeros between neighbours: [N, Cout, Hd, Wd]. */
+function spreadOut(dy: Tensor, g: Geometry, Hd: number, Wd: number): Tensor {
+  const out = fillKernel(empty([g.N, g.Cout, Hd, Wd]), 0);
+  stridedCopy(dy, out, dy.shape, dy.strides, 0, [g.Cout * Hd * Wd, Hd * Wd, g.sh * Wd, g.sw], 0, 'conv2d.spread');
+  return out;
+}
+
 /**
  * 2-D convolution (cross-correlation, as in PyTorch and Keras) of x [N, Cin, H, W] with
  * w [Cout, Cin, KH, KW], optional bias [Cout]; stride and padding as in Conv2dOptions.
@@ -109,7 +123,8 @@ export const conv2d: (x: Tensor, w: Tensor, b?: Tensor, options?: Conv2dOptions)
   (x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}) => forward(x, w, b, geometry(x, w, b, options)),
   (gy, _y, x, w, b, options = {}) => {
     const g = geometry(x, w, b, options);
-    return [inputGrad(gy, w, g), weightGrad(gy, x, g), b ? channelSums(gy) : null];
+    // An image batch (the first layer's input) usually needs no gradient: skip that kernel.
+    return [x.requiresGrad ? inputGrad(gy, w, g) : null, w.requiresGrad ? weightGrad(gy, x, g) : null, b?.requiresGrad ? channelSums(gy) : null];
   });
 
 /** Output height and width of conv2d for an input shape, without running it. */

@@ -3,7 +3,9 @@
 import { empty, Tensor, tidy } from '../tensor.js';
 import { broadcastShapes, broadcastStrides, checkShape, contiguousStrides, fmt, inferReshape, normAxis, sameShape, type Shape } from '../shape.js';
 import { defineOp } from './define.js';
-import { fillKernel, stridedCopy } from './launch.js';
+import { fillKernel, gridFor, packParams, stridedCopy } from './launch.js';
+import { runtime } from '../context.js';
+import type { DType } from '../tensor.js';
 import { sum } from './reduce.js';
 
 function tensorArg(x: unknown, op: string): Tensor {
@@ -176,3 +178,19 @@ export const stack = (xs: readonly Tensor[], axis = 0): Tensor => {
   return concat(xs.map((t) => unsqueeze(t, ax)), ax);
 };
 
+
+/** The values converted to another dtype (float -> int truncates toward zero); no gradient. */
+export const cast: (x: Tensor, dtype: DType) => Tensor = defineOp('cast', (x: Tensor, dtype: DType) => {
+  tensorArg(x, 'cast');
+  if (dtype !== 'float32' && dtype !== 'int32') throw new Error(`medgrad: cast: unknown dtype '${String(dtype)}' (float32 or int32)`);
+  if (x.dtype === dtype) return x.view(x.shape);
+  const out = empty(x.shape, dtype);
+  if (x.size === 0) return out;
+  const rt = runtime();
+  rt.dispatch(rt.kernel('copy', 'convert', { OP: dtype === 'float32' ? 0 : 1 }), {
+    op: 'cast', label: `cast ${fmt(x.shape)} ${x.dtype} -> ${dtype}`,
+    params: packParams([x.size, 1, 0, 0]), buffers: { dst: out.buffer, src: x.buffer },
+    workgroups: gridFor(x.size), bytes: 8 * x.size,
+  });
+  return out;
+});

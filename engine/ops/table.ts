@@ -28,7 +28,7 @@ export const METHODS = {
   abs: ew.abs, sign: ew.sign, square: ew.square, affine: ew.affine, pow: ew.pow, clamp: ew.clamp, clip: ew.clip,
   add: ew.add, sub: ew.sub, mul: ew.mul, div: ew.div, minimum: ew.minimum, maximum: ew.maximum,
   eq: ew.eq, ne: ew.ne, lt: ew.lt, le: ew.le, gt: ew.gt, ge: ew.ge,
-  reshape: mv.reshape, flatten: mv.flatten, squeeze: mv.squeeze, unsqueeze: mv.unsqueeze,
+  cast: mv.cast, reshape: mv.reshape, flatten: mv.flatten, squeeze: mv.squeeze, unsqueeze: mv.unsqueeze,
   permute: mv.permute, transpose: mv.transpose, broadcastTo: mv.broadcastTo, slice: mv.slice, pad: mv.pad,
   sum: rd.sum, mean: rd.mean, max: rd.max, min: rd.min, argmax: rd.argmax, argmin: rd.argmin,
   matmul: la.matmul, softmax: sm.softmax, logSoftmax: sm.logSoftmax,

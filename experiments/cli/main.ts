@@ -2,6 +2,7 @@
 import { infoCommand } from './info.js';
 import { profileCommand } from './profile.js';
 import { modelsCommand } from './models.js';
+import { trainCommand } from './train.js';
 
 export interface Command {
   summary: string;
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, Command> = {
   info: infoCommand,
   profile: profileCommand,
   models: modelsCommand,
+  train: trainCommand,
 };
 
 function help(): string {

@@ -261,4 +261,10 @@ export const SPECS: Spec[] = [
       return R.arr([x!.shape[0]!], Array.from({ length: x!.shape[0]! }, (_, i) => -Array.from({ length: C }, (_, k) => t!.data[i * C + k]! * ls.data[i * C + k]!).reduce((a, b) => a + b, 0)));
     },
   },
+  {
+    op: 'cast', tol: { atol: 0, rtol: 0 }, grad: false,
+    cases: (r) => [[7], [3, 5], [33, 65]].map((sh) => ({ inputs: [r.arr(sh, -50, 50)], args: [], label: `[${sh}] float -> int -> float` })),
+    run: ([x]) => E.cast(E.cast(x!, 'int32'), 'float32'),
+    ref: ([x]) => R.map(x!, Math.trunc),
+  },
 ];

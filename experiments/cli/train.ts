@@ -1,0 +1,103 @@
+// `medgrad train`: trains one of the study's models on a dataset, with validation every
+// epoch, the best checkpoint kept, metrics.json, and --resume.
+import { parseArgs } from 'node:util';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import * as E from '../../engine/node.js';
+import { MODEL_NAMES, type ModelName } from '../../nn/models.js';
+import { loadDataset } from '../data/load.js';
+import { makeSplits, type SplitMode } from '../data/splits.js';
+import { classCounts } from '../data/dataset.js';
+import { readSidecar } from '../train/checkpoint.js';
+import { train, type TrainConfig, type TrainState } from '../train/trainer.js';
+import type { Command } from './main.js';
+
+const USAGE = `usage: medgrad train --data PATH|generated:NAME --model NAME --out DIR [options]
+       medgrad train --resume DIR
+  --data D           a MedMNIST .npz, a folder of class folders (optionally split into
+                     train/val/test and with labels.csv), or generated:chest|skin|retina
+  --model M          ${MODEL_NAMES.join(' | ')}
+  --out DIR          run folder: checkpoints, metrics.json (refuses a folder holding a run)
+  --image-size N     side the images are resized to (default 64)
+  --epochs E         (default 20)          --batch-size B   (default 32)
+  --lr LR            Adam learning rate (default 1e-3); divided by 10 after --lr-drop-epoch
+  --lr-drop-epoch K  (default: 80% of the epochs, as the protocol's 80 of 100; 0 = never)
+  --seed S           model initialisation, data order and augmentation (default 0)
+  --split MODE       protocol (71/14.5/14.5 with --split-seed) | own (the .npz's split)
+                     | patient (grouped by labels.csv's patient_id); default: own for .npz,
+                     patient where labels.csv has patient ids, protocol otherwise
+  --split-seed K     (default 127, the protocol's first seed)
+  --small-input      CBR-LargeT 'same' padding / ResNet global pooling: needed below 217 px
+                     (CBR-LargeT) and 32 px (ResNets)
+  --channels C       1 or 3 model input channels (default 3, the protocol's; grey is repeated)
+  --l2 C             Keras-style L2 on ResNet conv kernels (default 1e-4; 0 for CBR-LargeT)
+  --no-augment       no random shifts and flips
+  --count N          generated data: number of images (default 1200)
+  --cache DIR        decoded-dataset cache (default ~/.cache/medgrad)
+  --skip-bad         skip unreadable images (counted in the log) instead of failing`;
+
+function num(v: string | undefined, name: string, dflt: number, o: { int?: boolean; min?: number } = {}): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (o.int && !Number.isInteger(n)) || n < (o.min ?? -Infinity)) throw new Error(`medgrad train: --${name} must be ${o.int ? 'an integer' : 'a number'}${o.min !== undefined ? ` >= ${o.min}` : ''}, got '${v}'`);
+  return n;
+}
+
+export const trainCommand: Command = {
+  summary: 'train a model of the study on a dataset (resumable, with metrics and checkpoints)',
+  usage: USAGE,
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        data: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, resume: { type: 'string' },
+        'image-size': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' },
+        'lr-drop-epoch': { type: 'string' }, seed: { type: 'string' }, split: { type: 'string' }, 'split-seed': { type: 'string' },
+        'small-input': { type: 'boolean', default: false }, channels: { type: 'string' }, l2: { type: 'string' },
+        'no-augment': { type: 'boolean', default: false }, count: { type: 'string' }, cache: { type: 'string' }, 'skip-bad': { type: 'boolean', default: false },
+      },
+    });
+    let config: TrainConfig, data: string, splitMode: SplitMode, splitSeed: number, count: number, out: string;
+    if (values.resume) {
+      out = values.resume;
+      const s = readSidecar<TrainState & { run: { data: string; split: SplitMode; splitSeed: number; count: number } }>(out).state;
+      ({ config } = s);
+      ({ data, split: splitMode, splitSeed, count } = s.run);
+    } else {
+      if (!values.data || !values.model || !values.out) throw new Error(`medgrad train: --data, --model and --out are required\n\n${USAGE}`);
+      if (!MODEL_NAMES.includes(values.model as ModelName)) throw new Error(`medgrad train: unknown --model '${values.model}' (have ${MODEL_NAMES.join(', ')})`);
+      if (existsSync(join(values.out, 'checkpoint.json'))) throw new Error(`medgrad train: ${values.out} already holds a run; use --resume ${values.out} or another --out`);
+      out = values.out;
+      data = values.data;
+      const epochs = num(values.epochs, 'epochs', 20, { int: true, min: 1 });
+      const drop = num(values['lr-drop-epoch'], 'lr-drop-epoch', Math.round(epochs * 0.8), { int: true, min: 0 });
+      const channels = num(values.channels, 'channels', 3, { int: true });
+      if (channels !== 1 && channels !== 3) throw new Error(`medgrad train: --channels must be 1 or 3, got ${channels}`);
+      config = {
+        model: values.model as ModelName, imageSize: num(values['image-size'], 'image-size', 64, { int: true, min: 8 }), channels, classes: 0,
+        smallInput: values['small-input'], epochs, batchSize: num(values['batch-size'], 'batch-size', 32, { int: true, min: 1 }),
+        lr: num(values.lr, 'lr', 1e-3, { min: 0 }), lrDropEpoch: drop > 0 ? drop : null,
+        l2: num(values.l2, 'l2', values.model === 'cbr-larget' ? 0 : 1e-4, { min: 0 }), augment: !values['no-augment'], seed: num(values.seed, 'seed', 0, { int: true }),
+      };
+      splitMode = (values.split ?? '') as SplitMode;
+      if (values.split && !['protocol', 'own', 'patient'].includes(values.split)) throw new Error(`medgrad train: --split must be protocol, own or patient, got '${values.split}'`);
+      splitSeed = num(values['split-seed'], 'split-seed', 127, { int: true });
+      count = num(values.count, 'count', 1200, { int: true, min: 4 });
+    }
+    await E.init();
+    const ds = await loadDataset(data, {
+      imageSize: config.imageSize, channels: 'auto', cacheDir: values.cache ?? join(homedir(), '.cache', 'medgrad'),
+      skipBad: values['skip-bad'], count, seed: 0, log: (l) => console.log(l),
+    });
+    if (!splitMode) splitMode = ds.split ? 'own' : ds.groups ? 'patient' : 'protocol';
+    const splits = makeSplits(ds, splitMode, splitSeed);
+    config.classes = ds.classes.length;
+    console.log(`data: ${ds.source}; classes ${ds.classes.map((c, i) => `${c}=${classCounts(ds)[i]}`).join(', ')}`);
+    console.log(`split: ${splits.kind}: train ${splits.train.length}, val ${splits.val.length}, test ${splits.test.length}`);
+    console.log(`model: ${config.model}${config.smallInput ? ' (small-input variant)' : ''}, ${config.channels}x${config.imageSize}x${config.imageSize}, ${config.epochs} epochs, batch ${config.batchSize}, lr ${config.lr}, on ${E.getDevice().info.description || E.getDevice().info.vendor}`);
+    await train(config, { out, ds, splits, resume: Boolean(values.resume), run: { data, split: splitMode, splitSeed, count } });
+    console.log(`run folder: ${out} (metrics.json, best.safetensors, checkpoint.json)`);
+    return 0;
+  },
+};

@@ -1,0 +1,157 @@
+// Standard training: mini-batch Adam on cross-entropy with the protocol's augmentation,
+// validation every epoch, the best validation epoch's weights kept, and a checkpoint after
+// every epoch from which --resume continues with results identical to an uninterrupted run
+// (data order and augmentation are drawn per epoch from the seed; kernels are deterministic).
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as E from '../../engine/node.js';
+import { createModel, type ModelName } from '../../nn/models.js';
+import { Adam } from '../../nn/optim.js';
+import type { Module } from '../../nn/module.js';
+import { makeBatch } from '../data/augment.js';
+import type { ImageDataset, Splits } from '../data/dataset.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { disposeAll, loadTensors, readSidecar, saveTensors, writeSidecar } from './checkpoint.js';
+import { Progress } from './progress.js';
+
+export interface TrainConfig {
+  model: ModelName;
+  imageSize: number;
+  channels: number;
+  classes: number;
+  smallInput: boolean;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  /** Epoch from which the learning rate is lr / 10 (the protocol: 80 of 100); null for none. */
+  lrDropEpoch: number | null;
+  /** Keras-style L2 on convolution kernels (the ResNets use 1e-4). */
+  l2: number;
+  augment: boolean;
+  seed: number;
+}
+
+export interface EpochRecord { epoch: number; lr: number; trainLoss: number; trainAcc: number; valLoss: number; valAcc: number; seconds: number; imagesPerSecond: number }
+
+/** How the run's data was chosen, so --resume rebuilds the same splits. */
+export interface RunSpec { data: string; split: string; splitSeed: number; count: number }
+
+export interface TrainState { config: TrainConfig; run?: RunSpec; data: { source: string; split: string; classes: string[]; train: number; val: number; test: number }; epoch: number; optimizerStep: number; bestEpoch: number; bestValAcc: number; history: EpochRecord[] }
+
+export interface TrainResult { state: TrainState; test: { loss: number; acc: number } }
+
+export function buildModel(c: TrainConfig): Module & { forward(x: E.Tensor): E.Tensor } {
+  return createModel(c.model, { imageSize: c.imageSize, inChannels: c.channels, classes: c.classes, smallInput: c.smallInput, seed: c.seed });
+}
+
+/** Loss and accuracy of a model (inference mode) on a set of images. */
+export async function evaluate(model: Module & { forward(x: E.Tensor): E.Tensor }, ds: ImageDataset, idx: number[], channels: number, batchSize = 128): Promise<{ loss: number; acc: number }> {
+  model.eval();
+  const sums = E.zeros([2]);
+  for (let k = 0; k < idx.length; k += batchSize) {
+    const b = makeBatch(ds, idx.slice(k, k + batchSize), { channels });
+    E.noGrad(() => E.tidy(() => {
+      const x = E.tensor(b.x, [b.y.length, channels, ds.size, ds.size]);
+      const y = E.tensor(b.y, [b.y.length]);
+      const logits = model.forward(x);
+      const loss = E.crossEntropy(logits, y, { reduction: 'sum' });
+      const correct = E.sum(E.eq(E.cast(E.argmax(logits, -1), 'float32'), E.cast(y, 'float32')));
+      sums.assign(E.add(sums, E.concat([E.reshape(loss, [1]), E.reshape(correct, [1])])));
+    }));
+  }
+  const [loss, correct] = Array.from(await sums.data());
+  sums.dispose();
+  return { loss: loss! / Math.max(idx.length, 1), acc: correct! / Math.max(idx.length, 1) };
+}
+
+export interface RunOptions {
+  out: string;
+  ds: ImageDataset;
+  splits: Splits;
+  /** Continue from the checkpoint in `out`. */
+  resume?: boolean;
+  run?: RunSpec;
+  progress?: Progress;
+  log?: (line: string) => void;
+}
+
+export async function train(config: TrainConfig, o: RunOptions): Promise<TrainResult> {
+  mkdirSync(o.out, { recursive: true });
+  const log = o.log ?? console.log;
+  const model = buildModel(config);
+  const convKernels = model.namedParameters().filter(([n, t]) => n.endsWith('.weight') && t.rank === 4).map(([, t]) => t);
+  const others = model.parameters().filter((t) => !convKernels.includes(t));
+  const opt = new Adam([{ params: convKernels, l2: config.l2 }, { params: others }], { lr: config.lr });
+  let state: TrainState = {
+    config, run: o.run, epoch: 0, optimizerStep: 0, bestEpoch: -1, bestValAcc: -1, history: [],
+    data: { source: o.ds.source, split: o.splits.kind, classes: o.ds.classes, train: o.splits.train.length, val: o.splits.val.length, test: o.splits.test.length },
+  };
+  if (o.resume) {
+    state = readSidecar<TrainState>(o.out).state;
+    const w = loadTensors(join(o.out, 'model.safetensors'));
+    model.loadStateDict(w); disposeAll(w);
+    const m = loadTensors(join(o.out, 'optimizer.safetensors'));
+    opt.loadStateTensors(m); disposeAll(m);
+    opt.step_ = state.optimizerStep;
+    log(`resuming ${o.out} after epoch ${state.epoch} of ${config.epochs}`);
+  }
+  const progress = o.progress ?? new Progress();
+  const steps = Math.ceil(o.splits.train.length / config.batchSize);
+  for (let epoch = state.epoch + 1; epoch <= config.epochs; epoch++) {
+    opt.lr = config.lrDropEpoch !== null && epoch > config.lrDropEpoch ? config.lr / 10 : config.lr;
+    const order = new E.Generator(config.seed * 7919 + epoch).shuffle([...o.splits.train]);
+    const aug = config.augment ? { shift: 0.1, flip: true, generator: new E.Generator(config.seed * 104729 + epoch) } : undefined;
+    model.train();
+    progress.startEpoch(epoch, config.epochs, steps);
+    const sums = E.zeros([2]);
+    const t0 = performance.now();
+    for (let s = 0; s < steps; s++) {
+      const b = makeBatch(o.ds, order.slice(s * config.batchSize, (s + 1) * config.batchSize), { channels: config.channels, augment: aug });
+      E.tidy(() => {
+        const x = E.tensor(b.x, [b.y.length, config.channels, o.ds.size, o.ds.size]);
+        const y = E.tensor(b.y, [b.y.length]);
+        const logits = model.forward(x);
+        const loss = E.crossEntropy(logits, y);
+        loss.backward();
+        opt.step();
+        opt.zeroGrad();
+        E.noGrad(() => {
+          const correct = E.sum(E.eq(E.cast(E.argmax(logits, -1), 'float32'), E.cast(y, 'float32')));
+          sums.assign(E.add(sums, E.concat([E.reshape(E.mul(loss, b.y.length), [1]), E.reshape(correct, [1])])));
+        });
+      });
+      if (progress.wantsUpdate(s + 1, steps)) {
+        const [l, c] = Array.from(await sums.data());
+        const seen = Math.min((s + 1) * config.batchSize, o.splits.train.length);
+        progress.step({ epoch, epochs: config.epochs, step: s + 1, steps, loss: l! / seen, acc: c! / seen, imagesPerSecond: seen / ((performance.now() - t0) / 1000) });
+      }
+    }
+    const [tl, tc] = Array.from(await sums.data());
+    sums.dispose();
+    const seconds = (performance.now() - t0) / 1000;
+    const val = await evaluate(model, o.ds, o.splits.val, config.channels);
+    const rec: EpochRecord = { epoch, lr: opt.lr, trainLoss: tl! / o.splits.train.length, trainAcc: tc! / o.splits.train.length, valLoss: val.loss, valAcc: val.acc, seconds, imagesPerSecond: o.splits.train.length / seconds };
+    state.history.push(rec);
+    state.epoch = epoch;
+    state.optimizerStep = opt.step_;
+    if (val.acc > state.bestValAcc) {
+      state.bestValAcc = val.acc; state.bestEpoch = epoch;
+      await saveTensors(join(o.out, 'best.safetensors'), model.stateDict(), { epoch: String(epoch) });
+    }
+    await saveTensors(join(o.out, 'model.safetensors'), model.stateDict(), { epoch: String(epoch) });
+    await saveTensors(join(o.out, 'optimizer.safetensors'), opt.stateTensors(), { step: String(opt.step_) });
+    writeSidecar(o.out, { format: 'medgrad-checkpoint/1', architecture: config.model, modelOptions: { imageSize: config.imageSize, inChannels: config.channels, classes: config.classes, smallInput: config.smallInput }, state });
+    progress.endEpoch(`epoch ${epoch}/${config.epochs}  loss ${rec.trainLoss.toFixed(4)} acc ${(100 * rec.trainAcc).toFixed(2)}%  val loss ${val.loss.toFixed(4)} acc ${(100 * val.acc).toFixed(2)}%  ${seconds.toFixed(1)} s (${rec.imagesPerSecond.toFixed(1)} img/s)${state.bestEpoch === epoch ? '  best' : ''}`);
+  }
+  const best = loadTensors(join(o.out, 'best.safetensors'));
+  model.loadStateDict(best); disposeAll(best);
+  const test = await evaluate(model, o.ds, o.splits.test, config.channels);
+  log(`test (best epoch ${state.bestEpoch}): loss ${test.loss.toFixed(4)} accuracy ${(100 * test.acc).toFixed(2)}%`);
+  writeFileAtomic(join(o.out, 'metrics.json'), JSON.stringify({
+    config, data: state.data, epochs: state.history, bestEpoch: state.bestEpoch, bestValAcc: state.bestValAcc, test,
+    totalSeconds: state.history.reduce((s, e) => s + e.seconds, 0),
+    adapter: E.getDevice().info, versions: { node: process.versions.node, medgrad: '0.1.0' },
+  }, null, 2) + '\n');
+  opt.dispose(); model.dispose();
+  return { state, test };
+}
