@@ -13,6 +13,7 @@ import { adapterName, formatTable, timeIt, toUnit, writeJsonAtomic, type BenchRe
 import { driverFor, IMPLS, type Driver, type Impl } from './drivers.js';
 import { coreWorkloads } from './core.js';
 import { cnnWorkloads, convShapes, layerWorkloads } from './cnn.js';
+import { trainWorkloads } from './train.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,7 +30,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log(`usage: npm run bench -- [--json FILE] [--filter REGEX] [--no-peers] [--quick] [--suite core,cnn] [--time MS]
+  console.log(`usage: npm run bench -- [--json FILE] [--filter REGEX] [--no-peers] [--quick] [--suite core,cnn,train] [--time MS]
   --json FILE    also write the records as a JSON array of { name, value, unit, impl, adapter }
   --filter RE    only workloads whose name matches RE
   --no-peers     medgrad only (skip TensorFlow.js and jax-js)
@@ -45,6 +46,7 @@ const matmulSizes = values['matmul-sizes'] ? values['matmul-sizes'].split(',').m
 const SUITES: Record<string, (d: Driver) => Workload[]> = {
   core: (d) => coreWorkloads(d, { sizes: matmulSizes, elementwise: quick ? 1 << 20 : 16 << 20 }),
   cnn: (d) => [...cnnWorkloads(d, convShapes(quick), { fwdbwd: true }), ...(d.impl === 'medgrad' ? layerWorkloads(quick) : [])],
+  train: (d) => (d.impl === 'medgrad' ? trainWorkloads(quick) : []),
 };
 
 /** PyTorch on the CPU (bench/peers/torch_bench.py), where python3 can import torch. */

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import * as E from '../../engine/node.js';
 import { createModel, MODEL_NAMES } from '../../nn/models.js';
 import type { Command } from './main.js';
+import { numberOption } from './args.js';
 
 const USAGE = `usage: medgrad models [--image-size N] [--channels C] [--classes K] [--small-input] [--json]
   Lists CBR-LargeT and ResNet-8/20/32/50 with their parameter counts (total, counting batch-norm
@@ -16,12 +17,7 @@ const USAGE = `usage: medgrad models [--image-size N] [--channels C] [--classes 
                    needed below 217 px for CBR-LargeT and below 32 px for the ResNets
   --json           print JSON`;
 
-function int(v: string | undefined, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`medgrad models: --${name} must be a positive integer, got '${v}'`);
-  return n;
-}
+const int = (v: string | undefined, name: string, dflt: number) => numberOption(v, name, dflt, { int: true, min: 1, command: 'models' });
 
 export const modelsCommand: Command = {
   summary: 'list the study\'s architectures: parameters and forward FLOPs per image',

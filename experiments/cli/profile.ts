@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import * as E from '../../engine/node.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { Command } from './main.js';
+import { numberOption } from './args.js';
 
 const USAGE = `usage: medgrad profile [--batch B] [--features F] [--hidden H] [--classes K] [--steps S] [--trace FILE]
   Profiles S steps of a two-layer MLP (forward, backward, SGD update) on random data.
@@ -14,12 +15,7 @@ const USAGE = `usage: medgrad profile [--batch B] [--features F] [--hidden H] [-
   --steps S      training steps (default 10)
   --trace FILE   also write a Chrome trace (open in chrome://tracing or ui.perfetto.dev)`;
 
-function positiveInt(v: string | undefined, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`medgrad profile: --${name} must be a positive integer, got '${v}'`);
-  return n;
-}
+const positiveInt = (v: string | undefined, name: string, dflt: number) => numberOption(v, name, dflt, { int: true, min: 1, command: 'profile' });
 
 export const profileCommand: Command = {
   summary: 'profile a small training workload: per-op GPU time, GFLOP/s, GB/s, Chrome trace',

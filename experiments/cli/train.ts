@@ -12,6 +12,7 @@ import { classCounts } from '../data/dataset.js';
 import { readSidecar } from '../train/checkpoint.js';
 import { train, type TrainConfig, type TrainState } from '../train/trainer.js';
 import type { Command } from './main.js';
+import { numberOption } from './args.js';
 
 const USAGE = `usage: medgrad train --data PATH|generated:NAME --model NAME --out DIR [options]
        medgrad train --resume DIR
@@ -37,12 +38,7 @@ const USAGE = `usage: medgrad train --data PATH|generated:NAME --model NAME --ou
   --cache DIR        decoded-dataset cache (default ~/.cache/medgrad)
   --skip-bad         skip unreadable images (counted in the log) instead of failing`;
 
-function num(v: string | undefined, name: string, dflt: number, o: { int?: boolean; min?: number } = {}): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || (o.int && !Number.isInteger(n)) || n < (o.min ?? -Infinity)) throw new Error(`medgrad train: --${name} must be ${o.int ? 'an integer' : 'a number'}${o.min !== undefined ? ` >= ${o.min}` : ''}, got '${v}'`);
-  return n;
-}
+const num = (v: string | undefined, name: string, dflt: number, o: { int?: boolean; min?: number } = {}) => numberOption(v, name, dflt, { ...o, command: 'train' });
 
 export const trainCommand: Command = {
   summary: 'train a model of the study on a dataset (resumable, with metrics and checkpoints)',
