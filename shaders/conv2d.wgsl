@@ -1,8 +1,8 @@
 // 2-D convolution, NCHW activations and [Cout, Cin, KH, KW] weights, as implicit GEMM (no
 // im2col buffer): each invocation holds an 8 x 8 block of its output in registers (8 channels
 // x 8 neighbouring pixels of one row) and walks the reduction directly over the input.
-// conv_fwd:          y  = x (*) w + b
-// conv_bwd_input:    dx = dy (*)^T w        (transposed convolution, for strides above 1)
+// conv_fwd:          y  = x (*) w + b; with the weights read transposed and flipped (see
+//                    Params) it is also the input gradient
 // conv_bwd_weight:   dw partial sums over a slice of the pixels (split-K); the caller sums
 //                    the slices, written last so each weight's partials are contiguous.
 
@@ -12,8 +12,8 @@ struct Params {
   KW: u32, sh: u32, sw: u32, pt: u32,
   pl: u32, has_bias: u32, splits: u32, pix_per_split: u32,
   // Weight element (co, ci, kh, kw) of conv_fwd is at w_off + co w_co + ci w_ci + kh w_kh + kw w_kw
-  // (u32 arithmetic wraps, so negative strides work): the input gradient of a stride-1
-  // convolution runs conv_fwd with the kernel transposed and flipped this way.
+  // (u32 arithmetic wraps, so negative strides work): the input gradient runs conv_fwd with
+  // the kernel transposed and flipped this way.
   w_co: u32, w_ci: u32, w_kh: u32, w_kw: u32,
   w_off: u32, pad0: u32, pad1: u32, pad2: u32,
 }
@@ -24,10 +24,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> dy: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dw: array<f32>;
 
-const R: u32 = 16u;  // register block: channels per invocation (conv_fwd, conv_bwd_input)
+const R: u32 = 16u;  // register block: channels per invocation (conv_fwd)
 // Channels actually computed per invocation (<= R): layers with few output channels (an RGB
 // input's gradient has 3) specialise to 4 or 8 instead of idling most of the block.
 override RB: u32 = 16u;
@@ -92,44 +91,6 @@ fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
     let base = ((n * p.Cout + co) * p.OH + oh) * p.OW;
     for (var j = 0u; j < C; j++) {
       if (ow0 + j < p.OW) { y[base + ow0 + j] = acc[i][j / 4u][j % 4u] + b; }
-    }
-  }
-}
-
-@compute @workgroup_size(16, 4)
-fn conv_bwd_input(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let rb = pixel_block(gid.x, p.W);           // rb.x = n * H + ih
-  let ci0 = gid.y * RB;
-  if (rb.x >= p.N * p.H || ci0 >= p.Cin) { return; }
-  let n = rb.x / p.H;
-  let ih = rb.x % p.H;
-  let iw0 = rb.y;
-  var acc: Block;
-  let khw = p.KH * p.KW;
-  for (var co = 0u; co < p.Cout; co++) {
-    let dyplane = (n * p.Cout + co) * p.OH;
-    for (var kh = 0u; kh < p.KH; kh++) {
-      let t = i32(ih + p.pt) - i32(kh);  // = oh * sh
-      if (t < 0 || u32(t) % p.sh != 0u || u32(t) / p.sh >= p.OH) { continue; }
-      let dyrow = (dyplane + u32(t) / p.sh) * p.OW;
-      for (var kw = 0u; kw < p.KW; kw++) {
-        var dv: array<f32, C>;
-        for (var j = 0u; j < C; j++) {
-          let u = i32(iw0 + j + p.pl) - i32(kw); // = ow * sw
-          let ok = u >= 0 && u32(u) % p.sw == 0u && u32(u) / p.sw < p.OW;
-          dv[j] = select(0.0, dy[dyrow + min(u32(max(u, 0)) / p.sw, p.OW - 1u)], ok);
-        }
-        let widx = co * p.Cin * khw + kh * p.KW + kw;
-        for (var i = 0u; i < RB; i++) { accumulate(&acc, i, w[widx + min(ci0 + i, p.Cin - 1u) * khw], dv); }
-      }
-    }
-  }
-  for (var i = 0u; i < RB; i++) {
-    let ci = ci0 + i;
-    if (ci >= p.Cin) { break; }
-    let base = ((n * p.Cin + ci) * p.H + ih) * p.W;
-    for (var j = 0u; j < C; j++) {
-      if (iw0 + j < p.W) { dx[base + iw0 + j] = acc[i][j / 4u][j % 4u]; }
     }
   }
 }

@@ -1,6 +1,6 @@
 // conv2d on NCHW activations and [Cout, Cin, KH, KW] weights (conv2d.wgsl): forward with the
-// bias fused, input gradient as a transposed convolution, weight gradient as split-K partial
-// sums reduced by reduce.wgsl, bias gradient as per-channel sums.
+// bias fused, input gradient through the same kernel (transposed, flipped weights), weight
+// gradient as split-K partial sums reduced by reduce.wgsl, bias gradient as per-channel sums.
 import { runtime } from '../context.js';
 import { empty, Tensor, tidy } from '../tensor.js';
 import { fmt } from '../shape.js';
@@ -8,6 +8,7 @@ import { defineOp } from './define.js';
 import { float } from './checks.js';
 import { fillKernel, packParams, reduceRowsKernel, stridedCopy } from './launch.js';
 import { checkNCHW, windowGeometry, type Padding, type Pair, type Window } from './window.js';
+import { slice } from './movement.js';
 import { channelSums } from './norm.js';
 
 export interface Conv2dOptions { stride?: Pair; padding?: Padding }
@@ -38,7 +39,7 @@ function params(g: Geometry, hasBias: boolean, splits = 1, perSplit = 0, wl: Wei
 const flopsOf = (g: Geometry) => 2 * g.N * g.Cout * g.OH * g.OW * g.Cin * g.KH * g.KW;
 const desc = (g: Geometry) => `[${g.N}, ${g.Cin}, ${g.H}, ${g.W}] * [${g.Cout}, ${g.Cin}, ${g.KH}, ${g.KW}] s${g.sh}x${g.sw} p${g.pt},${g.pb},${g.pl},${g.pr}`;
 
-/** Channel block for conv_fwd / conv_bwd_input: 16, or 8 or 4 for layers with few channels. */
+/** Channel block of conv_fwd: 16, or 8 or 4 for layers with few output channels. */
 const channelBlock = (c: number) => (c <= 4 ? 4 : c <= 8 ? 8 : 16);
 
 function forward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
@@ -56,35 +57,26 @@ function forward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = 
   return y;
 }
 
+/**
+ * dx is the stride-1 convolution of dy (with a stride s, spread out by s - 1 zeros between
+ * values) with the kernel transposed (Cin <-> Cout) and flipped, padded by K - 1 - p. The
+ * forward kernel reads that weight layout through strides; padding wider than the kernel
+ * becomes a crop of the spread dy. One kernel serves forward and input gradient alike.
+ */
 function inputGrad(dy: Tensor, w: Tensor, g: Geometry): Tensor {
-  if (g.pt < g.KH && g.pl < g.KW) {
-    // dx is the stride-1 convolution of dy (with a stride s, spread out by s - 1 zeros between
-    // values) with the kernel transposed (Cin <-> Cout) and flipped, padded by K - 1 - p. The
-    // forward kernel reads that weight layout through strides, and runs several times faster
-    // than a direct transposed convolution, spread-out zeros included.
-    const khw = g.KH * g.KW;
-    const spread = g.sh > 1 || g.sw > 1;
-    const Hd = (g.OH - 1) * g.sh + 1, Wd = (g.OW - 1) * g.sw + 1;
-    const src = spread ? spreadOut(dy, g, Hd, Wd) : dy;
+  const khw = g.KH * g.KW;
+  const Hd = (g.OH - 1) * g.sh + 1, Wd = (g.OW - 1) * g.sw + 1;
+  const ct = Math.max(0, g.pt - (g.KH - 1)), cl = Math.max(0, g.pl - (g.KW - 1));
+  if (ct >= Hd || cl >= Wd) return fillKernel(empty([g.N, g.Cin, g.H, g.W]), 0);
+  return tidy(() => {
+    let src = g.sh > 1 || g.sw > 1 ? spreadOut(dy, g, Hd, Wd) : dy;
+    if (ct || cl) src = slice(src, [0, 0, ct, cl]);
     const t: Geometry = {
-      ...g, Cin: g.Cout, Cout: g.Cin, H: Hd, W: Wd, OH: g.H, OW: g.W, sh: 1, sw: 1,
-      pt: g.KH - 1 - g.pt, pb: g.KH - 1 - g.pb, pl: g.KW - 1 - g.pl, pr: g.KW - 1 - g.pr,
+      ...g, Cin: g.Cout, Cout: g.Cin, H: Hd - ct, W: Wd - cl, OH: g.H, OW: g.W, sh: 1, sw: 1,
+      pt: g.KH - 1 - g.pt + ct, pb: 0, pl: g.KW - 1 - g.pl + cl, pr: 0,
     };
-    const dx = forward(src, w, undefined, t, [khw, g.Cin * khw, -g.KW, -1, khw - 1], 'conv2d.dx');
-    if (spread) src.dispose();
-    return dx;
-  }
-  const dx = empty([g.N, g.Cin, g.H, g.W]);
-  const rt = runtime();
-  const blocks = g.N * g.H * Math.ceil(g.W / 8);
-  const rb = channelBlock(g.Cin);
-  rt.dispatch(rt.kernel('conv2d', 'conv_bwd_input', { RB: rb }), {
-    op: 'conv2d.dx', label: `conv2d.dx ${desc(g)}`, params: params(g, false),
-    buffers: { dy: dy.buffer, w: w.buffer, dx: dx.buffer },
-    workgroups: [Math.ceil(blocks / 16), Math.ceil(g.Cin / rb / 4)],
-    flops: flopsOf(g), bytes: 4 * (dy.size + w.size + dx.size),
+    return forward(src, w, undefined, t, [khw, g.Cin * khw, -g.KW, -1, khw - 1], 'conv2d.dx');
   });
-  return dx;
 }
 
 function weightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
