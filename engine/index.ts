@@ -5,6 +5,6 @@ export { noGrad, isGradEnabled } from './autograd/mode.js';
 export { backward, grad } from './autograd/backward.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
 export { Device, OPTIONAL_FEATURES, type AdapterDescription } from './device/device.js';
-export { profile, setDebug, sync, getDevice, emptyCache, dispatchCount } from './session.js';
+export { profile, setDebug, sync, fence, getDevice, emptyCache, dispatchCount } from './session.js';
 export { ProfileReport, type OpRow, type KernelEvent } from './profiler/profiler.js';
 export { fmt as formatShape, type Shape } from './shape.js';

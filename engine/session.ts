@@ -17,6 +17,13 @@ export function getDevice(): Device { return runtime().device; }
 /** Waits until all submitted GPU work is done; throws any GPU error it raised. */
 export function sync(): Promise<void> { return runtime().sync(); }
 
+/**
+ * Submits the work recorded so far and returns a promise for its completion, without waiting.
+ * A loop that awaits the previous step's fence keeps one step in flight: the CPU prepares the
+ * next batch while the GPU runs the current one, and never runs further ahead than that.
+ */
+export function fence(): Promise<void> { return runtime().fence(); }
+
 /** In debug mode each op is submitted alone so a GPU error names exactly that op (slow). */
 export function setDebug(on: boolean): void { runtime().debug = on; }
 

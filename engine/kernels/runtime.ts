@@ -246,6 +246,12 @@ export class Runtime {
     this.device.check();
   }
 
+  /** Submits pending work; resolves when the GPU has finished everything submitted so far. */
+  fence(): Promise<void> {
+    this.flush();
+    return this.device.gpu.queue.onSubmittedWorkDone();
+  }
+
   /** Waits until the GPU has finished all submitted work, and reports any error it raised. */
   async sync(): Promise<void> {
     this.flush();

@@ -105,6 +105,7 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
     progress.startEpoch(epoch, config.epochs, steps);
     const sums = E.zeros([2]);
     const t0 = performance.now();
+    let inFlight: Promise<void> | null = null;
     for (let s = 0; s < steps; s++) {
       const b = makeBatch(o.ds, order.slice(s * config.batchSize, (s + 1) * config.batchSize), { channels: config.channels, augment: aug });
       E.tidy(() => {
@@ -120,6 +121,10 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
           sums.assign(E.add(sums, E.concat([E.reshape(E.mul(loss, b.y.length), [1]), E.reshape(correct, [1])])));
         });
       });
+      // One step in flight: wait for the previous step while this one runs.
+      const done = E.fence();
+      if (inFlight) await inFlight;
+      inFlight = done;
       if (progress.wantsUpdate(s + 1, steps)) {
         const [l, c] = Array.from(await sums.data());
         const seen = Math.min((s + 1) * config.batchSize, o.splits.train.length);
