@@ -33,6 +33,9 @@ const USAGE = `usage: medgrad train --data PATH|generated:NAME --model NAME --ou
                      (CBR-LargeT) and 32 px (ResNets)
   --channels C       1 or 3 model input channels (default 3, the protocol's; grey is repeated)
   --l2 C             Keras-style L2 on ResNet conv kernels (default 1e-4; 0 for CBR-LargeT)
+  --bn-momentum M    batch-norm momentum in Keras' convention, the share of the running
+                     statistics kept per step (default 0.99, the protocol's); short runs of a
+                     few hundred steps want 0.9, or inference-mode statistics lag the weights
   --no-augment       no random shifts and flips
   --count N          generated data: number of images (default 1200)
   --cache DIR        decoded-dataset cache (default ~/.cache/medgrad)
@@ -51,7 +54,7 @@ export const trainCommand: Command = {
         'image-size': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' },
         'lr-drop-epoch': { type: 'string' }, seed: { type: 'string' }, split: { type: 'string' }, 'split-seed': { type: 'string' },
         'small-input': { type: 'boolean', default: false }, channels: { type: 'string' }, l2: { type: 'string' },
-        'no-augment': { type: 'boolean', default: false }, count: { type: 'string' }, cache: { type: 'string' }, 'skip-bad': { type: 'boolean', default: false },
+        'no-augment': { type: 'boolean', default: false }, 'bn-momentum': { type: 'string' }, count: { type: 'string' }, cache: { type: 'string' }, 'skip-bad': { type: 'boolean', default: false },
       },
     });
     let config: TrainConfig, data: string, splitMode: SplitMode, splitSeed: number, count: number, out: string;
@@ -75,7 +78,10 @@ export const trainCommand: Command = {
         smallInput: values['small-input'], epochs, batchSize: num(values['batch-size'], 'batch-size', 32, { int: true, min: 1 }),
         lr: num(values.lr, 'lr', 1e-3, { min: 0 }), lrDropEpoch: drop > 0 ? drop : null,
         l2: num(values.l2, 'l2', values.model === 'cbr-larget' ? 0 : 1e-4, { min: 0 }), augment: !values['no-augment'], seed: num(values.seed, 'seed', 0, { int: true }),
+        bnMomentum: 1 - num(values['bn-momentum'], 'bn-momentum', 0.99, { min: 0 }),
       };
+      const m = config.bnMomentum ?? 0;
+      if (!(m > 0 && m <= 1)) throw new Error(`medgrad train: --bn-momentum must be in [0, 1), got '${values['bn-momentum']}'`);
       splitMode = (values.split ?? '') as SplitMode;
       if (values.split && !['protocol', 'own', 'patient'].includes(values.split)) throw new Error(`medgrad train: --split must be protocol, own or patient, got '${values.split}'`);
       splitSeed = num(values['split-seed'], 'split-seed', 127, { int: true });

@@ -29,6 +29,8 @@ export interface TrainConfig {
   l2: number;
   augment: boolean;
   seed: number;
+  /** Batch-norm momentum as the weight of the new batch (Keras' 0.99 is 0.01 here). */
+  bnMomentum?: number;
 }
 
 export interface EpochRecord { epoch: number; lr: number; trainLoss: number; trainAcc: number; valLoss: number; valAcc: number; seconds: number; imagesPerSecond: number }
@@ -41,7 +43,7 @@ export interface TrainState { config: TrainConfig; run?: RunSpec; data: { source
 export interface TrainResult { state: TrainState; test: { loss: number; acc: number } }
 
 export function buildModel(c: TrainConfig): Module & { forward(x: E.Tensor): E.Tensor } {
-  return createModel(c.model, { imageSize: c.imageSize, inChannels: c.channels, classes: c.classes, smallInput: c.smallInput, seed: c.seed });
+  return createModel(c.model, { imageSize: c.imageSize, inChannels: c.channels, classes: c.classes, smallInput: c.smallInput, seed: c.seed, bnMomentum: c.bnMomentum });
 }
 
 /** Loss and accuracy of a model (inference mode) on a set of images. */
