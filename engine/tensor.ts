@@ -126,8 +126,6 @@ export function isTensor(x: unknown): x is Tensor { return x instanceof Tensor; 
 
 // ---- ownership: scopes, keep, dispose, memory ----
 
-export type TensorContainer = Tensor | null | undefined | number | string | boolean | TensorContainer[] | { [k: string]: TensorContainer };
-
 function collect(x: unknown, out: Set<Tensor>): void {
   if (x instanceof Tensor) out.add(x);
   else if (Array.isArray(x)) for (const v of x) collect(v, out);

@@ -5,7 +5,6 @@
 // sidecar last, so a killed process leaves the previous complete checkpoint.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
 import { decodeSafetensors, encodeSafetensors, fromRaw, toRaw } from '../../nn/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -38,6 +37,3 @@ export function readSidecar<S>(dir: string): Sidecar<S> {
   if (s.format !== 'medgrad-checkpoint/1') throw new Error(`medgrad: ${file}: unknown checkpoint format '${String(s.format)}'`);
   return s;
 }
-
-/** Copies loaded tensors into a module's state, then frees them. */
-export function disposeAll(t: Record<string, Tensor>): void { E.dispose(Object.values(t)); }

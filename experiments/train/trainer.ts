@@ -11,7 +11,7 @@ import type { Module } from '../../nn/module.js';
 import { makeBatch } from '../data/augment.js';
 import type { ImageDataset, Splits } from '../data/dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { disposeAll, loadTensors, readSidecar, saveTensors, writeSidecar } from './checkpoint.js';
+import { loadTensors, readSidecar, saveTensors, writeSidecar } from './checkpoint.js';
 import { Progress } from './progress.js';
 
 export interface TrainConfig {
@@ -46,6 +46,12 @@ export function buildModel(c: TrainConfig): Module & { forward(x: E.Tensor): E.T
   return createModel(c.model, { imageSize: c.imageSize, inChannels: c.channels, classes: c.classes, smallInput: c.smallInput, seed: c.seed, bnMomentum: c.bnMomentum });
 }
 
+/** Adds a batch's summed loss and number of correct predictions to the running [loss, correct] on the GPU. */
+function tally(sums: E.Tensor, lossSum: E.Tensor, logits: E.Tensor, y: E.Tensor): void {
+  const correct = E.sum(E.eq(E.cast(E.argmax(logits, -1), 'float32'), E.cast(y, 'float32')));
+  sums.assign(E.add(sums, E.concat([E.reshape(lossSum, [1]), E.reshape(correct, [1])])));
+}
+
 /** Loss and accuracy of a model (inference mode) on a set of images. */
 export async function evaluate(model: Module & { forward(x: E.Tensor): E.Tensor }, ds: ImageDataset, idx: number[], channels: number, batchSize = 128): Promise<{ loss: number; acc: number }> {
   model.eval();
@@ -57,8 +63,7 @@ export async function evaluate(model: Module & { forward(x: E.Tensor): E.Tensor 
       const y = E.tensor(b.y, [b.y.length]);
       const logits = model.forward(x);
       const loss = E.crossEntropy(logits, y, { reduction: 'sum' });
-      const correct = E.sum(E.eq(E.cast(E.argmax(logits, -1), 'float32'), E.cast(y, 'float32')));
-      sums.assign(E.add(sums, E.concat([E.reshape(loss, [1]), E.reshape(correct, [1])])));
+      tally(sums, loss, logits, y);
     }));
   }
   const [loss, correct] = Array.from(await sums.data());
@@ -91,9 +96,9 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
   if (o.resume) {
     state = readSidecar<TrainState>(o.out).state;
     const w = loadTensors(join(o.out, 'model.safetensors'));
-    model.loadStateDict(w); disposeAll(w);
+    model.loadStateDict(w); E.dispose(w);
     const m = loadTensors(join(o.out, 'optimizer.safetensors'));
-    opt.loadStateTensors(m); disposeAll(m);
+    opt.loadStateTensors(m); E.dispose(m);
     opt.step_ = state.optimizerStep;
     log(`resuming ${o.out} after epoch ${state.epoch} of ${config.epochs}`);
   }
@@ -119,8 +124,7 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
         opt.step();
         opt.zeroGrad();
         E.noGrad(() => {
-          const correct = E.sum(E.eq(E.cast(E.argmax(logits, -1), 'float32'), E.cast(y, 'float32')));
-          sums.assign(E.add(sums, E.concat([E.reshape(E.mul(loss, b.y.length), [1]), E.reshape(correct, [1])])));
+          tally(sums, E.mul(loss, b.y.length), logits, y);
         });
       });
       // One step in flight: wait for the previous step while this one runs.
@@ -151,7 +155,7 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
     progress.endEpoch(`epoch ${epoch}/${config.epochs}  loss ${rec.trainLoss.toFixed(4)} acc ${(100 * rec.trainAcc).toFixed(2)}%  val loss ${val.loss.toFixed(4)} acc ${(100 * val.acc).toFixed(2)}%  ${seconds.toFixed(1)} s (${rec.imagesPerSecond.toFixed(1)} img/s)${state.bestEpoch === epoch ? '  best' : ''}`);
   }
   const best = loadTensors(join(o.out, 'best.safetensors'));
-  model.loadStateDict(best); disposeAll(best);
+  model.loadStateDict(best); E.dispose(best);
   const test = await evaluate(model, o.ds, o.splits.test, config.channels);
   log(`test (best epoch ${state.bestEpoch}): loss ${test.loss.toFixed(4)} accuracy ${(100 * test.acc).toFixed(2)}%`);
   writeFileAtomic(join(o.out, 'metrics.json'), JSON.stringify({
