@@ -28,19 +28,20 @@ export abstract class Optimizer {
   /** Applies one update from the parameters' .grad; parameters without .grad are skipped. */
   step(): void {
     this.step_++;
+    this.beginStep();
     E.noGrad(() => E.tidy(() => {
-      for (const g of this.groups) for (const p of g.params) {
-        const grad = this.gradOf(p, g);
-        if (grad) this.update(p, grad);
-      }
+      for (const g of this.groups) for (const p of g.params) if (p.grad) this.update(p, g);
     }));
   }
+
+  /** Per-step scalars (bias corrections), computed once before the parameters are updated. */
+  protected beginStep(): void {}
 
   zeroGrad(): void {
     for (const g of this.groups) for (const p of g.params) { p.grad?.dispose(); p.grad = null; }
   }
 
-  protected abstract update(p: Tensor, grad: Tensor): void;
+  protected abstract update(p: Tensor, group: ParamGroup): void;
 
   /** Optimiser state tensors by parameter index, for checkpoints. */
   abstract stateTensors(): Record<string, Tensor>;
@@ -55,7 +56,8 @@ export abstract class Optimizer {
 export class SGD extends Optimizer {
   private readonly velocity = new Map<Tensor, Tensor>();
   constructor(params: Tensor[] | ParamGroup[], readonly options: { lr: number; momentum?: number }) { super(params, options.lr); }
-  protected update(p: Tensor, grad: Tensor): void {
+  protected update(p: Tensor, group: ParamGroup): void {
+    const grad = this.gradOf(p, group)!;
     const mu = this.options.momentum ?? 0;
     let d = grad;
     if (mu > 0) {
@@ -95,13 +97,15 @@ export class Adam extends Optimizer {
     if (!t) map.set(p, (t = E.keep(E.zeros(p.shape))));
     return t;
   }
-  protected update(p: Tensor, grad: Tensor): void {
-    const m = this.moment(this.m, p), v = this.moment(this.v, p);
-    m.assign(E.add(E.mul(m, this.beta1), E.mul(grad, 1 - this.beta1)));
-    v.assign(E.add(E.mul(v, this.beta2), E.mul(E.square(grad), 1 - this.beta2)));
+
+  private lrT = 0;
+  protected override beginStep(): void {
     const t = this.step_;
-    const lrT = (this.lr * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
-    p.assign(E.sub(p, E.mul(E.div(m, E.add(E.sqrt(v), this.eps)), lrT)));
+    this.lrT = (this.lr * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
+  }
+  /** One fused kernel per parameter (optim.wgsl), with the group's L2 folded into the gradient. */
+  protected update(p: Tensor, group: ParamGroup): void {
+    E.adamUpdate(p, p.grad!, this.moment(this.m, p), this.moment(this.v, p), { lrT: this.lrT, beta1: this.beta1, beta2: this.beta2, eps: this.eps, l2: group.l2 });
   }
   stateTensors(): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};

@@ -74,6 +74,17 @@ describe('optimisers', () => {
     opt.dispose(); w.dispose();
   });
 
+  it('Adam folds Keras-style L2 into the gradient', async () => {
+    const w = E.tensor([0.5, -1.5], undefined, { requiresGrad: true });
+    const opt = new Adam([{ params: [w], l2: 0.1 }], { lr: 0.01 });
+    w.grad = E.tensor([0.2, 0.2]);
+    opt.step();
+    // g' = g + 2 * 0.1 * w = [0.3, -0.1]; first step: m = 0.1 g', v = 0.001 g'^2, lr_t = 0.01 sqrt(0.001) / 0.1
+    const ref = [0.5, -1.5].map((x, i) => { const g = [0.3, -0.1][i]!; return x - (0.01 * Math.sqrt(0.001) / 0.1) * (0.1 * g) / (Math.sqrt(0.001 * g * g) + 1e-7); });
+    Array.from(await w.data()).forEach((x, i) => expect(x).toBeCloseTo(ref[i]!, 6));
+    opt.dispose(); w.dispose();
+  });
+
   it('SGD with momentum and Keras-style L2', async () => {
     const w = E.tensor([1, -2], undefined, { requiresGrad: true });
     const opt = new SGD([{ params: [w], l2: 0.5 }], { lr: 0.1, momentum: 0.9 });

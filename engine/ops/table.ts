@@ -19,6 +19,7 @@ export * from './softmax.js';
 export * from './conv.js';
 export * from './norm.js';
 export * from './pool.js';
+export { adamUpdate } from './optim.js';
 export type { Padding, Pair } from './window.js';
 export * from './creation.js';
 export { registry as opRegistry } from './define.js';
