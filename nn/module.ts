@@ -59,6 +59,12 @@ export abstract class Module {
 
   eval(): this { return this.train(false); }
 
+  /** Sets requiresGrad on every parameter (PyTorch's requires_grad_): attacks freeze the weights so their gradients are not computed. */
+  requiresGrad_(on = true): this {
+    for (const p of this.parameters()) p.requiresGrad = on;
+    return this;
+  }
+
   zeroGrad(): void {
     for (const p of this.parameters()) { p.grad?.dispose(); p.grad = null; }
   }

@@ -3,6 +3,8 @@ import { infoCommand } from './info.js';
 import { profileCommand } from './profile.js';
 import { modelsCommand } from './models.js';
 import { trainCommand } from './train.js';
+import { studyCommand } from './study.js';
+import { attackCommand } from './attack.js';
 
 export interface Command {
   summary: string;
@@ -15,6 +17,8 @@ const COMMANDS: Record<string, Command> = {
   profile: profileCommand,
   models: modelsCommand,
   train: trainCommand,
+  attack: attackCommand,
+  study: studyCommand,
 };
 
 function help(): string {

@@ -13,6 +13,16 @@ import type { ImageDataset, Splits } from '../data/dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadTensors, readSidecar, saveTensors, writeSidecar } from './checkpoint.js';
 import { Progress } from './progress.js';
+import { freeze } from '../attacks/gradient.js';
+import { perturb } from '../attacks/pgd.js';
+import { attackConfig } from '../attacks/spec.js';
+
+/** True once the training loss has not improved on its best for `patience` epochs. */
+function stalled(history: readonly EpochRecord[], patience: number | undefined): boolean {
+  if (!patience || history.length <= patience) return false;
+  const best = Math.min(...history.slice(0, -patience).map((h) => h.trainLoss));
+  return history.slice(-patience).every((h) => h.trainLoss >= best);
+}
 
 export interface TrainConfig {
   model: ModelName;
@@ -31,6 +41,14 @@ export interface TrainConfig {
   seed: number;
   /** Batch-norm momentum as the weight of the new batch (Keras' 0.99 is 0.01 here). */
   bnMomentum?: number;
+  /** Madry adversarial training: each batch is replaced by its untargeted PGD images (eps as a fraction). */
+  adversarial?: { eps: number; steps: number; stepFraction: number };
+  /** Weights (a safetensors file) to start from instead of a fresh initialisation. */
+  init?: string;
+  /** Which weights the run ends with: the best validation accuracy (default) or the last epoch. */
+  selectBy?: 'val-acc' | 'last';
+  /** Stop once the training loss has not improved for this many epochs ("until the loss stops improving"). */
+  patience?: number;
 }
 
 export interface EpochRecord { epoch: number; lr: number; trainLoss: number; trainAcc: number; valLoss: number; valAcc: number; seconds: number; imagesPerSecond: number }
@@ -93,6 +111,11 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
     config, run: o.run, epoch: 0, optimizerStep: 0, bestEpoch: -1, bestValAcc: -1, history: [],
     data: { source: o.ds.source, split: o.splits.kind, classes: o.ds.classes, train: o.splits.train.length, val: o.splits.val.length, test: o.splits.test.length },
   };
+  if (config.init && !o.resume) {
+    const w = loadTensors(config.init);
+    model.loadStateDict(w); E.dispose(w);
+  }
+  const pgd = config.adversarial ? attackConfig('pgd', { steps: config.adversarial.steps, stepFraction: config.adversarial.stepFraction }) : null;
   if (o.resume) {
     state = readSidecar<TrainState>(o.out).state;
     const w = loadTensors(join(o.out, 'model.safetensors'));
@@ -104,10 +127,11 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
   }
   const progress = o.progress ?? new Progress();
   const steps = Math.ceil(o.splits.train.length / config.batchSize);
-  for (let epoch = state.epoch + 1; epoch <= config.epochs; epoch++) {
+  for (let epoch = state.epoch + 1; epoch <= config.epochs && !stalled(state.history, config.patience); epoch++) {
     opt.lr = config.lrDropEpoch !== null && epoch > config.lrDropEpoch ? config.lr / 10 : config.lr;
     const order = new E.Generator(config.seed * 7919 + epoch).shuffle([...o.splits.train]);
     const aug = config.augment ? { shift: 0.1, flip: true, generator: new E.Generator(config.seed * 104729 + epoch) } : undefined;
+    const attackGen = new E.Generator(config.seed * 15485863 + epoch);
     model.train();
     progress.startEpoch(epoch, config.epochs, steps);
     const sums = E.zeros([2]);
@@ -116,8 +140,13 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
     for (let s = 0; s < steps; s++) {
       const b = makeBatch(o.ds, order.slice(s * config.batchSize, (s + 1) * config.batchSize), { channels: config.channels, augment: aug });
       E.tidy(() => {
-        const x = E.tensor(b.x, [b.y.length, config.channels, o.ds.size, o.ds.size]);
+        let x = E.tensor(b.x, [b.y.length, config.channels, o.ds.size, o.ds.size]);
         const y = E.tensor(b.y, [b.y.length]);
+        if (pgd) {
+          const restore = freeze(model);
+          x = perturb(model, x, y, null, pgd, config.adversarial!.eps, attackGen).xAdv;
+          restore();
+        }
         const logits = model.forward(x);
         const loss = E.crossEntropy(logits, y);
         loss.backward();
@@ -145,7 +174,7 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
     state.history.push(rec);
     state.epoch = epoch;
     state.optimizerStep = opt.step_;
-    if (val.acc > state.bestValAcc) {
+    if (config.selectBy === 'last' || val.acc > state.bestValAcc) {
       state.bestValAcc = val.acc; state.bestEpoch = epoch;
       await saveTensors(join(o.out, 'best.safetensors'), model.stateDict(), { epoch: String(epoch) });
     }

@@ -1,0 +1,91 @@
+// `medgrad attack`: attacks one trained model (a `medgrad train` run folder) on its own test
+// split: the study's outputs for a single row, plus per-sample results.
+import { parseArgs } from 'node:util';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import * as E from '../../engine/node.js';
+import { loadDataset } from '../data/load.js';
+import { makeSplits, type SplitMode } from '../data/splits.js';
+import { loadTensors, readSidecar } from '../train/checkpoint.js';
+import { buildModel, type TrainState } from '../train/trainer.js';
+import { ATTACK_PRESETS, attackConfig, formatEps, parseEps } from '../attacks/spec.js';
+import { attackedSet, evaluateRobustness } from '../attacks/evaluate.js';
+import { sanityChecks } from '../attacks/sanity.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { accuracyCurves } from '../report/plot.js';
+import { numberOption } from './args.js';
+import type { Command } from './main.js';
+
+const USAGE = `usage: medgrad attack --checkpoint DIR [options]
+  --checkpoint DIR   a run folder of \`medgrad train\` (best.safetensors + checkpoint.json)
+  --data D           the dataset (default: the run's own); its test split is attacked
+  --attack LIST      comma-separated: ${Object.keys(ATTACK_PRESETS).join(', ')} (default fgsm-ll,pgd-ll,pgd,apgd-ce)
+  --eps LIST         epsilons, in 1/255 units by default (e.g. 0,1,2,4); 'k/255' always works
+  --eps-unit U       255 (default) or fraction (then --eps 0.004,0.008 are fractions of [0, 1])
+  --steps N          iterative attacks' steps (default: each attack's: 20)
+  --restarts R       random restarts per attack, each image keeps its worst (default 1)
+  --per-class N      attacked test images per class (default 150, the paper's)
+  --sanity-eps E     the large eps of the ~0% check, same unit as --eps (default 64/255)
+  --batch-size B     images attacked at once (default 50)
+  --seed S           attacked-set draw and random starts (default 0)
+  --out DIR          write attack.json (per-sample results), attack.md and curves.png here
+  --cache DIR        decoded-dataset cache (default ~/.cache/medgrad)`;
+
+export const attackCommand: Command = {
+  summary: 'attack a trained model with FGSM / PGD / APGD over an eps grid',
+  usage: USAGE,
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        checkpoint: { type: 'string' }, data: { type: 'string' }, attack: { type: 'string' }, eps: { type: 'string' }, 'eps-unit': { type: 'string' },
+        steps: { type: 'string' }, restarts: { type: 'string' }, 'per-class': { type: 'string' }, 'sanity-eps': { type: 'string' },
+        'batch-size': { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, cache: { type: 'string' },
+      },
+    });
+    const num = (v: string | undefined, name: string, d: number) => numberOption(v, name, d, { int: true, min: 1, command: 'attack' });
+    if (!values.checkpoint) throw new Error(`medgrad attack: --checkpoint is required\n\n${USAGE}`);
+    const unit = values['eps-unit'] ?? '255';
+    if (unit !== '255' && unit !== 'fraction') throw new Error(`medgrad attack: --eps-unit must be 255 or fraction, got '${unit}'`);
+    const eps = [...new Set([0, ...parseEps(values.eps ?? '0,1,2,4,8', unit)])].sort((a, b) => a - b);
+    const sanityEps = parseEps(values['sanity-eps'] ?? '64/255', unit, '--sanity-eps')[0]!;
+    const steps = values.steps === undefined ? undefined : num(values.steps, 'steps', 20);
+    const restarts = values.restarts === undefined ? undefined : num(values.restarts, 'restarts', 1);
+    const attacks = (values.attack ?? 'fgsm-ll,pgd-ll,pgd,apgd-ce').split(',').map((a) => attackConfig(a.trim(), { steps, restarts }));
+    const side = readSidecar<TrainState>(values.checkpoint);
+    const { config, run } = side.state;
+    await E.init();
+    const ds = await loadDataset(values.data ?? run?.data ?? '', { imageSize: config.imageSize, channels: 'auto', cacheDir: values.cache ?? join(homedir(), '.cache', 'medgrad'), count: run?.count, seed: 0 });
+    if (ds.classes.length !== config.classes) throw new Error(`medgrad attack: ${ds.source} has ${ds.classes.length} classes but the model in ${values.checkpoint} was trained for ${config.classes}`);
+    const mode = (run?.split && ['protocol', 'own', 'patient'].includes(run.split) ? run.split : ds.split ? 'own' : ds.groups ? 'patient' : 'protocol') as SplitMode;
+    const splits = makeSplits(ds, mode, run?.splitSeed ?? 127);
+    const model = buildModel(config);
+    const w = loadTensors(join(values.checkpoint, 'best.safetensors'));
+    model.loadStateDict(w); E.dispose(w);
+    const seed = numberOption(values.seed, 'seed', 0, { int: true, command: 'attack' });
+    const idx = attackedSet(ds, splits.test, num(values['per-class'], 'per-class', 150), seed);
+    const batchSize = num(values['batch-size'], 'batch-size', 50);
+    console.log(`attacking ${config.model} (${values.checkpoint}) on ${idx.length} test images of ${ds.source}; eps ${eps.map(formatEps).join(', ')}`);
+    let last = 0;
+    const r = await evaluateRobustness(model, ds, idx, {
+      attacks, eps, channels: config.channels, batchSize, seed,
+      onProgress: (done, total, what) => { if (Date.now() - last > 10_000 || done === total) { last = Date.now(); console.log(`  ${what}: ${(100 * done / total).toFixed(0)}%`); } },
+    });
+    const large = (await evaluateRobustness(model, ds, idx, { attacks: [attackConfig('pgd', { steps: Math.max(...attacks.map((a) => a.steps)) })], eps: [sanityEps], channels: config.channels, batchSize, seed })).records[0]!;
+    const checks = sanityChecks(r, large);
+    const lines = [`| attack | ${eps.map((e) => `${+(e * 255).toFixed(4)}/255`).join(' | ')} |`, `|---|${eps.map(() => '---|').join('')}`];
+    for (const a of attacks) lines.push(`| ${a.name} | ${eps.map((e) => (100 * (r.records.find((x) => x.attack === a.name && x.eps === e)?.acc ?? NaN)).toFixed(2)).join(' | ')} |`);
+    lines.push(`| worst case | ${eps.map((e) => (100 * r.labels.filter((y, i) => r.cleanPred[i] === y && r.records.filter((x) => x.eps === e).every((x) => x.advPred[i] === y)).length / idx.length).toFixed(2)).join(' | ')} |`);
+    const checkLines = checks.map((c) => `- ${c.passed ? 'pass' : 'WARNING: failed'}: ${c.check} (${c.detail})`);
+    console.log(['', `accuracy (%) against the true labels, ${idx.length} images:`, '', ...lines, '', 'sanity checks:', ...checkLines].join('\n'));
+    if (values.out) {
+      writeFileAtomic(join(values.out, 'attack.json'), JSON.stringify({ checkpoint: values.checkpoint, model: config.model, data: ds.source, attacks, result: r, large, checks }) + '\n');
+      writeFileAtomic(join(values.out, 'attack.md'), ['# medgrad attack', '', `${config.model} from ${values.checkpoint}, ${idx.length} test images of ${ds.source}. Accuracy (%).`, '', ...lines, '', '## Sanity checks', '', ...checkLines, ''].join('\n'));
+      const series = attacks.map((a) => ({ name: a.name, points: r.records.filter((x) => x.attack === a.name).map((x) => ({ eps: x.eps, mean: x.acc, std: 0 })) }));
+      writeFileAtomic(join(values.out, 'curves.png'), await accuracyCurves(series, { title: `${config.model}: accuracy under attack` }));
+      console.log(`\nwritten: ${join(values.out, 'attack.json')}, attack.md, curves.png`);
+    }
+    model.dispose();
+    return 0;
+  },
+};
