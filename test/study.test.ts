@@ -1,0 +1,145 @@
+// The study: config validation, units and shards, tables from known cells (worst case, mean
+// +- std, model selection), and a tiny study end to end through the command line, killed with
+// SIGKILL part-way and resumed to the same results as an uninterrupted run.
+import { describe, expect, it } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { parseStudyConfig, PRESETS } from '../experiments/study/config.js';
+import { inShard, parseShard, studyUnits, type AttackCell } from '../experiments/study/runner.js';
+import { accuracyRows, meanStd, recommend, WORST } from '../experiments/study/tables.js';
+
+const BIN = join(__dirname, '..', 'bin', 'medgrad.mjs');
+const TINY = {
+  name: 'tiny', models: ['resnet8'], seeds: [3],
+  datasets: [{ name: 'chest', data: 'generated:chest', imageSize: 12, count: 96, maxTrain: 48, perClass: 4, tableEps: 4, adversarial: { eps: 4, steps: 2, stepFraction: 0.5 } }],
+  train: { epochs: 2, batchSize: 16 }, adversarial: { models: ['resnet8'], seeds: 1, epochs: 1 },
+  attacks: ['fgsm-ll', { name: 'pgd-ll', steps: 2 }, { name: 'pgd', steps: 2 }, { name: 'apgd-ce', steps: 3 }], eps: [0, 4, 16], attackBatch: 5,
+};
+
+function run(args: string[]): { status: number | null; out: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 300_000 });
+  return { status: r.status, out: r.stdout + r.stderr };
+}
+
+describe('study config', () => {
+  it('fills in from a preset and checks every value, naming the option', () => {
+    const c = parseStudyConfig(TINY);
+    expect(c.eps).toEqual([0, 4 / 255, 16 / 255]);
+    expect(c.attacks.map((a) => a.name)).toEqual(['fgsm-ll', 'pgd-ll-2', 'pgd-2', 'apgd-ce-3']);
+    expect(c.train).toMatchObject({ epochs: 2, batchSize: 16, lr: 1e-3 });
+    expect(parseStudyConfig({ preset: 'pneumonia' }).seeds).toEqual([127, 95, 14]);
+    expect(() => parseStudyConfig({ ...TINY, models: ['resnet18'] })).toThrow(/config: 'models' must be a list of cbr-larget, resnet8, resnet20, resnet32, resnet50, got \["resnet18"\]/);
+    expect(() => parseStudyConfig({ ...TINY, train: { epochs: 0 } })).toThrow(/config: train: 'epochs' must be a positive integer, got 0/);
+    expect(() => parseStudyConfig({ ...TINY, attacks: [{ name: 'pgd', steps: -1 }] })).toThrow(/attacks\[0\]: 'steps' must be a positive integer/);
+    expect(() => parseStudyConfig({ ...TINY, eps: [0, 'big'] })).toThrow(/config: eps: 'big' is not a non-negative number/);
+    expect(() => parseStudyConfig({ ...TINY, datasets: [{ ...TINY.datasets[0], tableEps: 3 }] })).toThrow(/dataset 'chest': tableEps 3\/255 is not in the eps grid/);
+    expect(() => parseStudyConfig({ ...TINY, datasets: [{ name: 'x y', data: 'generated:chest', imageSize: 12 }] })).toThrow(/datasets\[0\]: 'name' must be a name of letters/);
+    expect(() => parseStudyConfig({ preset: 'huge' })).toThrow(/unknown preset 'huge' \(have quick, pneumonia\)/);
+    for (const name of Object.keys(PRESETS)) expect(PRESETS[name]!().eps[0]).toBe(0);
+  });
+
+  it('splits units into disjoint shards that cover the study', () => {
+    const c = parseStudyConfig({ preset: 'pneumonia' });
+    const units = studyUnits(c);
+    expect(units).toHaveLength(15);
+    expect(units.filter((u) => u.regimes.includes('adversarial')).map((u) => `${u.model}.s${u.seed}`)).toEqual(['resnet8.s127', 'resnet20.s127']);
+    const shards = [1, 2, 3, 4].map((i) => units.filter((_, k) => inShard(k, { index: i, count: 4 })));
+    expect(shards.flat().length).toBe(units.length);
+    expect(new Set(shards.flat()).size).toBe(units.length);
+    expect(parseShard('2/4')).toEqual({ index: 2, count: 4 });
+    for (const bad of ['0/4', '5/4', '1', 'a/b']) expect(() => parseShard(bad)).toThrow(/--shard must be i\/n with 1 <= i <= n/);
+  });
+});
+
+describe('study tables', () => {
+  const cell = (model: string, seed: number, clean: number[], pgd: number[], fgsm: number[]): AttackCell => ({
+    kind: 'attack', id: `d.${model}.s${seed}`, dataset: 'd', model: model as AttackCell['model'], seed, regime: 'standard', checks: [], seconds: 0,
+    large: { attack: 'pgd', eps: 64 / 255, acc: 0, advPred: [], loss: [], linf: [], trace: [], seconds: 0 },
+    result: {
+      indices: [0, 1, 2, 3], labels: [0, 1, 0, 1], cleanPred: clean, cleanAcc: clean.filter((p, i) => p === [0, 1, 0, 1][i]).length / 4,
+      records: [
+        { attack: 'pgd', eps: 1 / 255, acc: pgd.filter((p, i) => p === [0, 1, 0, 1][i]).length / 4, advPred: pgd, loss: [], linf: [], trace: [], seconds: 0 },
+        { attack: 'fgsm', eps: 1 / 255, acc: fgsm.filter((p, i) => p === [0, 1, 0, 1][i]).length / 4, advPred: fgsm, loss: [], linf: [], trace: [], seconds: 0 },
+      ],
+    },
+  });
+
+  it('count an image as robust only when it survives every attack, and average over seeds', () => {
+    // Seed 1: pgd breaks image 1, fgsm breaks image 2 -> worst case 2/4. Seed 2: clean misses image 0 -> 2/4.
+    const rows = accuracyRows([cell('resnet8', 1, [0, 1, 0, 1], [0, 0, 0, 1], [0, 1, 1, 1]), cell('resnet8', 2, [1, 1, 0, 1], [0, 1, 0, 1], [0, 1, 0, 0])]);
+    const worst = rows.find((r) => r.attack === WORST)!;
+    expect(worst.values).toEqual([0.5, 0.5]);
+    expect(rows.find((r) => r.attack === 'pgd')!.values).toEqual([0.75, 1]);
+    expect(meanStd([0.75, 1])).toEqual({ mean: 0.875, std: Math.sqrt(2 * 0.125 ** 2) });
+  });
+
+  it('recommend the most robust model among those close to the best clean accuracy', () => {
+    const rows = accuracyRows([
+      cell('resnet8', 1, [0, 1, 0, 1], [0, 1, 0, 0], [0, 1, 0, 1]), // clean 100, robust 75
+      cell('resnet20', 1, [0, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0]), // clean 75, robust 75
+      cell('cbr-larget', 1, [0, 1, 0, 1], [0, 0, 0, 0], [0, 1, 0, 1]), // clean 100, robust 50
+    ]);
+    const strict = recommend(rows, 'd', 1 / 255, 10, ['cbr-larget', 'resnet8', 'resnet20']);
+    expect(strict.best).toBe('resnet8');
+    expect(strict.text).toMatch(/choose resnet8: among the 2 model\(s\) whose clean accuracy is within 10 points of the best \(100.00%\).*75.00%/);
+    expect(strict.table).toMatch(/resnet20 \| 75.00 \| 75.00 \| no \(clean accuracy too low\)/);
+    expect(recommend(rows, 'd', 1 / 255, 30, ['cbr-larget', 'resnet8', 'resnet20']).best).toBe('resnet8');
+    expect(recommend(rows, 'other', 1 / 255, 30, ['resnet8']).best).toBeNull();
+  });
+});
+
+describe('medgrad study', () => {
+  it('runs a tiny study, resumes after SIGKILL to the same results, and writes its tables and figures', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'medgrad-study-'));
+    try {
+      const cfg = join(dir, 'tiny.json');
+      writeFileSync(cfg, JSON.stringify(TINY));
+      const full = join(dir, 'full'), cut = join(dir, 'cut');
+      const a = run(['study', '--config', cfg, '--out', full]);
+      expect(a.status, a.out).toBe(0);
+      expect(a.out).toMatch(/chest: choose resnet8/);
+      // Kill a second run once its first cell is written.
+      const child = spawn(process.execPath, [BIN, 'study', '--config', cfg, '--out', cut], { stdio: 'ignore' });
+      const started = Date.now();
+      const cells = () => (existsSync(join(cut, 'cells')) ? readdirSync(join(cut, 'cells')).filter((f) => f.endsWith('.json')) : []);
+      while (cells().length < 1 && Date.now() - started < 120_000) await new Promise((r) => setTimeout(r, 20));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.on('exit', r));
+      expect(cells().length).toBeLessThan(4);
+      const b = run(['study', '--config', cfg, '--out', cut]);
+      expect(b.status, b.out).toBe(0);
+      expect(b.out).toMatch(/[1-3] of 4 cells already done/);
+      expect(readFileSync(join(cut, 'results.csv'), 'utf8')).toBe(readFileSync(join(full, 'results.csv'), 'utf8'));
+      // Finished cells are skipped; a removed one is redone.
+      unlinkSync(join(full, 'cells', 'chest.resnet8.s3.adversarial.attack.json'));
+      const c = run(['study', '--config', cfg, '--out', full]);
+      expect(c.out).toMatch(/3 of 4 cells already done/);
+      expect(c.out).not.toMatch(/training resnet8/);
+      expect(readFileSync(join(cut, 'results.csv'), 'utf8')).toBe(readFileSync(join(full, 'results.csv'), 'utf8'));
+      const tables = readFileSync(join(full, 'tables.md'), 'utf8');
+      expect(tables).toMatch(/## Table 1: standard training, chest/);
+      expect(tables).toMatch(/## Table 2: adversarial training \(Madry PGD, 4\/255 \(0.01569\), 2 steps\), chest/);
+      expect(tables).toMatch(/\| chest, eps 4\/255 \(0.01569\) \| resnet8 \|\n\|---\|---\|\n\| none \| \d+\.\d\d \|/);
+      expect(tables).toMatch(/## Sanity checks/);
+      const csv = readFileSync(join(full, 'results.csv'), 'utf8').trim().split('\n');
+      expect(csv[0]).toBe('dataset,regime,model,attack,eps_255,eps,mean_accuracy,std_accuracy,seeds,values');
+      expect(csv).toHaveLength(1 + 2 * (1 + 2 * 5)); // 2 regimes x (clean + 2 eps x (4 attacks + worst case))
+      const figures = readdirSync(join(full, 'figures'));
+      expect(figures).toHaveLength(2 * 5);
+      for (const f of figures) {
+        const png = PNG.sync.read(readFileSync(join(full, 'figures', f)));
+        expect([png.width, png.height], f).toEqual([720, 440]);
+      }
+      // Another config in the same folder is refused; a config error names the file.
+      writeFileSync(cfg, JSON.stringify({ ...TINY, seeds: [4] }));
+      expect(run(['study', '--config', cfg, '--out', full]).out).toMatch(/holds a study with another configuration/);
+      writeFileSync(cfg, '{ nope');
+      expect(run(['study', '--config', cfg]).out).toMatch(/tiny.json is not valid JSON/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
