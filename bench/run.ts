@@ -13,7 +13,8 @@ import { adapterName, formatTable, timeIt, toUnit, writeJsonAtomic, type BenchRe
 import { driverFor, IMPLS, type Driver, type Impl } from './drivers.js';
 import { coreWorkloads } from './core.js';
 import { cnnWorkloads, convShapes, layerWorkloads } from './cnn.js';
-import { trainWorkloads } from './train.js';
+import { peerTrainWorkloads, trainWorkloads } from './train.js';
+import { attackWorkloads } from './attack.js';
 
 const { values } = parseArgs({
   options: {
@@ -30,7 +31,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log(`usage: npm run bench -- [--json FILE] [--filter REGEX] [--no-peers] [--quick] [--suite core,cnn,train] [--time MS]
+  console.log(`usage: npm run bench -- [--json FILE] [--filter REGEX] [--no-peers] [--quick] [--suite core,cnn,train,attack] [--time MS]
   --json FILE    also write the records as a JSON array of { name, value, unit, impl, adapter }
   --filter RE    only workloads whose name matches RE
   --no-peers     medgrad only (skip TensorFlow.js and jax-js)
@@ -43,10 +44,11 @@ if (values.help) {
 
 const quick = values.quick;
 const matmulSizes = values['matmul-sizes'] ? values['matmul-sizes'].split(',').map(Number) : quick ? [128, 256] : [256, 512, 1024];
-const SUITES: Record<string, (d: Driver) => Workload[]> = {
+const SUITES: Record<string, (d: Driver) => Workload[] | Promise<Workload[]>> = {
   core: (d) => coreWorkloads(d, { sizes: matmulSizes, elementwise: quick ? 1 << 20 : 16 << 20 }),
   cnn: (d) => [...cnnWorkloads(d, convShapes(quick), { fwdbwd: true }), ...(d.impl === 'medgrad' ? layerWorkloads(quick) : [])],
-  train: (d) => (d.impl === 'medgrad' ? trainWorkloads(quick) : []),
+  attack: (d) => (d.impl === 'medgrad' ? attackWorkloads(quick) : []),
+  train: (d) => (d.impl === 'medgrad' ? trainWorkloads(quick) : peerTrainWorkloads(d.impl, quick)),
 };
 
 /** PyTorch on the CPU (bench/peers/torch_bench.py), where python3 can import torch. */
@@ -84,7 +86,7 @@ async function runImpl(impl: Impl): Promise<BenchRecord[]> {
   for (const s of values.suite.split(',')) {
     const make = SUITES[s];
     if (!make) throw new Error(`bench: unknown suite '${s}' (have ${Object.keys(SUITES).join(', ')})`);
-    for (const w of make(d)) {
+    for (const w of await make(d)) {
       if (filter && !filter.test(w.name)) continue;
       const ms = await timeIt(w, opts);
       const rec = { name: w.name, value: toUnit(w, ms), unit: w.unit, impl: w.impl, adapter };

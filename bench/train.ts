@@ -1,17 +1,22 @@
 // Training throughput: one step (forward, backward, Adam) of each study model at 64 px,
-// batch 32, in images per second (medgrad only for now; the ResNet-8 peers are future work).
+// batch 32, in images per second; ResNet-8 also in TensorFlow.js and jax-js (peers/resnet8.ts).
 import * as E from '../engine/node.js';
 import { createModel, MODEL_NAMES } from '../nn/models.js';
 import { Adam } from '../nn/optim.js';
 import type { Module } from '../nn/module.js';
 import type { Workload } from './harness.js';
+import { loadJax, loadTfjs } from './peers.js';
+import { jaxResnet8Step, tfjsResnet8Step } from './peers/resnet8.js';
+
+const shape = (quick: boolean) => ({ size: quick ? 32 : 64, batch: quick ? 8 : 32 });
+const recordName = (model: string, quick: boolean) => `train.step/${model}-${shape(quick).size}px-b${shape(quick).batch}`;
 
 export function trainWorkloads(quick: boolean): Workload[] {
-  const size = quick ? 32 : 64, batch = quick ? 8 : 32;
+  const { size, batch } = shape(quick);
   return MODEL_NAMES.map((name): Workload => {
     let model: Module & { forward(x: E.Tensor): E.Tensor }, opt: Adam, x: E.Tensor, y: E.Tensor;
     return {
-      name: `train.step/${name}-${size}px-b${batch}`, unit: 'images/s', work: batch, impl: 'medgrad',
+      name: recordName(name, quick), unit: 'images/s', work: batch, impl: 'medgrad',
       setup: () => {
         model = createModel(name, { imageSize: size, smallInput: name === 'cbr-larget', seed: 1 });
         opt = new Adam(model.parameters());
@@ -25,4 +30,12 @@ export function trainWorkloads(quick: boolean): Workload[] {
       teardown: () => { opt.dispose(); model.dispose(); E.dispose([x, y]); },
     };
   });
+}
+
+/** The ResNet-8 step in a peer library (same record name as medgrad's). */
+export async function peerTrainWorkloads(impl: string, quick: boolean): Promise<Workload[]> {
+  const { size, batch } = shape(quick);
+  if (impl === 'tfjs-webgpu') { const tf = await loadTfjs(); return tf ? [tfjsResnet8Step(tf, size, batch, recordName('resnet8', quick))] : []; }
+  if (impl === 'jax-js') { const jax = await loadJax(); return jax ? [jaxResnet8Step(jax, size, batch, recordName('resnet8', quick))] : []; }
+  return [];
 }

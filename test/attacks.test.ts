@@ -141,7 +141,7 @@ describe('APGD', () => {
         if (loss > lossBest) { xBest = xa; gBest = g; lossBest = loss; }
         since++;
         if (checks.has(s + 1)) {
-          const halve = inc <= 0.75 * since || (!reduced && lossAtCheck >= lossBest);
+          const halve: boolean = inc <= 0.75 * since || (!reduced && lossAtCheck >= lossBest);
           if (halve) { step /= 2; xa = xBest; g = gBest; }
           reduced = halve; lossAtCheck = lossBest; inc = 0; since = 0;
         }

@@ -1,17 +1,22 @@
 // The study: config validation, units and shards, tables from known cells (worst case, mean
 // +- std, model selection), and a tiny study end to end through the command line, killed with
-// SIGKILL part-way and resumed to the same results as an uninterrupted run.
-import { describe, expect, it } from 'vitest';
+// SIGKILL part-way and resumed to the same results as an uninterrupted run; its HTML report,
+// checked file by file and opened in headless Chromium.
+import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
 import { parseStudyConfig, PRESETS } from '../experiments/study/config.js';
 import { inShard, parseShard, studyUnits, type AttackCell } from '../experiments/study/runner.js';
 import { accuracyRows, meanStd, recommend, WORST } from '../experiments/study/tables.js';
 
 const BIN = join(__dirname, '..', 'bin', 'medgrad.mjs');
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 const TINY = {
   name: 'tiny', models: ['resnet8'], seeds: [3],
   datasets: [{ name: 'chest', data: 'generated:chest', imageSize: 12, count: 96, maxTrain: 48, perClass: 4, tableEps: 4, adversarial: { eps: 4, steps: 2, stepFraction: 0.5 } }],
@@ -92,54 +97,94 @@ describe('study tables', () => {
 });
 
 describe('medgrad study', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'medgrad-study-'));
+  const full = join(dir, 'full'), cut = join(dir, 'cut'), cfg = join(dir, 'tiny.json');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
   it('runs a tiny study, resumes after SIGKILL to the same results, and writes its tables and figures', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'medgrad-study-'));
+    writeFileSync(cfg, JSON.stringify(TINY));
+    const a = run(['study', '--config', cfg, '--out', full, '--no-report']);
+    expect(a.status, a.out).toBe(0);
+    expect(a.out).toMatch(/chest: choose resnet8/);
+    // Kill a second run once its first cell is written.
+    const child = spawn(process.execPath, [BIN, 'study', '--config', cfg, '--out', cut, '--no-report'], { stdio: 'ignore' });
+    const started = Date.now();
+    const cells = () => (existsSync(join(cut, 'cells')) ? readdirSync(join(cut, 'cells')).filter((f) => f.endsWith('.json')) : []);
+    while (cells().length < 1 && Date.now() - started < 120_000) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    expect(cells().length).toBeLessThan(4);
+    const b = run(['study', '--config', cfg, '--out', cut, '--no-report']);
+    expect(b.status, b.out).toBe(0);
+    expect(b.out).toMatch(/[1-3] of 4 cells already done/);
+    expect(readFileSync(join(cut, 'results.csv'), 'utf8')).toBe(readFileSync(join(full, 'results.csv'), 'utf8'));
+    // Finished cells are skipped; a removed one is redone. This run also writes the report.
+    unlinkSync(join(full, 'cells', 'chest.resnet8.s3.adversarial.attack.json'));
+    const c = run(['study', '--config', cfg, '--out', full]);
+    expect(c.status, c.out).toBe(0);
+    expect(c.out).toMatch(/3 of 4 cells already done/);
+    expect(c.out).not.toMatch(/training resnet8/);
+    expect(c.out).toMatch(/report: .*report.html/);
+    expect(readFileSync(join(cut, 'results.csv'), 'utf8')).toBe(readFileSync(join(full, 'results.csv'), 'utf8'));
+    const tables = readFileSync(join(full, 'tables.md'), 'utf8');
+    expect(tables).toMatch(/## Table 1: standard training, chest/);
+    expect(tables).toMatch(/## Table 2: adversarial training \(Madry PGD, 4\/255 \(0.01569\), 2 steps\), chest/);
+    expect(tables).toMatch(/\| chest, eps 4\/255 \(0.01569\) \| resnet8 \|\n\|---\|---\|\n\| none \| \d+\.\d\d \|/);
+    expect(tables).toMatch(/## Sanity checks/);
+    const csv = readFileSync(join(full, 'results.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('dataset,regime,model,attack,eps_255,eps,mean_accuracy,std_accuracy,seeds,values');
+    expect(csv).toHaveLength(1 + 2 * (1 + 2 * 5)); // 2 regimes x (clean + 2 eps x (4 attacks + worst case))
+    const curves = readdirSync(join(full, 'figures')).filter((f) => f.startsWith('chest-'));
+    expect(curves).toHaveLength(2 * 5);
+    for (const f of curves) {
+      const png = PNG.sync.read(readFileSync(join(full, 'figures', f)));
+      expect([png.width, png.height], f).toEqual([720, 440]);
+    }
+    // Another config in the same folder is refused; a config error names the file.
+    const other = join(dir, 'other.json');
+    writeFileSync(other, JSON.stringify({ ...TINY, seeds: [4] }));
+    expect(run(['study', '--config', other, '--out', full]).out).toMatch(/holds a study with another configuration/);
+    writeFileSync(other, '{ nope');
+    expect(run(['study', '--config', other]).out).toMatch(/other.json is not valid JSON/);
+  });
+
+  it('writes a self-contained report whose every figure exists and decodes at its stated size', () => {
+    const html = readFileSync(join(full, 'report.html'), 'utf8');
+    expect(html).not.toMatch(/(src|href)="(?!data:)/); // nothing loaded from disk or network
+    for (const h of ['Table 1: standard training, chest', 'Table 2: adversarial training', 'Model selection, chest', 'Sanity checks', 'Saliency maps', 'Decision regions', 'Margin proxy', 'Configuration and versions']) expect(html).toContain(h);
+    const imgs = [...html.matchAll(/<img src="data:image\/png;base64,([^"]+)" width="(\d+)" height="(\d+)" alt="[^"]*" data-file="([^"]+)">/g)];
+    // 10 curves, and a saliency grid and a decision-region plot for each of 2 models (standard, adversarial).
+    expect(imgs).toHaveLength(10 + 2 * 2);
+    for (const [, b64, w, h, file] of imgs) {
+      const onDisk = readFileSync(join(full, file!));
+      expect(Buffer.from(b64!, 'base64').equals(onDisk), file).toBe(true);
+      const png = PNG.sync.read(onDisk);
+      expect([png.width, png.height], file).toEqual([Number(w), Number(h)]);
+    }
+    const explain = readdirSync(join(full, 'explain'));
+    expect(explain.sort()).toEqual(['chest.resnet8.s3.adversarial.json', 'chest.resnet8.s3.standard.json']);
+    const e = JSON.parse(readFileSync(join(full, 'explain', explain[0]!), 'utf8'));
+    expect(e.margins.map((m: { eps: number }) => m.eps)).toEqual([4 / 255, 16 / 255]);
+    expect(e.regions.kl).toBeGreaterThan(0);
+  });
+
+  it.skipIf(!existsSync(CHROMIUM))('opens from disk in headless Chromium with its tables and images and no console errors (skipped where /usr/bin/chromium is missing; .ci/setup installs it)', async () => {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
     try {
-      const cfg = join(dir, 'tiny.json');
-      writeFileSync(cfg, JSON.stringify(TINY));
-      const full = join(dir, 'full'), cut = join(dir, 'cut');
-      const a = run(['study', '--config', cfg, '--out', full]);
-      expect(a.status, a.out).toBe(0);
-      expect(a.out).toMatch(/chest: choose resnet8/);
-      // Kill a second run once its first cell is written.
-      const child = spawn(process.execPath, [BIN, 'study', '--config', cfg, '--out', cut], { stdio: 'ignore' });
-      const started = Date.now();
-      const cells = () => (existsSync(join(cut, 'cells')) ? readdirSync(join(cut, 'cells')).filter((f) => f.endsWith('.json')) : []);
-      while (cells().length < 1 && Date.now() - started < 120_000) await new Promise((r) => setTimeout(r, 20));
-      child.kill('SIGKILL');
-      await new Promise((r) => child.on('exit', r));
-      expect(cells().length).toBeLessThan(4);
-      const b = run(['study', '--config', cfg, '--out', cut]);
-      expect(b.status, b.out).toBe(0);
-      expect(b.out).toMatch(/[1-3] of 4 cells already done/);
-      expect(readFileSync(join(cut, 'results.csv'), 'utf8')).toBe(readFileSync(join(full, 'results.csv'), 'utf8'));
-      // Finished cells are skipped; a removed one is redone.
-      unlinkSync(join(full, 'cells', 'chest.resnet8.s3.adversarial.attack.json'));
-      const c = run(['study', '--config', cfg, '--out', full]);
-      expect(c.out).toMatch(/3 of 4 cells already done/);
-      expect(c.out).not.toMatch(/training resnet8/);
-      expect(readFileSync(join(cut, 'results.csv'), 'utf8')).toBe(readFileSync(join(full, 'results.csv'), 'utf8'));
-      const tables = readFileSync(join(full, 'tables.md'), 'utf8');
-      expect(tables).toMatch(/## Table 1: standard training, chest/);
-      expect(tables).toMatch(/## Table 2: adversarial training \(Madry PGD, 4\/255 \(0.01569\), 2 steps\), chest/);
-      expect(tables).toMatch(/\| chest, eps 4\/255 \(0.01569\) \| resnet8 \|\n\|---\|---\|\n\| none \| \d+\.\d\d \|/);
-      expect(tables).toMatch(/## Sanity checks/);
-      const csv = readFileSync(join(full, 'results.csv'), 'utf8').trim().split('\n');
-      expect(csv[0]).toBe('dataset,regime,model,attack,eps_255,eps,mean_accuracy,std_accuracy,seeds,values');
-      expect(csv).toHaveLength(1 + 2 * (1 + 2 * 5)); // 2 regimes x (clean + 2 eps x (4 attacks + worst case))
-      const figures = readdirSync(join(full, 'figures'));
-      expect(figures).toHaveLength(2 * 5);
-      for (const f of figures) {
-        const png = PNG.sync.read(readFileSync(join(full, 'figures', f)));
-        expect([png.width, png.height], f).toEqual([720, 440]);
-      }
-      // Another config in the same folder is refused; a config error names the file.
-      writeFileSync(cfg, JSON.stringify({ ...TINY, seeds: [4] }));
-      expect(run(['study', '--config', cfg, '--out', full]).out).toMatch(/holds a study with another configuration/);
-      writeFileSync(cfg, '{ nope');
-      expect(run(['study', '--config', cfg]).out).toMatch(/tiny.json is not valid JSON/);
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('request', (r) => { if (!r.url().startsWith('file:') && !r.url().startsWith('data:')) errors.push(`network request ${r.url()}`); });
+      await page.goto(pathToFileURL(join(full, 'report.html')).href);
+      expect(await page.locator('table').count()).toBeGreaterThanOrEqual(6);
+      const sizes = await page.$$eval('img', (els) => els.map((i) => [(i as HTMLImageElement).complete, (i as HTMLImageElement).naturalWidth]));
+      expect(sizes).toHaveLength(14);
+      for (const [complete, width] of sizes) { expect(complete).toBe(true); expect(width).toBeGreaterThan(0); }
+      expect(await page.locator('h2', { hasText: 'Saliency maps' }).count()).toBe(1);
+      expect(errors).toEqual([]);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      await browser.close();
     }
   });
 });

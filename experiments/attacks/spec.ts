@@ -43,8 +43,9 @@ export function attackConfig(name: string, o: { steps?: number; restarts?: numbe
   const spec: AttackSpec = { ...base };
   if (o.steps !== undefined && base.kind !== 'fgsm') {
     if (!(Number.isInteger(o.steps) && o.steps >= 1)) throw new Error(`medgrad: attack '${name}': steps must be a positive integer, got ${o.steps}`);
-    // Untargeted PGD keeps Madry's 2.5 eps total travel when its step count changes.
-    if (name === 'pgd' && o.stepFraction === undefined) spec.stepFraction = 2.5 / o.steps;
+    // PGD keeps its total travel when its step count changes: 2 eps for the paper's (20 x eps/10),
+    // Madry's 2.5 eps for the untargeted one; otherwise fewer steps would make a weaker attack.
+    if (base.kind === 'pgd' && o.stepFraction === undefined) spec.stepFraction = travel(base) / o.steps;
     spec.steps = o.steps;
   }
   if (o.restarts !== undefined) {
@@ -58,12 +59,15 @@ export function attackConfig(name: string, o: { steps?: number; restarts?: numbe
   return { ...spec, name: attackLabel(name, spec) };
 }
 
+/** A PGD preset's total step length in units of eps. */
+const travel = (base: AttackSpec): number => base.steps * base.stepFraction;
+
 function attackLabel(name: string, s: AttackSpec): string {
   if (s.kind === 'fgsm') return name;
   const base = ATTACK_PRESETS[name]!;
   const parts = [`${s.steps}`];
   if (s.restarts > 1) parts.push(`x${s.restarts}`);
-  if (s.kind === 'pgd' && Math.abs(s.stepFraction - (name === 'pgd' ? 2.5 / s.steps : base.stepFraction)) > 1e-12) parts.push(`a${s.stepFraction}`);
+  if (s.kind === 'pgd' && Math.abs(s.stepFraction - travel(base) / s.steps) > 1e-12) parts.push(`a${s.stepFraction}`);
   return `${name}-${parts.join('-')}`;
 }
 

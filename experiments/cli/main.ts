@@ -5,6 +5,7 @@ import { modelsCommand } from './models.js';
 import { trainCommand } from './train.js';
 import { studyCommand } from './study.js';
 import { attackCommand } from './attack.js';
+import { reportCommand } from './report.js';
 
 export interface Command {
   summary: string;
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, Command> = {
   train: trainCommand,
   attack: attackCommand,
   study: studyCommand,
+  report: reportCommand,
 };
 
 function help(): string {

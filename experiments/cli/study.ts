@@ -5,6 +5,7 @@ import * as E from '../../engine/node.js';
 import { loadStudyConfig, PRESETS, type StudyConfig } from '../study/config.js';
 import { parseShard, runStudy } from '../study/runner.js';
 import { writeStudyOutputs } from '../study/tables.js';
+import { buildReport } from './report.js';
 import type { Command } from './main.js';
 
 const USAGE = `usage: medgrad study [--preset NAME | --config FILE] [--out DIR] [--shard i/n] [--report-only]
@@ -15,7 +16,8 @@ const USAGE = `usage: medgrad study [--preset NAME | --config FILE] [--out DIR] 
   --out DIR        output folder (default runs/study-<name>); re-running skips finished cells
   --shard i/n      run only units i, i+n, i+2n, ... (1-based), e.g. one task of a Slurm array
                    writing to a shared --out; the tables cover every cell finished so far
-  --report-only    only rebuild tables.md, results.csv and figures/ from finished cells
+  --report-only    only rebuild tables.md, results.csv, figures/ and report.html from finished cells
+  --no-report      skip the HTML report (saliency maps and t-SNE take a few minutes)
   --cache DIR      decoded-dataset cache (default ~/.cache/medgrad)`;
 
 export const studyCommand: Command = {
@@ -24,7 +26,7 @@ export const studyCommand: Command = {
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
-      options: { preset: { type: 'string' }, config: { type: 'string' }, out: { type: 'string' }, shard: { type: 'string' }, 'report-only': { type: 'boolean', default: false }, cache: { type: 'string' } },
+      options: { preset: { type: 'string' }, config: { type: 'string' }, out: { type: 'string' }, shard: { type: 'string' }, 'report-only': { type: 'boolean', default: false }, 'no-report': { type: 'boolean', default: false }, cache: { type: 'string' } },
     });
     if (values.preset && values.config) throw new Error('medgrad study: give --preset or --config, not both');
     let config: StudyConfig;
@@ -46,6 +48,7 @@ export const studyCommand: Command = {
     for (const r of o.recommendations) console.log(`\n${r.text}`);
     if (o.failedChecks) console.log(`\nWARNING: ${o.failedChecks} sanity check(s) failed; see ${join(out, 'tables.md')}`);
     console.log(`\ntables: ${join(out, 'tables.md')}\nresults: ${join(out, 'results.csv')}\nfigures: ${o.figures.length} in ${join(out, 'figures')}`);
+    if (!values['no-report']) console.log(`report: ${await buildReport(config, out, { cacheDir: values.cache })}`);
     console.log(`done in ${((performance.now() - t0) / 60000).toFixed(1)} min`);
     return 0;
   },

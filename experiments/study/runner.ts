@@ -59,7 +59,7 @@ export function readCells(out: string): Cell[] {
 const cellFile = (out: string, id: string) => join(out, 'cells', `${id}.json`);
 
 /** The splits of a unit, with the config's reductions drawn as a seeded subset. */
-function unitSplits(ds: ImageDataset, d: DatasetConfig, seed: number): Splits {
+export function unitSplits(ds: ImageDataset, d: DatasetConfig, seed: number): Splits {
   const s = makeSplits(ds, d.split ?? (ds.split ? 'own' : ds.groups ? 'patient' : 'protocol'), seed);
   const cap = (idx: number[], max: number | undefined, salt: number) => (max && idx.length > max ? new E.Generator(seed * 31 + salt).shuffle([...idx]).slice(0, max).sort((a, b) => a - b) : idx);
   return { ...s, train: cap(s.train, d.maxTrain, 1), val: cap(s.val, d.maxVal, 2) };
@@ -120,7 +120,7 @@ export async function runStudy(c: StudyConfig, out: string, o: RunStudyOptions =
   return { ran, skipped: todo.length - pending.length };
 }
 
-function trainConfig(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDataset, standardWeights: string): TrainConfig {
+export function trainConfig(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDataset, standardWeights: string): TrainConfig {
   const base: TrainConfig = {
     model: u.model, imageSize: u.dataset.imageSize, channels: u.dataset.channels, classes: ds.classes.length, smallInput: c.smallInput,
     epochs: c.train.epochs, batchSize: c.train.batchSize, lr: c.train.lr, lrDropEpoch: c.train.lrDropEpoch,
