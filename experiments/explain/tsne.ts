@@ -103,11 +103,13 @@ export async function tsne(x: Tensor, o: TsneOptions = {}): Promise<TsneResult> 
     // Keep the queue short: long unsynchronised loops only add latency at the end.
     if (it % 50 === 49) await E.sync();
   }
-  const kl = await E.tidy(() => {
+  const klT = E.tidy(() => {
     const num = kernel(s.y);
     const q = E.maximum(E.div(num, E.sum(num)), 1e-12);
     return E.sum(E.mul(P, E.log(E.div(E.maximum(P, 1e-12), q))));
-  }).item();
+  });
+  const kl = await klT.item();
+  klT.dispose();
   const y = await s.y.data() as Float32Array;
   E.dispose([s, P, offDiagonal]);
   return { y, kl };
