@@ -7,7 +7,7 @@ import { Module } from '../nn/module.js';
 import { Linear } from '../nn/layers.js';
 import { createModel } from '../nn/models.js';
 import { dlrLoss, freeze, inputGradient } from '../experiments/attacks/gradient.js';
-import { keepWorst, perturb } from '../experiments/attacks/pgd.js';
+import { keepWorst, perturb, perturbAsync } from '../experiments/attacks/pgd.js';
 import { checkpoints } from '../experiments/attacks/apgd.js';
 import { attackConfig, formatEps, parseEps, type AttackSpec } from '../experiments/attacks/spec.js';
 import { sanityChecks } from '../experiments/attacks/sanity.js';
@@ -219,6 +219,25 @@ describe('attack mechanics', () => {
     }
     expect(model.training).toBe(true);
     expect(model.parameters().every((p) => p.requiresGrad && p.grad === null)).toBe(true);
+    E.dispose([x, y]); model.dispose();
+  });
+
+  it('run step by step with waits between steps (for a page), it gives the same result and reports progress', async () => {
+    const model = createModel('resnet8', { imageSize: 12, smallInput: true, classes: 3, seed: 6 });
+    const x = E.rand([2, 3, 12, 12], { generator: new E.Generator(1) });
+    const y = E.tensor([1, 2], [2], { dtype: 'int32' });
+    const restore = freeze(model);
+    for (const spec of [attackConfig('pgd', { steps: 3, restarts: 2 }), attackConfig('apgd-ce', { steps: 4 })]) {
+      const live = E.memory().tensors;
+      const sync = perturb(model, x, y, null, spec, 6 / 255, new E.Generator(9));
+      const seen: string[] = [];
+      const asyncResult = await perturbAsync(model, x, y, null, spec, 6 / 255, new E.Generator(9), (done, total) => seen.push(`${done}/${total}`));
+      expect(Array.from(await asyncResult.xAdv.data())).toEqual(Array.from(await sync.xAdv.data()));
+      expect(seen).toEqual(Array.from({ length: spec.steps * spec.restarts }, (_, k) => `${k + 1}/${spec.steps * spec.restarts}`));
+      E.dispose([sync, asyncResult]);
+      expect(E.memory().tensors).toBe(live);
+    }
+    restore();
     E.dispose([x, y]); model.dispose();
   });
 

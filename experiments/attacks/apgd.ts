@@ -6,7 +6,7 @@
 import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
 import { type Box, type Classifier, inputGradient, misclassified, project, randomStart } from './gradient.js';
-import { finish, type Run } from './pgd.js';
+import { evaluateAt, type Stepper } from './pgd.js';
 import type { AttackSpec } from './spec.js';
 
 const MOMENTUM = 0.75;
@@ -24,7 +24,7 @@ export function checkpoints(steps: number): number[] {
   return out;
 }
 
-export function apgdRun(model: Classifier, x: Tensor, y: Tensor, target: Tensor | null, spec: AttackSpec, eps: number, box: Box, gen: E.Generator): Run {
+export function apgdStepper(model: Classifier, x: Tensor, y: Tensor, target: Tensor | null, spec: AttackSpec, eps: number, box: Box, gen: E.Generator): Stepper {
   const n = x.shape[0]!;
   const perSample = (t: Tensor) => E.reshape(t, [n, 1, 1, 1]);
   const checks = new Set(checkpoints(spec.steps));
@@ -36,7 +36,7 @@ export function apgdRun(model: Classifier, x: Tensor, y: Tensor, target: Tensor 
     Object.assign(s, updates);
     for (const t of old) if (!Object.values(s).includes(t)) t.dispose();
   };
-  const steps: Tensor[] = [E.tidy(() => {
+  const start = E.tidy(() => {
     const xa = eps > 0 ? randomStart(x, eps, box, gen) : E.detach(x);
     const { logits, obj, grad } = inputGradient(model, xa, y, target, spec.loss);
     swap({
@@ -44,10 +44,10 @@ export function apgdRun(model: Classifier, x: Tensor, y: Tensor, target: Tensor 
       xFooled: xa, fooled: misclassified(logits, y), step: E.full([n], 2 * eps), increases: E.zeros([n]), reducedAtCheck: E.zeros([n]),
     });
     return E.sum(obj);
-  })];
-  let sinceCheck = 0;
-  for (let i = 0; i < spec.steps; i++) {
-    steps.push(E.tidy(() => {
+  });
+  let i = 0, sinceCheck = 0;
+  const step = (): Tensor => {
+    const sum = E.tidy(() => {
       const a = i === 0 ? 1 : MOMENTUM;
       const z = project(E.add(s.xa!, E.mul(E.sign(s.grad!), perSample(s.step!))), box);
       const xNew = project(E.add(E.add(s.xa!, E.mul(E.sub(z, s.xa!), a)), E.mul(E.sub(s.xa!, s.xPrev!), 1 - a)), box);
@@ -62,24 +62,29 @@ export function apgdRun(model: Classifier, x: Tensor, y: Tensor, target: Tensor 
         lossBest: E.where(better, obj, s.lossBest!),
       });
       return E.sum(obj);
-    }));
-    sinceCheck++;
-    if (!checks.has(i + 1)) continue;
-    E.tidy(() => {
-      // Halve the step where the loss rose in at most 75% of the steps since the last check, or
-      // where the best loss did not move and the step was not just halved; restart those from the best point.
-      const oscillated = E.le(s.increases!, OSCILLATION * sinceCheck);
-      const stalled = E.mul(E.affine(s.reducedAtCheck!, -1, 1), E.ge(s.lossAtCheck!, s.lossBest!));
-      const halve = E.maximum(oscillated, stalled);
-      swap({
-        step: E.where(halve, E.mul(s.step!, 0.5), s.step!), xa: E.where(perSample(halve), s.xBest!, s.xa!),
-        grad: E.where(perSample(halve), s.gradBest!, s.grad!), reducedAtCheck: halve, lossAtCheck: s.lossBest!, increases: E.zeros([n]),
-      });
     });
-    sinceCheck = 0;
-  }
-  // A sample that was ever misclassified keeps that point; the others their highest-loss point.
-  const xAdv = E.tidy(() => E.where(perSample(s.fooled!), s.xFooled!, s.xBest!));
-  for (const t of new Set(Object.values(s))) t.dispose();
-  return finish(model, xAdv, y, target, spec, steps);
+    i++; sinceCheck++;
+    if (checks.has(i)) {
+      E.tidy(() => {
+        // Halve the step where the loss rose in at most 75% of the steps since the last check, or
+        // where the best loss did not move and the step was not just halved; restart those from the best point.
+        const oscillated = E.le(s.increases!, OSCILLATION * sinceCheck);
+        const stalled = E.mul(E.affine(s.reducedAtCheck!, -1, 1), E.ge(s.lossAtCheck!, s.lossBest!));
+        const halve = E.maximum(oscillated, stalled);
+        swap({
+          step: E.where(halve, E.mul(s.step!, 0.5), s.step!), xa: E.where(perSample(halve), s.xBest!, s.xa!),
+          grad: E.where(perSample(halve), s.gradBest!, s.grad!), reducedAtCheck: halve, lossAtCheck: s.lossBest!, increases: E.zeros([n]),
+        });
+      });
+      sinceCheck = 0;
+    }
+    return sum;
+  };
+  const finish = () => {
+    // A sample that was ever misclassified keeps that point; the others their highest-loss point.
+    const xAdv = E.tidy(() => E.where(perSample(s.fooled!), s.xFooled!, s.xBest!));
+    for (const t of new Set(Object.values(s))) t.dispose();
+    return evaluateAt(model, xAdv, y, target, spec);
+  };
+  return { start, step, finish };
 }

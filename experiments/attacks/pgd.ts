@@ -5,7 +5,7 @@
 import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
 import { ball, type Box, type Classifier, inputGradient, misclassified, objective, project, randomStart } from './gradient.js';
-import { apgdRun } from './apgd.js';
+import { apgdStepper } from './apgd.js';
 import type { AttackSpec } from './spec.js';
 
 export interface Perturbation {
@@ -19,26 +19,71 @@ export interface Perturbation {
   trace: Tensor[];
 }
 
-/** One run of an attack from one start: the final iterate, its logits and objective, and the loss curve. */
-export interface Run { xAdv: Tensor; logits: Tensor; obj: Tensor; steps: Tensor[] }
+/** The final iterate of one run of an attack, its logits and objective. */
+export interface Outcome { xAdv: Tensor; logits: Tensor; obj: Tensor }
+
+/**
+ * One run of an attack from one start, advanced a step at a time. Its state lives outside any
+ * scope between steps (so a caller may await between them); finish() hands the outcome to the
+ * caller's scope and frees the rest.
+ */
+export interface Stepper {
+  /** The summed objective at the start point, for attacks that evaluate it (APGD). */
+  start: Tensor | null;
+  /** One gradient step; returns the summed objective it measured (a scalar). */
+  step(): Tensor;
+  finish(): Outcome;
+}
 
 /**
  * Attacks a batch with frozen weights (see freeze()): FGSM, PGD or APGD by spec.kind, with
  * `spec.restarts` runs of which each sample keeps its worst. `target` is the least likely
- * class per sample for targeted attacks, null otherwise.
+ * class per sample for targeted attacks, null otherwise. Yields the number of steps done.
  */
-export function perturb(model: Classifier, x: Tensor, y: Tensor, target: Tensor | null, spec: AttackSpec, eps: number, gen: E.Generator): Perturbation {
-  return E.tidy(() => {
+export function* attackSteps(model: Classifier, x: Tensor, y: Tensor, target: Tensor | null, spec: AttackSpec, eps: number, gen: E.Generator): Generator<number, Perturbation> {
+  E.startScope();
+  let result: Perturbation | undefined;
+  try {
     const box = ball(x, eps);
-    let best: Omit<Perturbation, 'trace'> | null = null;
+    let best: Outcome | null = null;
     let trace: Tensor[] = [];
     for (let r = 0; r < spec.restarts; r++) {
-      const run = E.tidy(() => (spec.kind === 'apgd' ? apgdRun : pgdRun)(model, x, y, target, spec, eps, box, gen));
-      if (r === 0) trace = run.steps;
-      best = best ? keepWorst(best, run, y) : run;
+      const run = (spec.kind === 'apgd' ? apgdStepper : pgdStepper)(model, x, y, target, spec, eps, box, gen);
+      const steps: Tensor[] = run.start ? [run.start] : [];
+      for (let s = 0; s < spec.steps; s++) {
+        steps.push(run.step());
+        yield r * spec.steps + s + 1;
+      }
+      const out = run.finish();
+      if (r === 0) trace = [...steps, E.sum(out.obj)];
+      best = best ? keepWorst(best, out, y) : out;
     }
-    return { ...best!, trace };
-  });
+    result = { ...best!, trace };
+    return result;
+  } finally {
+    E.endScope(result);
+  }
+}
+
+/** The whole attack at once (adversarial training and batch evaluation). */
+export function perturb(model: Classifier, x: Tensor, y: Tensor, target: Tensor | null, spec: AttackSpec, eps: number, gen: E.Generator): Perturbation {
+  const it = attackSteps(model, x, y, target, spec, eps, gen);
+  for (;;) { const r = it.next(); if (r.done) return r.value; }
+}
+
+/**
+ * The same attack, waiting for the GPU between steps so that a page stays responsive and can
+ * show progress. One attack at a time: tensors created elsewhere during the waits join its scope.
+ */
+export async function perturbAsync(model: Classifier, x: Tensor, y: Tensor, target: Tensor | null, spec: AttackSpec, eps: number, gen: E.Generator,
+  onStep?: (done: number, total: number) => void): Promise<Perturbation> {
+  const it = attackSteps(model, x, y, target, spec, eps, gen);
+  for (;;) {
+    const r = it.next();
+    if (r.done) return r.value;
+    onStep?.(r.value, spec.steps * spec.restarts);
+    await E.fence();
+  }
 }
 
 /**
@@ -46,28 +91,27 @@ export function perturb(model: Classifier, x: Tensor, y: Tensor, target: Tensor 
  * x_adv = clip(x - eps sign(grad CE(x, target)), 0, 1)) and PGD: steps of eps * stepFraction
  * along the gradient's sign, each projected onto the eps-ball and [0, 1].
  */
-function pgdRun(model: Classifier, x: Tensor, y: Tensor, target: Tensor | null, spec: AttackSpec, eps: number, box: Box, gen: E.Generator): Run {
+function pgdStepper(model: Classifier, x: Tensor, y: Tensor, target: Tensor | null, spec: AttackSpec, eps: number, box: Box, gen: E.Generator): Stepper {
   const alpha = spec.kind === 'fgsm' ? eps : eps * spec.stepFraction;
-  let xa = spec.randomStart && eps > 0 ? randomStart(x, eps, box, gen) : x;
-  const steps: Tensor[] = [];
-  for (let s = 0; s < spec.steps; s++) {
-    const next: [Tensor, Tensor] = E.tidy(() => {
+  let xa = E.keep(spec.randomStart && eps > 0 ? randomStart(x, eps, box, gen) : E.detach(x));
+  return {
+    start: null,
+    step: () => E.tidy(() => {
       const { obj, grad } = inputGradient(model, xa, y, target, spec.loss);
-      return [project(E.add(xa, E.mul(E.sign(grad), alpha)), box), E.sum(obj)];
-    });
-    if (xa !== x) xa.dispose();
-    xa = next[0];
-    steps.push(next[1]);
-  }
-  return finish(model, xa === x ? E.detach(x) : xa, y, target, spec, steps);
+      const next = E.keep(project(E.add(xa, E.mul(E.sign(grad), alpha)), box));
+      xa.dispose();
+      xa = next;
+      return E.sum(obj);
+    }),
+    finish: () => { const xAdv = E.detach(xa); xa.dispose(); return evaluateAt(model, xAdv, y, target, spec); },
+  };
 }
 
-/** Evaluates the final iterate: its logits and objective, appended to the loss curve. */
-export function finish(model: Classifier, xAdv: Tensor, y: Tensor, target: Tensor | null, spec: AttackSpec, steps: Tensor[]): Run {
+/** The logits and objective at an attack's final point. */
+export function evaluateAt(model: Classifier, xAdv: Tensor, y: Tensor, target: Tensor | null, spec: AttackSpec): Outcome {
   return E.noGrad(() => {
     const logits = model.forward(xAdv);
-    const obj = objective(logits, y, target, spec.loss);
-    return { xAdv, logits, obj, steps: [...steps, E.sum(obj)] };
+    return { xAdv, logits, obj: objective(logits, y, target, spec.loss) };
   });
 }
 
@@ -75,7 +119,7 @@ export function finish(model: Classifier, xAdv: Tensor, y: Tensor, target: Tenso
  * Per sample, the worse (for the model) of two attack outcomes: a misclassification beats a
  * correct prediction, and between equals the higher objective wins.
  */
-export function keepWorst<T extends { xAdv: Tensor; logits: Tensor; obj: Tensor }>(a: T, b: T, y: Tensor): { xAdv: Tensor; logits: Tensor; obj: Tensor } {
+export function keepWorst(a: Outcome, b: Outcome, y: Tensor): Outcome {
   return E.noGrad(() => E.tidy(() => {
     const wrongA = misclassified(a.logits, y);
     const wrongB = misclassified(b.logits, y);
