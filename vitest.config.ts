@@ -1,12 +1,47 @@
 import { defineConfig } from 'vitest/config';
+import { playwright } from '@vitest/browser-playwright';
+import { fileURLToPath } from 'node:url';
+
+const browserEngine = fileURLToPath(new URL('./engine/browser.ts', import.meta.url));
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // Each test file owns one Dawn device in its own process; lavapipe is itself multi-threaded.
-    pool: 'forks',
-    maxWorkers: 2,
     testTimeout: 120_000,
-    hookTimeout: 60_000,
+    hookTimeout: 120_000,
+    projects: [
+      {
+        test: {
+          name: 'node',
+          include: ['test/**/*.test.ts'],
+          // Each test file owns one Dawn device in its own process; lavapipe is itself multi-threaded.
+          pool: 'forks',
+          maxWorkers: 2,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        // The op tests again, in Debian's Chromium on its WebGPU (SwiftShader): the same test
+        // file, with the engine's Node entry point swapped for the browser one.
+        resolve: { alias: [{ find: /^(\.\.\/)+engine\/node\.js$/, replacement: browserEngine }] },
+        test: {
+          name: 'chromium',
+          include: ['test/ops.test.ts'],
+          testTimeout: 120_000,
+          browser: {
+            enabled: true,
+            headless: true,
+            screenshotFailures: false,
+            provider: playwright({
+              launchOptions: {
+                executablePath: '/usr/bin/chromium',
+                args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--enable-unsafe-webgpu'],
+              },
+            }),
+            instances: [{ browser: 'chromium' }],
+          },
+        },
+      },
+    ],
   },
 });

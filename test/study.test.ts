@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../bench/browser/serve.js';
 import { parseStudyConfig, PRESETS } from '../experiments/study/config.js';
 import { inShard, parseShard, studyUnits, type AttackCell } from '../experiments/study/runner.js';
 import { accuracyRows, meanStd, recommend, WORST } from '../experiments/study/tables.js';
 
 const BIN = join(__dirname, '..', 'bin', 'medgrad.mjs');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+
 const TINY = {
   name: 'tiny', models: ['resnet8'], seeds: [3],
   datasets: [{ name: 'chest', data: 'generated:chest', imageSize: 12, count: 96, maxTrain: 48, perClass: 4, tableEps: 4, adversarial: { eps: 4, steps: 2, stepFraction: 0.5 } }],

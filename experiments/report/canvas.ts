@@ -4,6 +4,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import * as PImage from 'pureimage';
+import { heat } from './colors.js';
+
+export { heat, PALETTE } from './colors.js';
 
 export type Bitmap = ReturnType<typeof PImage.make>;
 export type Context = ReturnType<Bitmap['getContext']>;
@@ -64,15 +67,6 @@ export async function toPng(bitmap: Bitmap): Promise<Uint8Array> {
   return new Uint8Array(Buffer.concat(chunks));
 }
 
-/** Colour-blind-safe palette (Okabe and Ito). */
-export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#F0E442', '#000000'];
-
-/** A perceptual black-red-yellow-white ramp for maps in [0, 1] (saliency). */
-export function heat(v: number): [number, number, number] {
-  const t = Math.min(1, Math.max(0, v));
-  const r = Math.min(1, 3 * t), g = Math.min(1, Math.max(0, 3 * t - 1)), b = Math.max(0, 3 * t - 2);
-  return [Math.round(255 * r), Math.round(255 * g), Math.round(255 * b)];
-}
 
 /** Paints a map in [0, 1] (H x W) with the heat ramp at (x, y), scaled by an integer factor. */
 export function heatmap(bitmap: Bitmap, map: Float32Array, h: number, w: number, x: number, y: number, scale = 1): void {
