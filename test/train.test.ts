@@ -54,4 +54,22 @@ describe('medgrad train', () => {
     expect(r.status).not.toBe(0);
     expect(r.out).toMatch(/unknown --model 'resnet7'/);
   });
+
+  it('trains adversarially (Madry PGD) from a standard run of the same model', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'medgrad-adv-'));
+    try {
+      const base = ['train', '--data', 'generated:chest', '--count', '96', '--image-size', '12', '--small-input', '--channels', '1', '--batch-size', '16'];
+      expect(run([...base, '--model', 'resnet8', '--epochs', '1', '--out', join(dir, 'std')]).status).toBe(0);
+      const a = run([...base, '--model', 'resnet8', '--epochs', '3', '--adversarial-from', join(dir, 'std'), '--adv-eps', '4', '--adv-steps', '2', '--out', join(dir, 'adv')]);
+      expect(a.status, a.out).toBe(0);
+      const m = JSON.parse(readFileSync(join(dir, 'adv', 'metrics.json'), 'utf8'));
+      expect(m.config.adversarial).toEqual({ eps: 4 / 255, steps: 2, stepFraction: 0.1 });
+      expect(m.config.init).toBe(join(dir, 'std', 'best.safetensors'));
+      expect(m.epochs.length).toBeGreaterThanOrEqual(1);
+      const bad = run([...base, '--model', 'resnet20', '--adversarial-from', join(dir, 'std'), '--out', join(dir, 'bad')]);
+      expect(bad.out).toMatch(/holds a resnet8, not a resnet20/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -13,6 +13,7 @@ import { readSidecar } from '../train/checkpoint.js';
 import { train, type TrainConfig, type TrainState } from '../train/trainer.js';
 import type { Command } from './main.js';
 import { numberOption } from './args.js';
+import { parseEps } from '../attacks/spec.js';
 
 const USAGE = `usage: medgrad train --data PATH|generated:NAME --model NAME --out DIR [options]
        medgrad train --resume DIR
@@ -39,7 +40,15 @@ const USAGE = `usage: medgrad train --data PATH|generated:NAME --model NAME --ou
   --no-augment       no random shifts and flips
   --count N          generated data: number of images (default 1200)
   --cache DIR        decoded-dataset cache (default ~/.cache/medgrad)
-  --skip-bad         skip unreadable images (counted in the log) instead of failing`;
+  --skip-bad         skip unreadable images (counted in the log) instead of failing
+ Madry adversarial training (each batch replaced by its untargeted PGD images):
+  --adversarial-from DIR   start from the weights of a standard run of the same model
+                     (DIR/best.safetensors); keeps the last epoch; stops when the training
+                     loss has not improved for --patience epochs (default 1)
+  --adv-eps E        PGD eps in 1/255 units (default 3, the protocol's chest X-ray setting;
+                     dermoscopy 1, OCT 10)
+  --adv-steps K      PGD steps (default 7; the protocol: 7 chest, 5 dermoscopy and OCT)
+  --adv-step F       PGD step as a fraction of eps (default 0.1)`;
 
 const num = (v: string | undefined, name: string, dflt: number, o: { int?: boolean; min?: number } = {}) => numberOption(v, name, dflt, { ...o, command: 'train' });
 
@@ -55,6 +64,7 @@ export const trainCommand: Command = {
         'lr-drop-epoch': { type: 'string' }, seed: { type: 'string' }, split: { type: 'string' }, 'split-seed': { type: 'string' },
         'small-input': { type: 'boolean', default: false }, channels: { type: 'string' }, l2: { type: 'string' },
         'no-augment': { type: 'boolean', default: false }, 'bn-momentum': { type: 'string' }, count: { type: 'string' }, cache: { type: 'string' }, 'skip-bad': { type: 'boolean', default: false },
+        'adversarial-from': { type: 'string' }, 'adv-eps': { type: 'string' }, 'adv-steps': { type: 'string' }, 'adv-step': { type: 'string' }, patience: { type: 'string' },
       },
     });
     let config: TrainConfig, data: string, splitMode: SplitMode, splitSeed: number, count: number, out: string;
@@ -80,6 +90,20 @@ export const trainCommand: Command = {
         l2: num(values.l2, 'l2', values.model === 'cbr-larget' ? 0 : 1e-4, { min: 0 }), augment: !values['no-augment'], seed: num(values.seed, 'seed', 0, { int: true }),
         bnMomentum: 1 - num(values['bn-momentum'], 'bn-momentum', 0.99, { min: 0 }),
       };
+      if (values['adversarial-from']) {
+        const from = values['adversarial-from'];
+        const side = readSidecar<TrainState>(from);
+        if (side.architecture !== config.model) throw new Error(`medgrad train: --adversarial-from ${from} holds a ${side.architecture}, not a ${config.model}`);
+        config.adversarial = {
+          eps: parseEps(values['adv-eps'] ?? '3', '255', '--adv-eps')[0]!,
+          steps: num(values['adv-steps'], 'adv-steps', 7, { int: true, min: 1 }),
+          stepFraction: num(values['adv-step'], 'adv-step', 0.1, { min: 0 }),
+        };
+        config.init = join(from, 'best.safetensors');
+        config.selectBy = 'last';
+        config.patience = num(values.patience, 'patience', 1, { int: true, min: 1 });
+        config.lrDropEpoch = values['lr-drop-epoch'] ? config.lrDropEpoch : null;
+      }
       const m = config.bnMomentum ?? 0;
       if (!(m > 0 && m <= 1)) throw new Error(`medgrad train: --bn-momentum must be in [0, 1), got '${values['bn-momentum']}'`);
       splitMode = (values.split ?? '') as SplitMode;
