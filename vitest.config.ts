@@ -16,6 +16,7 @@ export default defineConfig({
           // Each test file owns one Dawn device in its own process; lavapipe is itself multi-threaded.
           pool: 'forks',
           maxWorkers: 2,
+          sequence: { groupOrder: 0 },
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
@@ -27,6 +28,8 @@ export default defineConfig({
         test: {
           name: 'chromium',
           include: ['test/ops.test.ts'],
+          // After the Node tests: the two projects share the machine's two cores.
+          sequence: { groupOrder: 1 },
           testTimeout: 120_000,
           browser: {
             enabled: true,

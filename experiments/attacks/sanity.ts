@@ -2,7 +2,7 @@
 // 2019), run with every evaluation. A failed check is reported, never hidden: it means the
 // numbers beside it are not to be trusted as they stand (gradient masking, a weak attack, a bug).
 import type { AttackRecord, RobustnessResult } from './evaluate.js';
-import { ATTACK_PRESETS, eps255 } from './spec.js';
+import { ATTACK_PRESETS, attackConfig, eps255, type AttackConfig } from './spec.js';
 
 export interface SanityCheck { check: string; passed: boolean; detail: string }
 
@@ -61,3 +61,7 @@ export function sanityChecks(r: RobustnessResult, large: AttackRecord | null, ne
   out.push({ check: 'attack loss increases over the steps', passed: falling.length === 0, detail: falling.length ? falling.join('; ') : 'for every iterative attack and eps' });
   return out;
 }
+
+/** The large-eps check's attack: the study's untargeted PGD if it has one, else PGD with its longest step count. */
+export const sanityAttack = (attacks: readonly AttackConfig[]): AttackConfig =>
+  attacks.find((a) => a.kind === 'pgd' && a.target === 'none' && a.loss === 'ce') ?? attackConfig('pgd', { steps: Math.max(...attacks.map((a) => (a.kind === 'fgsm' ? 1 : a.steps))) });

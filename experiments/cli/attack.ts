@@ -10,7 +10,7 @@ import { loadTensors, readSidecar } from '../train/checkpoint.js';
 import { buildModel, type TrainState } from '../train/trainer.js';
 import { ATTACK_PRESETS, attackConfig, formatEps, parseEps } from '../attacks/spec.js';
 import { attackedSet, evaluateRobustness } from '../attacks/evaluate.js';
-import { sanityChecks } from '../attacks/sanity.js';
+import { sanityAttack, sanityChecks } from '../attacks/sanity.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { accuracyCurves } from '../report/plot.js';
 import { numberOption } from './args.js';
@@ -71,7 +71,7 @@ export const attackCommand: Command = {
       attacks, eps, channels: config.channels, batchSize, seed,
       onProgress: (done, total, what) => { if (Date.now() - last > 10_000 || done === total) { last = Date.now(); console.log(`  ${what}: ${(100 * done / total).toFixed(0)}%`); } },
     });
-    const large = (await evaluateRobustness(model, ds, idx, { attacks: [attackConfig('pgd', { steps: Math.max(...attacks.map((a) => a.steps)) })], eps: [sanityEps], channels: config.channels, batchSize, seed })).records[0]!;
+    const large = (await evaluateRobustness(model, ds, idx, { attacks: [sanityAttack(attacks)], eps: [sanityEps], channels: config.channels, batchSize, seed })).records[0]!;
     const checks = sanityChecks(r, large);
     const lines = [`| attack | ${eps.map((e) => `${+(e * 255).toFixed(4)}/255`).join(' | ')} |`, `|---|${eps.map(() => '---|').join('')}`];
     for (const a of attacks) lines.push(`| ${a.name} | ${eps.map((e) => (100 * (r.records.find((x) => x.attack === a.name && x.eps === e)?.acc ?? NaN)).toFixed(2)).join(' | ')} |`);

@@ -74,14 +74,14 @@ export const PRESETS: Record<string, () => StudyConfig> = {
     name: 'pneumonia',
     datasets: [{
       name: 'pneumoniamnist', data: '../shared/datasets/pneumoniamnist/pneumoniamnist.npz', imageSize: 28, channels: 3,
-      maxTrain: 400, maxVal: 150, perClass: 10,
+      maxTrain: 300, maxVal: 150, perClass: 10,
       adversarial: { eps: 3 / 255, steps: 7, stepFraction: 0.1 }, tableEps: 1 / 255,
     }],
     models: ['cbr-larget', 'resnet8', 'resnet20', 'resnet32', 'resnet50'],
     smallInput: true, seeds: [127, 95, 14],
     train: { epochs: 3, batchSize: 16, lr: 1e-3, bnMomentum: 0.5, lrDropEpoch: 2, augment: true },
     adversarial: { models: ['resnet8', 'resnet20'], seeds: 1, epochs: 2, lr: 1e-3, patience: 1 },
-    attacks: [attackConfig('fgsm-ll'), attackConfig('pgd-ll'), attackConfig('pgd', { steps: 10 }), attackConfig('apgd-ce', { steps: 10 })],
+    attacks: [attackConfig('fgsm-ll'), attackConfig('pgd-ll'), attackConfig('pgd', { steps: 5 }), attackConfig('apgd-ce', { steps: 5 })],
     eps: parseEps('0,1,4,16'), sanityEps: 64 / 255, recommendMargin: 2, attackBatch: 20,
   }),
 };

@@ -15,9 +15,8 @@ import type { ImageDataset, Splits } from '../data/dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadTensors } from '../train/checkpoint.js';
 import { buildModel, train, type TrainConfig } from '../train/trainer.js';
-import { attackConfig } from '../attacks/spec.js';
 import { attackedSet, evaluateRobustness, type AttackRecord, type RobustnessResult } from '../attacks/evaluate.js';
-import { sanityChecks, type SanityCheck } from '../attacks/sanity.js';
+import { sanityAttack, sanityChecks, type SanityCheck } from '../attacks/sanity.js';
 import type { DatasetConfig, StudyConfig } from './config.js';
 
 export type Regime = 'standard' | 'adversarial';
@@ -146,7 +145,7 @@ async function attackCell(c: StudyConfig, u: Unit, regime: Regime, ds: ImageData
     log(`[${id}] ${what}: ${(100 * done / total).toFixed(0)}% of ${total} image-steps, ${(done / s).toFixed(1)}/s, ETA ${((total - done) / Math.max(done / s, 1e-9) / 60).toFixed(1)} min`);
   };
   const result = await evaluateRobustness(model, ds, idx, { attacks: c.attacks, eps: c.eps, channels: config.channels, batchSize: c.attackBatch, seed: u.seed, onProgress: progress });
-  const pgd = attackConfig('pgd', { steps: Math.max(...c.attacks.map((a) => (a.kind === 'fgsm' ? 1 : a.steps))) });
+  const pgd = sanityAttack(c.attacks);
   const large = (await evaluateRobustness(model, ds, idx, { attacks: [pgd], eps: [c.sanityEps], channels: config.channels, batchSize: c.attackBatch, seed: u.seed })).records[0]!;
   const checks = sanityChecks(result, large);
   for (const ch of checks.filter((k) => !k.passed)) log(`[${id}] WARNING sanity check failed: ${ch.check}: ${ch.detail}`);
