@@ -72,7 +72,7 @@ describe('saliency', () => {
   it('draws a grid of the stated size', async () => {
     const plane = new Float32Array(16 * 16).fill(0.5);
     const row = { clean: plane, adversarial: plane, cleanMap: plane, adversarialMap: plane, label: 'A', cleanPred: 'A', cleanConfidence: 0.9, adversarialPred: 'B', adversarialConfidence: 0.6 };
-    const fig = await saliencyFigure([row, row], { channels: 1, size: 16, title: 't', attack: 'pgd' });
+    const fig = await saliencyFigure([row, row], { channels: 1, size: 16, title: 't' });
     const png = PNG.sync.read(Buffer.from(fig.png));
     expect([png.width, png.height]).toEqual([fig.width, fig.height]);
   });

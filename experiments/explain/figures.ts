@@ -16,12 +16,12 @@ export interface SaliencyRow {
   adversarialConfidence: number;
 }
 
-export async function saliencyFigure(rows: SaliencyRow[], o: { channels: number; size: number; title: string; attack: string }): Promise<{ png: Uint8Array; width: number; height: number }> {
+export async function saliencyFigure(rows: SaliencyRow[], o: { channels: number; size: number; title: string }): Promise<{ png: Uint8Array; width: number; height: number }> {
   const scale = Math.max(1, Math.floor(112 / o.size)), cellW = o.size * scale, gap = 10, capH = 32, headH = 44;
   const width = 4 * cellW + 5 * gap, height = headH + rows.length * (cellW + capH + gap);
   const { bitmap, ctx } = canvas(width, height);
   text(ctx, o.title, width / 2, 16, { size: 13, align: 'center' });
-  ['clean image', 'saliency (clean)', `${o.attack}`, 'saliency (attacked)'].forEach((h, k) => text(ctx, h, gap + k * (cellW + gap) + cellW / 2, 36, { size: 11, align: 'center' }));
+  ['clean image', 'saliency (clean)', 'attacked image', 'saliency (attacked)'].forEach((h, k) => text(ctx, h, gap + k * (cellW + gap) + cellW / 2, 36, { size: 11, align: 'center' }));
   rows.forEach((r, i) => {
     const y = headH + i * (cellW + capH + gap);
     const xAt = (k: number) => gap + k * (cellW + gap);

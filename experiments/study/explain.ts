@@ -97,21 +97,23 @@ async function explainModel(model: Classifier, ds: ImageDataset, idx: number[], 
     E.dispose([f, p]);
   }
   restore();
-  // Saliency: the first few images, clean and attacked at the table eps.
-  const k = Math.min(o.images, n);
+  // Saliency: a few images, classes taken in turn, clean and attacked at the table eps.
+  const byClass = ds.classes.map((_, c) => Array.from(ys).flatMap((v, i) => (v === c ? [i] : [])));
+  const chosen = Array.from({ length: n }, (_, r) => byClass[r % byClass.length]![Math.floor(r / byClass.length)]).filter((i): i is number => i !== undefined).slice(0, o.images);
+  const k = chosen.length;
   const per = o.channels * ds.size * ds.size, plane = ds.size * ds.size;
   const adv = sets.find((s) => Math.abs(s.eps - o.tableEps) < 1e-12) ?? sets[1]!;
-  const first = (t: E.Tensor) => E.tidy(() => E.slice(t, [0, 0, 0, 0], [k, null, null, null]));
-  const [xc, xa] = [first(x), first(adv.x)];
+  const pick = (t: E.Tensor) => E.tidy(() => E.stack(chosen.map((i) => E.slice(t, [i, 0, 0, 0], [i + 1, null, null, null]).reshape(t.shape.slice(1)))));
+  const [xc, xa] = [pick(x), pick(adv.x)];
   const sc = await saliency(model, xc), sa = await saliency(model, xa);
   const [cleanPix, advPix] = [await xc.data(), await xa.data()];
   E.dispose([xc, xa]);
   const fig = await saliencyFigure(Array.from({ length: k }, (_, i) => ({
     clean: cleanPix.subarray(i * per, (i + 1) * per) as Float32Array, adversarial: advPix.subarray(i * per, (i + 1) * per) as Float32Array,
     cleanMap: sc.maps.subarray(i * plane, (i + 1) * plane), adversarialMap: sa.maps.subarray(i * plane, (i + 1) * plane),
-    label: ds.classes[ys[i]!]!, cleanPred: ds.classes[sc.pred[i]!]!, cleanConfidence: sc.confidence[i]!,
+    label: ds.classes[ys[chosen[i]!]!]!, cleanPred: ds.classes[sc.pred[i]!]!, cleanConfidence: sc.confidence[i]!,
     adversarialPred: ds.classes[sa.pred[i]!]!, adversarialConfidence: sa.confidence[i]!,
-  })), { channels: o.channels, size: ds.size, title: `${o.title}: ${o.attack.name} at ${formatEps(adv.eps)}`, attack: `${o.attack.name}, eps ${+(adv.eps * 255).toFixed(3)}/255` });
+  })), { channels: o.channels, size: ds.size, title: `${o.title}: ${o.attack.name} at ${formatEps(adv.eps)}` });
   const salFile = join('figures', `saliency-${o.id}.png`);
   writeFileAtomic(join(o.out, salFile), fig.png);
   // t-SNE of all clean and adversarial features together, k-NN regions, margins per eps.
