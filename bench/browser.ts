@@ -12,10 +12,11 @@ import * as E from '../engine/node.js';
 import { adapterName, writeJsonAtomic, type BenchRecord } from './harness.js';
 import { timePgdStep, type StepTiming } from './browser/pgd-step.js';
 import { CHROMIUM, CHROMIUM_FLAGS, serveStatic } from './browser/serve.js';
+import { ensureExample } from '../experiments/web/make-example.js';
 
 const { values } = parseArgs({ options: { json: { type: 'string' } } });
 const here = import.meta.dirname;
-const example = join(here, '..', 'experiments', 'web', 'public', 'example');
+const example = await ensureExample();
 const NAME = 'attack.pgd-step/example-resnet8-32px-b1';
 
 const out = mkdtempSync(join(tmpdir(), 'medgrad-bench-web-'));

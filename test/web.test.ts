@@ -1,7 +1,8 @@
 // The page end to end in Debian's Chromium (playwright-core, no browser download): built with
-// Vite, served from loopback, it loads the bundled example model and image, runs PGD at 4/255,
-// and must show the adversarial prediction and perturbation bound that the Node engine
-// computes for the same inputs, with no console errors. A screenshot is kept in test-results/.
+// Vite, served from loopback, it loads the example model (made by make-example.ts if missing)
+// and image, runs PGD at 4/255, and must show the adversarial prediction and perturbation bound
+// that the Node engine computes for the same inputs, with no console errors. A screenshot is
+// kept in test-results/.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { CHROMIUM, CHROMIUM_FLAGS, serveStatic } from '../bench/browser/serve.js';
@@ -14,19 +15,21 @@ import { loadTensors } from '../experiments/train/checkpoint.js';
 import { freeze } from '../experiments/attacks/gradient.js';
 import { perturb } from '../experiments/attacks/pgd.js';
 import { attackConfig } from '../experiments/attacks/spec.js';
+import { ensureExample, EXAMPLE_DIR as EXAMPLE } from '../experiments/web/make-example.js';
 
 const WEB = join(__dirname, '..', 'experiments', 'web');
-const EXAMPLE = join(WEB, 'public', 'example');
 
 describe.skipIf(!existsSync(CHROMIUM))('the web page in headless Chromium (skipped where /usr/bin/chromium is missing; .ci/setup installs it)', () => {
   let served: { url: string; close: () => void }, url: string, browser: Browser;
   beforeAll(async () => {
+    // The example model is made by code, once per checkout (about a minute), never committed.
+    await ensureExample({ log: () => {} });
     const { build } = await import('vite');
     await build({ configFile: join(WEB, 'vite.config.ts'), logLevel: 'silent' });
     served = await serveStatic(join(WEB, 'dist'));
     url = served.url;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
-  }, 120_000);
+  }, 300_000);
   afterAll(async () => { await browser?.close(); served?.close(); });
 
   it('attacks the example model with PGD and shows what the Node engine computes', async () => {
