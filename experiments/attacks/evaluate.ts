@@ -66,10 +66,12 @@ export async function evaluateRobustness(model: Classifier, ds: ImageDataset, in
   const labels = indices.map((i) => ds.y[i]!);
   const restore = freeze(model);
   try {
+    // Gathered once: every (attack, eps) job reuses the same batches.
+    const data = batches.map((b) => makeBatch(ds, b, { channels: o.channels }));
     const cleanPred: number[] = [];
     const targets: number[] = [];
-    for (const b of batches) {
-      const { x } = makeBatch(ds, b, { channels: o.channels });
+    for (const [bi, b] of batches.entries()) {
+      const { x } = data[bi]!;
       const [pred, ll] = E.noGrad(() => E.tidy(() => {
         const logits = model.forward(E.tensor(x, [b.length, o.channels, ds.size, ds.size]));
         return [E.argmax(logits, -1), leastLikely(logits)];
@@ -77,7 +79,7 @@ export async function evaluateRobustness(model: Classifier, ds: ImageDataset, in
       cleanPred.push(...(await pred!.data())); targets.push(...(await ll!.data()));
       E.dispose([pred, ll]);
     }
-    const cleanAcc = cleanPred.filter((p, i) => p === labels[i]).length / Math.max(indices.length, 1);
+    const cleanAcc = accuracy(cleanPred, labels);
     const jobs = o.attacks.flatMap((attack) => o.eps.filter((e) => e > 0).map((eps) => ({ attack, eps })));
     const total = jobs.reduce((s, j) => s + cost(j.attack) * indices.length, 0);
     let done = 0;
@@ -88,7 +90,7 @@ export async function evaluateRobustness(model: Classifier, ds: ImageDataset, in
       const rec: AttackRecord = { attack: attack.name, eps, acc: 0, advPred: [], loss: [], linf: [], trace: [], seconds: 0 };
       const t0 = performance.now();
       for (const [bi, b] of batches.entries()) {
-        const { x: xs, y: ys } = makeBatch(ds, b, { channels: o.channels });
+        const { x: xs, y: ys } = data[bi]!;
         // One generator per (attack, eps, batch): results do not depend on what ran before.
         const gen = new E.Generator(((o.seed ?? 0) * 1000003 + Math.round(eps * 255 * 1000) * 7919 + bi * 104729 + hash(attack.name)) >>> 0);
         const out = E.tidy(() => {
@@ -109,13 +111,23 @@ export async function evaluateRobustness(model: Classifier, ds: ImageDataset, in
         o.onProgress?.(done, total, `${attack.name} eps ${+(eps * 255).toFixed(3)}/255`);
       }
       rec.seconds = (performance.now() - t0) / 1000;
-      rec.acc = rec.advPred.filter((p, i) => p === labels[i]).length / Math.max(indices.length, 1);
+      rec.acc = accuracy(rec.advPred, labels);
       records.push(rec);
     }
     return { indices: [...indices], labels, cleanPred, cleanAcc, records };
   } finally {
     restore();
   }
+}
+
+/** The share of predictions equal to the labels. */
+export const accuracy = (pred: readonly number[], labels: readonly number[]): number =>
+  pred.filter((p, i) => p === labels[i]).length / Math.max(labels.length, 1);
+
+/** The share of images classified correctly clean and under every attack at eps (the per-image worst case). */
+export function worstCaseAccuracy(r: RobustnessResult, eps: number): number {
+  const recs = r.records.filter((x) => Math.abs(x.eps - eps) < 1e-12);
+  return r.labels.filter((y, i) => r.cleanPred[i] === y && recs.every((x) => x.advPred[i] === y)).length / Math.max(r.labels.length, 1);
 }
 
 function hash(s: string): number {

@@ -1,7 +1,9 @@
 // The evaluation's own sanity checks (Carlini et al., "On Evaluating Adversarial Robustness",
 // 2019), run with every evaluation. A failed check is reported, never hidden: it means the
 // numbers beside it are not to be trusted as they stand (gradient masking, a weak attack, a bug).
-import type { AttackRecord, RobustnessResult } from './evaluate.js';
+import { evaluateRobustness, type AttackRecord, type EvaluateOptions, type RobustnessResult } from './evaluate.js';
+import type { ImageDataset } from '../data/dataset.js';
+import type { Classifier } from './gradient.js';
 import { ATTACK_PRESETS, attackConfig, eps255, type AttackConfig } from './spec.js';
 
 export interface SanityCheck { check: string; passed: boolean; detail: string }
@@ -65,3 +67,11 @@ export function sanityChecks(r: RobustnessResult, large: AttackRecord | null, ne
 /** The large-eps check's attack: the study's untargeted PGD if it has one, else PGD with its longest step count. */
 export const sanityAttack = (attacks: readonly AttackConfig[]): AttackConfig =>
   attacks.find((a) => a.kind === 'pgd' && a.target === 'none' && a.loss === 'ce') ?? attackConfig('pgd', { steps: Math.max(...attacks.map((a) => (a.kind === 'fgsm' ? 1 : a.steps))) });
+
+/** An evaluation with its sanity checks: the attacks over the grid, then the large-eps attack, then the checks. */
+export async function evaluateWithChecks(model: Classifier, ds: ImageDataset, indices: readonly number[], o: EvaluateOptions & { sanityEps: number }):
+  Promise<{ result: RobustnessResult; large: AttackRecord; checks: SanityCheck[] }> {
+  const result = await evaluateRobustness(model, ds, indices, o);
+  const large = (await evaluateRobustness(model, ds, indices, { ...o, attacks: [sanityAttack(o.attacks)], eps: [o.sanityEps], onProgress: undefined })).records[0]!;
+  return { result, large, checks: sanityChecks(result, large) };
+}

@@ -32,11 +32,11 @@ export interface ExplainEntry {
   margins: Array<{ eps: number; margin: number; relative: number; flipped: number }>;
 }
 
-/** The model's features before the classifier: CBR-LargeT's pooled 512, the ResNets' flattened pool. */
-export function penultimate(model: Classifier, x: E.Tensor): E.Tensor {
-  if (model instanceof CbrLargeT) return model.features512(x);
-  if (model instanceof ResNet) return model.features(x);
-  throw new Error('medgrad: penultimate features are defined for the study\'s models (CBR-LargeT, ResNet)');
+/** The model's features before the classifier (CBR-LargeT's pooled 512, the ResNets' flattened pool) and its logits, in one forward pass. */
+export function penultimate(model: Classifier, x: E.Tensor): { features: E.Tensor; logits: E.Tensor } {
+  if (!(model instanceof CbrLargeT || model instanceof ResNet)) throw new Error('medgrad: penultimate features are defined for the study\'s models (CBR-LargeT, ResNet)');
+  const features = model instanceof CbrLargeT ? model.features512(x) : model.features(x);
+  return { features, logits: model.fc!.forward(features) };
 }
 
 /** The paper's PGD if the study runs it, else its first iterative attack. */
@@ -91,7 +91,7 @@ async function explainModel(model: Classifier, ds: ImageDataset, idx: number[], 
   const feats: Float32Array[] = [], preds: number[][] = [];
   let dims = 0;
   for (const s of sets) {
-    const [f, p] = E.noGrad(() => E.tidy(() => [penultimate(model, s.x), E.argmax(model.forward(s.x), -1)]));
+    const [f, p] = E.noGrad(() => E.tidy(() => { const { features, logits } = penultimate(model, s.x); return [features, E.argmax(logits, -1)]; }));
     dims = f!.shape[1]!;
     feats.push(await f!.data() as Float32Array); preds.push(Array.from(await p!.data()));
     E.dispose([f, p]);

@@ -15,8 +15,8 @@ import type { ImageDataset, Splits } from '../data/dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadTensors } from '../train/checkpoint.js';
 import { buildModel, train, type TrainConfig } from '../train/trainer.js';
-import { attackedSet, evaluateRobustness, type AttackRecord, type RobustnessResult } from '../attacks/evaluate.js';
-import { sanityAttack, sanityChecks, type SanityCheck } from '../attacks/sanity.js';
+import { attackedSet, type AttackRecord, type RobustnessResult } from '../attacks/evaluate.js';
+import { evaluateWithChecks, type SanityCheck } from '../attacks/sanity.js';
 import type { DatasetConfig, StudyConfig } from './config.js';
 
 export type Regime = 'standard' | 'adversarial';
@@ -144,10 +144,7 @@ async function attackCell(c: StudyConfig, u: Unit, regime: Regime, ds: ImageData
     const s = (last - t0) / 1000;
     log(`[${id}] ${what}: ${(100 * done / total).toFixed(0)}% of ${total} image-steps, ${(done / s).toFixed(1)}/s, ETA ${((total - done) / Math.max(done / s, 1e-9) / 60).toFixed(1)} min`);
   };
-  const result = await evaluateRobustness(model, ds, idx, { attacks: c.attacks, eps: c.eps, channels: config.channels, batchSize: c.attackBatch, seed: u.seed, onProgress: progress });
-  const pgd = sanityAttack(c.attacks);
-  const large = (await evaluateRobustness(model, ds, idx, { attacks: [pgd], eps: [c.sanityEps], channels: config.channels, batchSize: c.attackBatch, seed: u.seed })).records[0]!;
-  const checks = sanityChecks(result, large);
+  const { result, large, checks } = await evaluateWithChecks(model, ds, idx, { attacks: c.attacks, eps: c.eps, channels: config.channels, batchSize: c.attackBatch, seed: u.seed, onProgress: progress, sanityEps: c.sanityEps });
   for (const ch of checks.filter((k) => !k.passed)) log(`[${id}] WARNING sanity check failed: ${ch.check}: ${ch.detail}`);
   const cell: AttackCell = { kind: 'attack', id, dataset: u.dataset.name, model: u.model, seed: u.seed, regime, result, large, checks, seconds: (performance.now() - t0) / 1000 };
   writeFileAtomic(cellFile(out, id), JSON.stringify(cell) + '\n');

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { formatEps, eps255 } from '../attacks/spec.js';
 import { accuracyCurves } from '../report/plot.js';
+import { worstCaseAccuracy } from '../attacks/evaluate.js';
 import { readCells, type AttackCell, type Regime, type TrainCell } from './runner.js';
 import type { StudyConfig } from './config.js';
 
@@ -34,11 +35,7 @@ export function accuracyRows(cells: readonly AttackCell[]): Row[] {
     add(c, CLEAN, 0, r.cleanAcc);
     const epsList = [...new Set(r.records.map((x) => x.eps))];
     for (const rec of r.records) if (rec.eps > 0) add(c, rec.attack, rec.eps, rec.acc);
-    for (const eps of epsList.filter((e) => e > 0)) {
-      const recs = r.records.filter((x) => x.eps === eps);
-      const robust = r.labels.filter((y, i) => r.cleanPred[i] === y && recs.every((x) => x.advPred[i] === y)).length;
-      add(c, WORST, eps, robust / Math.max(r.labels.length, 1));
-    }
+    for (const eps of epsList.filter((e) => e > 0)) add(c, WORST, eps, worstCaseAccuracy(r, eps));
   }
   return [...acc.values()].map(({ key, values }) => ({ ...key, ...meanStd(values), values }));
 }
