@@ -30,6 +30,9 @@ export function setDebug(on: boolean): void { runtime().debug = on; }
 /** Frees the GPU buffers held for reuse by the pool. */
 export function emptyCache(): void {
   const rt = runtime();
+  // Commands still in the open encoder may use pooled buffers (a tensor disposed after the op
+  // that read it was recorded): submit them first, since destroy() only waits for submitted work.
+  rt.flush();
   rt.clearBindGroups();
   rt.pool.emptyCache();
 }

@@ -90,7 +90,7 @@ export class Tensor {
     return this;
   }
 
-  /** Copies the values to the host. The only place the CPU waits for the GPU. */
+  /** Copies the values to the host; the CPU waits for the GPU here (and in sync() and fences). */
   async data(): Promise<TypedArrayFor<DType>> {
     const raw = await runtime().read(this.buffer, this.size * 4);
     return this.dtype === 'int32' ? new Int32Array(raw) : new Float32Array(raw);
@@ -121,8 +121,6 @@ export function empty(shape: Shape, dtype: DType = 'float32', what?: string): Te
   const buf = runtime().pool.acquire(bytes, undefined, what ?? `a tensor of shape ${fmt(shape)}`);
   return new Tensor(shape, dtype, new Storage(buf, bytes));
 }
-
-export function isTensor(x: unknown): x is Tensor { return x instanceof Tensor; }
 
 // ---- ownership: scopes, keep, dispose, memory ----
 

@@ -54,28 +54,6 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor { return E.add(E.matmul(x, E.transpose(this.weight)), this.bias); }
 }
 
-export class ReLU extends Module {
-  forward(x: Tensor): Tensor { return E.relu(x); }
-}
-
-export class MaxPool2d extends Module {
-  constructor(readonly kernelSize: number, readonly options: E.Pool2dOptions = {}) { super(); }
-  forward(x: Tensor): Tensor { return E.maxPool2d(x, this.kernelSize, this.options); }
-}
-
-export class AvgPool2d extends Module {
-  constructor(readonly kernelSize: number, readonly options: E.Pool2dOptions = {}) { super(); }
-  forward(x: Tensor): Tensor { return E.avgPool2d(x, this.kernelSize, this.options); }
-}
-
-export class GlobalAvgPool2d extends Module {
-  forward(x: Tensor): Tensor { return E.globalAvgPool2d(x); }
-}
-
-export class Flatten extends Module {
-  forward(x: Tensor): Tensor { return E.flatten(x, 1); }
-}
-
 export class Sequential extends Module {
   readonly layers: Module[];
   constructor(...layers: Module[]) {
@@ -83,16 +61,4 @@ export class Sequential extends Module {
     this.layers = layers.map((m, i) => this.registerModule(String(i), m));
   }
   forward(x: Tensor): Tensor { return this.layers.reduce((h, m) => m.forward(h), x); }
-}
-
-/** out = relu(main(x) + shortcut(x)); the shortcut is the identity unless given. */
-export class Residual extends Module {
-  readonly main: Module;
-  readonly shortcut: Module | null;
-  constructor(main: Module, shortcut: Module | null = null) {
-    super();
-    this.main = this.registerModule('main', main);
-    this.shortcut = shortcut ? this.registerModule('shortcut', shortcut) : null;
-  }
-  forward(x: Tensor): Tensor { return E.relu(E.add(this.main.forward(x), this.shortcut ? this.shortcut.forward(x) : x)); }
 }

@@ -1,5 +1,6 @@
-// Optimisers and learning-rate schedules. Updates replace each parameter's storage in place
-// (Tensor.assign), so a training loop keeps a flat number of GPU buffers.
+// Optimisers (the trainer drops the learning rate itself: TrainConfig.lrDropEpoch). Updates
+// replace each parameter's storage in place (Tensor.assign), so a training loop keeps a flat
+// number of GPU buffers.
 import * as E from '../engine/index.js';
 import type { Tensor } from '../engine/index.js';
 
@@ -121,31 +122,4 @@ export class Adam extends Optimizer {
       if (m && v) { this.m.set(p, E.keep(E.mul(m, 1))); this.v.set(p, E.keep(E.mul(v, 1))); }
     });
   }
-}
-
-/** Piecewise-constant learning rate by epoch: the protocol's 1e-3, then 1e-4 from epoch 80. */
-export class StepSchedule {
-  constructor(readonly base: number, readonly steps: ReadonlyArray<{ epoch: number; lr: number }>) {}
-  lrAt(epoch: number): number {
-    let lr = this.base;
-    for (const s of this.steps) if (epoch >= s.epoch) lr = s.lr;
-    return lr;
-  }
-  static protocol(epochs = 100): StepSchedule { return new StepSchedule(1e-3, [{ epoch: Math.round(epochs * 0.8), lr: 1e-4 }]); }
-}
-
-/** Multiplies the learning rate by `factor` when the watched metric has not improved for `patience` epochs. */
-export class ReduceOnPlateau {
-  best = -Infinity;
-  bad = 0;
-  constructor(readonly options: { factor?: number; patience?: number; minLr?: number; mode?: 'max' | 'min' } = {}) {}
-  /** Reports an epoch's metric; returns the learning rate to use next. */
-  update(metric: number, lr: number): number {
-    const v = (this.options.mode ?? 'max') === 'max' ? metric : -metric;
-    if (v > this.best) { this.best = v; this.bad = 0; return lr; }
-    if (++this.bad <= (this.options.patience ?? 5)) return lr;
-    this.bad = 0;
-    return Math.max(lr * (this.options.factor ?? 0.1), this.options.minLr ?? 0);
-  }
-  state(): { best: number; bad: number } { return { best: this.best, bad: this.bad }; }
 }

@@ -15,9 +15,11 @@ export function encodeSafetensors(tensors: Record<string, RawTensor>, metadata: 
     header[n] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8); // align the data to 8 bytes
-  const headerBytes = new TextEncoder().encode(json);
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  // Pad with spaces to align the data to 8 bytes, counting UTF-8 bytes (a non-ASCII tensor
+  // name takes more bytes than UTF-16 code units).
+  const headerBytes = new Uint8Array(json.length + ((8 - (json.length % 8)) % 8)).fill(0x20);
+  headerBytes.set(json);
   const out = new Uint8Array(8 + headerBytes.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
@@ -30,26 +32,65 @@ export function encodeSafetensors(tensors: Record<string, RawTensor>, metadata: 
   return out;
 }
 
+interface Entry { name: string; dtype: 'F32' | 'I32'; shape: number[]; begin: number; end: number }
+
+/** One header entry checked: a known dtype, a shape of non-negative integers, integer offsets. */
+function entryOf(name: string, raw: unknown, source: string): Entry {
+  const bad = (why: string) => new Error(`medgrad: ${source}: tensor '${name}' ${why}`);
+  if (!raw || typeof raw !== 'object') throw bad('has no { dtype, shape, data_offsets } entry');
+  const { dtype, shape, data_offsets: off } = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+  if (dtype !== 'F32' && dtype !== 'I32') throw bad(`has dtype ${String(dtype)}; only F32 and I32 are supported`);
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw bad(`has a bad shape ${JSON.stringify(shape)}`);
+  if (!Array.isArray(off) || off.length !== 2 || off.some((v) => !Number.isSafeInteger(v) || v < 0) || off[0] > off[1]) {
+    throw bad(`has bad data_offsets ${JSON.stringify(off)} (two integers, begin <= end)`);
+  }
+  const bytes = (shape as number[]).reduce((x, y) => x * y, 1) * 4;
+  if (off[1] - off[0] !== bytes) throw bad(`has data_offsets [${off.join(', ')}] (${off[1] - off[0]} bytes) but dtype ${dtype} x shape [${shape.join(', ')}] needs ${bytes} bytes`);
+  return { name, dtype, shape: shape as number[], begin: off[0], end: off[1] };
+}
+
+/**
+ * Parses safetensors bytes, validating as the reference implementation does: every offset
+ * in range, the tensors' byte ranges in order, neither overlapping nor leaving holes, and
+ * each range the size its dtype and shape need. Errors name `source` and the tensor.
+ */
 export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors data'): { tensors: Record<string, RawTensor>; metadata: Record<string, string> } {
   if (bytes.length < 8) throw new Error(`medgrad: ${source} is truncated (${bytes.length} bytes)`);
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
   if (8 + n > bytes.length) throw new Error(`medgrad: ${source} is truncated: its header claims ${n} bytes, the file has ${bytes.length - 8} after the length`);
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
+  let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
   } catch (e) {
     throw new Error(`medgrad: ${source} has an unreadable header: ${(e as Error).message}`);
   }
+  if (!header || typeof header !== 'object' || Array.isArray(header)) throw new Error(`medgrad: ${source}: the header is not a JSON object`);
   const base = 8 + n;
-  const tensors: Record<string, RawTensor> = {};
+  const dataBytes = bytes.length - base;
   let metadata: Record<string, string> = {};
-  for (const [name, entry] of Object.entries(header)) {
-    if (name === '__metadata__') { metadata = entry as Record<string, string>; continue; }
-    const { dtype, shape, data_offsets: [a, b] } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    if (dtype !== 'F32' && dtype !== 'I32') throw new Error(`medgrad: ${source}: tensor '${name}' has dtype ${dtype}; only F32 and I32 are supported`);
-    if (base + b > bytes.length || b - a !== shape.reduce((x, y) => x * y, 1) * 4) throw new Error(`medgrad: ${source}: tensor '${name}' is truncated or its size does not match shape [${shape.join(', ')}]`);
-    const copy = bytes.slice(base + a, base + b);
-    tensors[name] = { dtype, shape, data: dtype === 'F32' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer) };
+  const entries: Entry[] = [];
+  for (const [name, raw] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      if (!raw || typeof raw !== 'object' || Object.values(raw).some((v) => typeof v !== 'string')) throw new Error(`medgrad: ${source}: __metadata__ must map names to strings`);
+      metadata = raw as Record<string, string>;
+      continue;
+    }
+    const e = entryOf(name, raw, source);
+    if (e.end > dataBytes) throw new Error(`medgrad: ${source}: tensor '${name}' is truncated: its data_offsets end at ${e.end} but the file has ${dataBytes} data bytes`);
+    entries.push(e);
+  }
+  entries.sort((x, y) => x.begin - y.begin || x.end - y.end);
+  let at = 0;
+  for (const e of entries) {
+    if (e.begin < at) throw new Error(`medgrad: ${source}: tensor '${e.name}' (bytes ${e.begin}..${e.end}) overlaps the tensor before it (ending at ${at})`);
+    if (e.begin > at) throw new Error(`medgrad: ${source}: tensor '${e.name}' starts at byte ${e.begin}, leaving a hole after byte ${at}`);
+    at = e.end;
+  }
+  if (at !== dataBytes) throw new Error(`medgrad: ${source}: the tensors cover ${at} data bytes but the file has ${dataBytes}`);
+  const tensors: Record<string, RawTensor> = {};
+  for (const e of entries) {
+    const copy = bytes.slice(base + e.begin, base + e.end);
+    tensors[e.name] = { dtype: e.dtype, shape: e.shape, data: e.dtype === 'F32' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer) };
   }
   return { tensors, metadata };
 }

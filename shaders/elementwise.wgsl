@@ -30,19 +30,16 @@ fn unary_op(x: f32) -> f32 {
     case 1u: { return exp(x); }
     case 2u: { return log(x); }
     case 3u: { return sqrt(x); }
-    case 4u: { return max(x, 0.0); }
+    case 4u: { return select(max(x, 0.0), x, is_nan(x)); } // NaN stays NaN, as in PyTorch
     case 5u: { // sigmoid, stable for large |x|
       let e = exp(-abs(x));
       return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
     }
-    case 6u: { // tanh without overflow of exp(2x)
-      let e = exp(-2.0 * abs(x));
-      return sign(x) * (1.0 - e) / (1.0 + e);
-    }
+    case 6u: { return tanh_stable(x); }
     case 7u: { return abs(x); }
     case 8u: { return sign(x); }
     case 9u: { return pow_scalar(x, p.alpha); }
-    case 10u: { return clamp(x, p.alpha, p.beta); }
+    case 10u: { return clamp_nan(x, p.alpha, p.beta); }
     case 11u: { return p.alpha * x + p.beta; }
     case 12u: { return select(0.0, 1.0, x > p.alpha); }
     case 13u: { return select(0.0, 1.0, x < p.alpha); }
@@ -50,7 +47,6 @@ fn unary_op(x: f32) -> f32 {
     case 15u: { return select(0.0, 1.0, x <= p.alpha); }
     case 16u: { return select(0.0, 1.0, x == p.alpha); }
     case 17u: { return select(0.0, 1.0, x != p.alpha); }
-    case 18u: { return p.alpha / x; }
     case 19u: { return x * x; }
     default: { return x; }
   }
@@ -58,6 +54,27 @@ fn unary_op(x: f32) -> f32 {
 
 // Special values built at run time: WGSL rejects inf and NaN in constant expressions.
 fn nan() -> f32 { var bits = 0x7fc00000u; return bitcast<f32>(bits); }
+
+// NaN tested on the bits: drivers may fold `x != x` to false, and WGSL's min, max and clamp
+// may return either operand for NaN, so NaN propagation (PyTorch's rule) is spelled out.
+fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+
+fn min_nan(x: f32, y: f32) -> f32 { return select(select(min(x, y), y, is_nan(y)), x, is_nan(x)); }
+fn max_nan(x: f32, y: f32) -> f32 { return select(select(max(x, y), y, is_nan(y)), x, is_nan(x)); }
+fn clamp_nan(x: f32, lo: f32, hi: f32) -> f32 { return min_nan(max_nan(x, lo), hi); }
+
+// tanh with full relative precision: (1 - e) / (1 + e) with e = exp(-2|x|) cancels for small
+// |x| (tanh(1e-8) came out as 3e-8), so below 0.25 the odd Taylor series is used instead
+// (terms to x^9; the first omitted one is below 1e-8 relative there). exp(-2|x|) never overflows.
+fn tanh_stable(x: f32) -> f32 {
+  let a = abs(x);
+  if (a < 0.25) {
+    let z = x * x;
+    return x + x * z * (-1.0 / 3.0 + z * (2.0 / 15.0 + z * (-17.0 / 315.0 + z * (62.0 / 2835.0))));
+  }
+  let e = exp(-2.0 * a);
+  return select(-1.0, 1.0, x > 0.0) * (1.0 - e) / (1.0 + e);
+}
 
 // pow(x, e) in WGSL is undefined for x < 0; integer exponents get the sign right here.
 fn pow_scalar(x: f32, e: f32) -> f32 {
@@ -78,15 +95,14 @@ fn binary_op(x: f32, y: f32) -> f32 {
     case 1u: { return x - y; }
     case 2u: { return x * y; }
     case 3u: { return x / y; }
-    case 4u: { return min(x, y); }
-    case 5u: { return max(x, y); }
+    case 4u: { return min_nan(x, y); }
+    case 5u: { return max_nan(x, y); }
     case 6u: { return select(0.0, 1.0, x == y); }
     case 7u: { return select(0.0, 1.0, x != y); }
     case 8u: { return select(0.0, 1.0, x < y); }
     case 9u: { return select(0.0, 1.0, x <= y); }
     case 10u: { return select(0.0, 1.0, x > y); }
     case 11u: { return select(0.0, 1.0, x >= y); }
-    case 12u: { return pow_scalar(x, y); }
     default: { return x; }
   }
 }

@@ -36,6 +36,9 @@ fn covering(i: u32, pad: u32, k: u32, s: u32, n: u32) -> vec2<i32> {
 
 override OP: u32 = 0u; // 0 max, 1 average
 
+// NaN tested on the bits (a driver may fold `v != v` to false): a NaN in a window wins, as in PyTorch.
+fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+
 // Number of real inputs in a clipped window.
 fn area(win: vec4<i32>) -> f32 { return f32((win.z - win.x) * (win.w - win.y)); }
 
@@ -54,7 +57,7 @@ fn pool_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
       for (var iw = win.y; iw < win.w; iw++) {
         let v = x[base + u32(ih) * p.W + u32(iw)];
         sum += v;
-        if (v > best || v != v) { best = v; bi = ih * i32(p.W) + iw; }
+        if ((v > best && !is_nan(best)) || (is_nan(v) && !is_nan(best))) { best = v; bi = ih * i32(p.W) + iw; }
       }
     }
     if (OP == 0u) { y[o] = best; idx[o] = bi; } else { y[o] = sum / area(win); }

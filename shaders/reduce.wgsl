@@ -26,10 +26,13 @@ fn identity() -> f32 {
   }
 }
 
-// Combine (v, i) with (w, j); ties keep the lower index, NaN wins like NumPy.
+// NaN tested on the bits: a driver may fold `x != x` to false (lavapipe did, so max ignored NaN).
+fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+
+// Combine (v, i) with (w, j); ties keep the lower index, NaN wins like NumPy and PyTorch.
 fn better(v: f32, i: u32, w: f32, j: u32) -> bool {
-  if (w != w) { return !(v != v) || j < i; }
-  if (v != v) { return false; }
+  if (is_nan(w)) { return !is_nan(v) || j < i; }
+  if (is_nan(v)) { return false; }
   if (OP == 1u || OP == 3u) { return w > v || (w == v && j < i); }
   return w < v || (w == v && j < i);
 }

@@ -107,11 +107,20 @@ describe('autograd semantics', () => {
     E.dispose([x, g]);
   });
 
-  it('detach() cuts the graph', () => {
+  it('detach() keeps the values and stops the gradient', async () => {
     const x = E.tensor([1, 2], undefined, { requiresGrad: true });
-    const d = E.detach(E.mul(x, 2));
+    const y = E.mul(x, 2);
+    const d = E.detach(y);
     expect(d.requiresGrad).toBe(false);
-    E.dispose([x, d]);
+    expect(d.node).toBeNull();
+    expect(Array.from(await d.data())).toEqual([2, 4]);
+    // d(sum(d * x))/dx is d = 2x when d is a constant; through the graph it would be 4x.
+    const [g] = E.tidy(() => E.grad(E.sum(E.mul(d, x)), [x]));
+    expect(Array.from(await g!.data())).toEqual([2, 4]);
+    // Disposing the detached tensor leaves the original alone.
+    d.dispose();
+    expect(Array.from(await y.data())).toEqual([2, 4]);
+    E.dispose([x, y, g]);
   });
 });
 

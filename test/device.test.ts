@@ -1,6 +1,8 @@
 // The device, the profiler and the seeded random streams.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import * as E from '../engine/node.js';
+import { runtime } from '../engine/context.js';
+import { Profiler } from '../engine/profiler/profiler.js';
 import { gpu } from './helpers/setup.js';
 
 beforeAll(gpu);
@@ -35,10 +37,20 @@ describe('profiler', () => {
   });
 
   it('is off outside profile()', async () => {
-    const r = await E.profile(() => undefined);
-    expect(r.events).toHaveLength(0);
-    E.tidy(() => E.ones([3]).add(1));
-    await E.sync();
+    // Spies on every hook the runtime calls on an active profiler: they must fire inside
+    // profile() (so the spies can see it) and never after it returns.
+    const hooks = (['timestampWrites', 'untimed', 'resolve', 'submitted'] as const).map((m) => vi.spyOn(Profiler.prototype, m));
+    const calls = () => hooks.reduce((s, h) => s + h.mock.calls.length, 0);
+    const r = await E.profile(() => { E.tidy(() => E.ones([3]).add(1)); });
+    expect(r.events.length).toBeGreaterThan(0);
+    const during = calls();
+    expect(during).toBeGreaterThan(0);
+    const x = E.tidy(() => E.ones([64]).add(1).mul(3));
+    await x.data();
+    x.dispose();
+    expect(calls()).toBe(during);
+    expect(runtime().profiler).toBeNull();
+    hooks.forEach((h) => h.mockRestore());
   });
 });
 
@@ -49,6 +61,19 @@ describe('random', () => {
     const c = await E.randn([100], { generator: new E.Generator(43) }).data();
     expect(Array.from(a)).toEqual(Array.from(b));
     expect(Array.from(a)).not.toEqual(Array.from(c));
+  });
+
+  it('gives xoshiro128** (splitmix32 seeding) known-answer values', () => {
+    // Expected values from an independent Python implementation of splitmix32 and xoshiro128**.
+    const g0 = new E.Generator(0);
+    expect(g0.getState()).toEqual([2462723854, 1020716019, 454327756, 1275600319]);
+    expect(Array.from({ length: 6 }, () => g0.nextU32())).toEqual([3809008728, 1133695204, 53579671, 2891528803, 139681546, 2203266335]);
+    const g42 = new E.Generator(42);
+    expect(g42.getState()).toEqual([939911724, 3948730756, 321366731, 3317318717]);
+    expect(Array.from({ length: 6 }, () => g42.nextU32())).toEqual([2837322924, 544945897, 479756282, 3500138142, 339756180, 113173290]);
+    const g7 = new E.Generator(7);
+    expect(Array.from({ length: 8 }, () => g7.int(10))).toEqual([2, 5, 4, 1, 5, 4, 5, 3]);
+    expect(Array.from(new E.Generator(1).uniform(3))).toEqual([0.5686060190200806, 0.7539288401603699, 0.8893939256668091]);
   });
 
   it('restores a saved generator state', () => {

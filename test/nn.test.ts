@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../engine/node.js';
 import { createModel, MODEL_NAMES, ResNet, CbrLargeT } from '../nn/models.js';
-import { Adam, SGD, StepSchedule, ReduceOnPlateau } from '../nn/optim.js';
+import { Adam, SGD } from '../nn/optim.js';
 import { decodeSafetensors, encodeSafetensors, fromRaw, toRaw } from '../nn/safetensors.js';
 import { gpu } from './helpers/setup.js';
 
@@ -96,13 +96,6 @@ describe('optimisers', () => {
     expect(got[0]).toBeCloseTo(0.58, 5);
     expect(got[1]).toBeCloseTo(-1.58, 5);
     opt.dispose(); w.dispose();
-  });
-
-  it('schedules', () => {
-    const s = StepSchedule.protocol(100);
-    expect([s.lrAt(0), s.lrAt(79), s.lrAt(80), s.lrAt(99)]).toEqual([1e-3, 1e-3, 1e-4, 1e-4]);
-    const p = new ReduceOnPlateau({ patience: 1, factor: 0.5 });
-    expect([p.update(0.5, 1), p.update(0.4, 1), p.update(0.4, 1), p.update(0.6, 0.5)]).toEqual([1, 1, 0.5, 0.5]);
   });
 
   it('a ResNet-8 training loop with Adam holds a flat number of tensors and learns', async () => {

@@ -1,9 +1,9 @@
 // Reverse-mode autodiff: a topological sort of the graph behind `root`, then one reverse
 // sweep that calls each node's backward and accumulates gradients.
-import { keep, Tensor, tidy } from '../tensor.js';
+import { keep, Tensor, tidy, type GradNode } from '../tensor.js';
 import { fmt } from '../shape.js';
 import { noGrad } from './mode.js';
-import { add, ones, zeros } from '../ops/table.js';
+import { add, ones } from '../ops/table.js';
 
 function topoSort(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
@@ -27,8 +27,28 @@ function topoSort(root: Tensor): Tensor[] {
   return order;
 }
 
-/** d root / d t for every tensor t in the graph (root must be a scalar unless seed is given). */
-function sweep(root: Tensor, seed: Tensor | undefined, wanted: (t: Tensor) => boolean): Map<Tensor, Tensor> {
+export interface BackwardOptions {
+  /** Keep the graph so that it can be differentiated again (PyTorch's retain_graph). */
+  retainGraph?: boolean;
+}
+
+export interface GradOptions extends BackwardOptions {
+  /** Gradient of the output (needed when it is not a scalar). */
+  gradient?: Tensor;
+  /** Return null for inputs the output does not depend on, instead of throwing (PyTorch's allow_unused). */
+  allowUnused?: boolean;
+}
+
+/** Marks a node whose graph was consumed by a backward pass without retainGraph. */
+const FREED = Symbol('freed');
+type Freeable = GradNode & { [FREED]?: boolean };
+
+/**
+ * d root / d t for every tensor t in the graph (root must be a scalar unless seed is given).
+ * Unless retain, each node swept is marked freed, so a second sweep through it throws as in
+ * PyTorch (its saved tensors would otherwise be used after the caller thinks them released).
+ */
+function sweep(root: Tensor, seed: Tensor | undefined, wanted: (t: Tensor) => boolean, retain: boolean): Map<Tensor, Tensor> {
   if (!root.requiresGrad) throw new Error(`medgrad: backward: tensor of shape ${fmt(root.shape)} does not require grad (no input had requiresGrad, or it was made under noGrad)`);
   if (!seed && root.size !== 1) throw new Error(`medgrad: backward: output of shape ${fmt(root.shape)} is not a scalar; pass a gradient of that shape`);
   if (seed && seed.shape.join() !== root.shape.join()) throw new Error(`medgrad: backward: gradient of shape ${fmt(seed.shape)} does not match output of shape ${fmt(root.shape)}`);
@@ -40,9 +60,13 @@ function sweep(root: Tensor, seed: Tensor | undefined, wanted: (t: Tensor) => bo
     const g = grads.get(t);
     if (!g) continue;
     if (wanted(t)) result.set(t, g);
-    const node = t.node;
+    const node = t.node as Freeable | null;
     if (!node) continue;
+    if (node[FREED]) {
+      throw new Error(`medgrad: backward: the graph through ${node.op} (output of shape ${fmt(t.shape)}) was already differentiated and freed; pass { retainGraph: true } to the first backward() or grad() to differentiate it again`);
+    }
     const gs = node.backward(g);
+    if (!retain) node[FREED] = true;
     node.inputs.forEach((x, i) => {
       const gi = gs[i];
       if (!gi || !x.requiresGrad) return;
@@ -55,9 +79,9 @@ function sweep(root: Tensor, seed: Tensor | undefined, wanted: (t: Tensor) => bo
 }
 
 /** Accumulates d root / d leaf into leaf.grad for every leaf with requiresGrad. */
-export function backward(root: Tensor, gradient?: Tensor): void {
+export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptions = {}): void {
   noGrad(() => tidy(() => {
-    const grads = sweep(root, gradient, (t) => t.node === null);
+    const grads = sweep(root, gradient, (t) => t.node === null, options.retainGraph ?? false);
     const owned = new Set<Tensor>();
     for (const [leaf, g] of grads) {
       let next = leaf.grad ? add(leaf.grad, g) : g;
@@ -73,18 +97,28 @@ export function backward(root: Tensor, gradient?: Tensor): void {
 /**
  * Functional gradients: d output / d input for each of `inputs`, returned as new tensors.
  * Touches no .grad field, so attacks can differentiate with respect to images without
- * disturbing parameter gradients.
+ * disturbing parameter gradients. As in PyTorch, an input the output does not depend on is an
+ * error unless allowUnused (then its entry is null). The third argument is the output's
+ * gradient or the options.
  */
-export function grad(output: Tensor, inputs: Tensor[], gradient?: Tensor): Tensor[] {
+export function grad(output: Tensor, inputs: Tensor[], gradient?: Tensor | (GradOptions & { allowUnused?: false })): Tensor[];
+export function grad(output: Tensor, inputs: Tensor[], options: GradOptions & { allowUnused: true }): Array<Tensor | null>;
+export function grad(output: Tensor, inputs: Tensor[], gradientOrOptions?: Tensor | GradOptions): Array<Tensor | null> {
+  const o: GradOptions = gradientOrOptions instanceof Tensor ? { gradient: gradientOrOptions } : gradientOrOptions ?? {};
+  const gradient = o.gradient;
   inputs.forEach((x, i) => {
     if (!x.requiresGrad) throw new Error(`medgrad: grad: input ${i} (shape ${fmt(x.shape)}) does not require grad; set requiresGrad = true before the forward pass`);
   });
   return noGrad(() => tidy(() => {
     const want = new Set(inputs);
-    const grads = sweep(output, gradient, (t) => want.has(t));
+    const grads = sweep(output, gradient, (t) => want.has(t), o.retainGraph ?? false);
     const seen = new Set<Tensor>();
-    return inputs.map((x) => {
-      let g = grads.get(x) ?? zeros(x.shape);
+    return inputs.map((x, i) => {
+      let g = grads.get(x);
+      if (!g) {
+        if (o.allowUnused) return null;
+        throw new Error(`medgrad: grad: input ${i} (shape ${fmt(x.shape)}) was not used to compute the output; pass { allowUnused: true } to get null for it`);
+      }
       if (g === gradient || seen.has(g)) g = g.view(g.shape);
       seen.add(g);
       return g;

@@ -1,7 +1,8 @@
 // Kernel runtime: compiles WGSL entry points into pipelines (cached by family, entry point and
 // override constants), derives bind-group layouts from wgsl_reflect, and records dispatches
 // into one command encoder that is submitted as a batch. Uniform parameters of a batch go into
-// one arena buffer written once per submit. The CPU waits on the GPU only in read().
+// one arena buffer written once per submit. The CPU waits on the GPU only in read(), sync()
+// and the promise fence() returns.
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { Device } from '../device/device.js';
 import { BufferPool, USAGE } from '../buffers/pool.js';
@@ -218,7 +219,7 @@ export class Runtime {
     this.device.gpu.queue.writeBuffer(buf, offset, data.buffer, data.byteOffset, data.byteLength);
   }
 
-  /** Copies `bytes` of a buffer back to the host: the one place the CPU waits for the GPU. */
+  /** Copies `bytes` of a buffer back to the host, waiting for the GPU (as sync() does). */
   async read(buf: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
     const size = Math.ceil(bytes / 4) * 4;
     const staging = this.pool.acquire(size, USAGE.MAP_READ | USAGE.COPY_DST, 'a readback');

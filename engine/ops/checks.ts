@@ -8,7 +8,14 @@ export function float(x: unknown, op: string, what = 'input'): Tensor {
   return x;
 }
 
+/** A finite number (no NaN, no ±Infinity), for parameters where anything else is a mistake. */
 export function finite(v: number, op: string, what: string): number {
-  if (typeof v !== 'number' || Number.isNaN(v)) throw new Error(`medgrad: ${op}: ${what} must be a number, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`medgrad: ${op}: ${what} must be a finite number, got ${String(v)}`);
+  return v;
+}
+
+/** Any number, NaN and ±Infinity included (x + Infinity is legal in PyTorch); not a string or undefined. */
+export function scalar(v: number, op: string, what: string): number {
+  if (typeof v !== 'number') throw new Error(`medgrad: ${op}: ${what} must be a Tensor or a number, got ${typeof v} ${String(v)}`);
   return v;
 }

@@ -4,7 +4,7 @@
 import { Tensor } from '../tensor.js';
 import { broadcastShapes, broadcastStrides, fmt } from '../shape.js';
 import { defineOp, type Binary, type Unary } from './define.js';
-import { float, finite } from './checks.js';
+import { float, finite, scalar } from './checks.js';
 import { BINARY, broadcastKernel, unaryKernel, type BinaryCode } from './launch.js';
 import { sumTo } from './movement.js';
 import { zerosLike } from './creation.js';
@@ -40,7 +40,7 @@ export const affine: (x: Tensor, alpha: number, beta?: number) => Tensor = defin
   (x: Tensor, alpha: number, beta = 0) => unaryKernel(float(x, 'affine'), 'affine', finite(alpha, 'affine', 'alpha'), finite(beta, 'affine', 'beta')),
   (g, _y, _x, alpha) => [mul(g, alpha)]);
 
-/** x ** e for a number e. */
+/** x ** e for a finite number e (WGSL's pow is undefined for infinite exponents, so they are refused). */
 export const pow: (x: Tensor, e: number) => Tensor = defineOp('pow',
   (x: Tensor, e: number) => unaryKernel(float(x, 'pow'), 'pow', finite(e, 'pow', 'exponent')),
   (g, _y, x, e) => [mul(g, mul(pow(x, e - 1), e))]);
@@ -48,6 +48,7 @@ export const pow: (x: Tensor, e: number) => Tensor = defineOp('pow',
 /** Limits x to [min, max]; the gradient passes where x is inside (bounds included). */
 export const clamp: (x: Tensor, min?: number, max?: number) => Tensor = defineOp('clamp',
   (x: Tensor, min = -Infinity, max = Infinity) => {
+    scalar(min, 'clamp', 'min'); scalar(max, 'clamp', 'max');
     if (min > max) throw new Error(`medgrad: clamp: min (${min}) exceeds max (${max}) for tensor of shape ${fmt(x.shape)}`);
     return unaryKernel(float(x, 'clamp'), 'clamp', min, max);
   },
@@ -58,19 +59,19 @@ export const clip = (x: Tensor, min?: number, max?: number): Tensor => clamp(x, 
 
 // ---- binary ----
 export const add: Binary = defineOp('add',
-  (a: Tensor, b: Operand) => (typeof b === 'number' ? unaryKernel(float(a, 'add'), 'affine', 1, b) : binaryForward('add', a, b)),
+  (a: Tensor, b: Operand) => (typeof b !== 'object' ? unaryKernel(float(a, 'add'), 'affine', 1, scalar(b, 'add', 'second operand')) : binaryForward('add', a, b)),
   (g, _y, a, b) => [sumTo(g, a.shape), typeof b === 'number' ? null : sumTo(g, b.shape)]);
 
 export const sub: Binary = defineOp('sub',
-  (a: Tensor, b: Operand) => (typeof b === 'number' ? unaryKernel(float(a, 'sub'), 'affine', 1, -b) : binaryForward('sub', a, b)),
+  (a: Tensor, b: Operand) => (typeof b !== 'object' ? unaryKernel(float(a, 'sub'), 'affine', 1, -scalar(b, 'sub', 'second operand')) : binaryForward('sub', a, b)),
   (g, _y, a, b) => [sumTo(g, a.shape), typeof b === 'number' ? null : sumTo(neg(g), b.shape)]);
 
 export const mul: Binary = defineOp('mul',
-  (a: Tensor, b: Operand) => (typeof b === 'number' ? unaryKernel(float(a, 'mul'), 'affine', b, 0) : binaryForward('mul', a, b)),
+  (a: Tensor, b: Operand) => (typeof b !== 'object' ? unaryKernel(float(a, 'mul'), 'affine', scalar(b, 'mul', 'second operand'), 0) : binaryForward('mul', a, b)),
   (g, _y, a, b) => typeof b === 'number' ? [mul(g, b)] : [sumTo(mul(g, b), a.shape), sumTo(mul(g, a), b.shape)]);
 
 export const div: Binary = defineOp('div',
-  (a: Tensor, b: Operand) => (typeof b === 'number' ? unaryKernel(float(a, 'div'), 'affine', 1 / b, 0) : binaryForward('div', a, b)),
+  (a: Tensor, b: Operand) => (typeof b !== 'object' ? unaryKernel(float(a, 'div'), 'affine', 1 / scalar(b, 'div', 'second operand'), 0) : binaryForward('div', a, b)),
   (g, y, a, b) => typeof b === 'number' ? [div(g, b)] : [sumTo(div(g, b), a.shape), sumTo(neg(div(mul(g, y), b)), b.shape)]);
 
 /** Where a and b tie, each receives half of the gradient (as the derivative's average). */
@@ -79,20 +80,20 @@ function tieSplit(first: Tensor, second: Tensor, firstWins: (a: Tensor, b: Tenso
 }
 
 export const minimum: Binary = defineOp('minimum',
-  (a: Tensor, b: Operand) => (typeof b === 'number' ? unaryKernel(float(a, 'minimum'), 'clamp', -Infinity, b) : binaryForward('minimum', a, b)),
+  (a: Tensor, b: Operand) => (typeof b !== 'object' ? unaryKernel(float(a, 'minimum'), 'clamp', -Infinity, scalar(b, 'minimum', 'second operand')) : binaryForward('minimum', a, b)),
   (g, _y, a, b) => typeof b === 'number'
     ? [mul(g, add(lt(a, b), mul(eq(a, b), 0.5)))]
     : [sumTo(mul(g, tieSplit(a, b, lt)), a.shape), sumTo(mul(g, tieSplit(b, a, lt)), b.shape)]);
 
 export const maximum: Binary = defineOp('maximum',
-  (a: Tensor, b: Operand) => (typeof b === 'number' ? unaryKernel(float(a, 'maximum'), 'clamp', b, Infinity) : binaryForward('maximum', a, b)),
+  (a: Tensor, b: Operand) => (typeof b !== 'object' ? unaryKernel(float(a, 'maximum'), 'clamp', scalar(b, 'maximum', 'second operand'), Infinity) : binaryForward('maximum', a, b)),
   (g, _y, a, b) => typeof b === 'number'
     ? [mul(g, add(gt(a, b), mul(eq(a, b), 0.5)))]
     : [sumTo(mul(g, tieSplit(a, b, gt)), a.shape), sumTo(mul(g, tieSplit(b, a, gt)), b.shape)]);
 
 // ---- comparisons: float32 0/1, no gradient ----
-const compare = (code: BinaryCode, scalar: 'gtS' | 'ltS' | 'geS' | 'leS' | 'eqS' | 'neS'): Binary =>
-  defineOp(code, (a: Tensor, b: Operand) => (typeof b === 'number' ? unaryKernel(float(a, code), scalar, b) : binaryForward(code, a, b)));
+const compare = (code: BinaryCode, op: 'gtS' | 'ltS' | 'geS' | 'leS' | 'eqS' | 'neS'): Binary =>
+  defineOp(code, (a: Tensor, b: Operand) => (typeof b !== 'object' ? unaryKernel(float(a, code), op, scalar(b, code, 'second operand')) : binaryForward(code, a, b)));
 
 export const eq = compare('eq', 'eqS');
 export const ne = compare('ne', 'neS');
@@ -101,9 +102,17 @@ export const le = compare('le', 'leS');
 export const gt = compare('gt', 'gtS');
 export const ge = compare('ge', 'geS');
 
-/** Elementwise cond != 0 ? a : b, all three broadcast together. */
+/**
+ * Elementwise cond ? a : b, all three broadcast together. PyTorch requires a bool condition;
+ * this engine has no bool dtype and its comparisons return float32 0/1 masks, so the condition
+ * must be such a float32 mask (any non-zero value, NaN included, counts as true). An int32
+ * condition is refused rather than silently reinterpreted: its bits are not float values.
+ */
 export const where: (cond: Tensor, a: Tensor, b: Tensor) => Tensor = defineOp('where',
   (cond: Tensor, a: Tensor, b: Tensor) => {
+    if (cond instanceof Tensor && cond.dtype !== 'float32') {
+      throw new Error(`medgrad: where: condition of shape ${fmt(cond.shape)} has dtype ${cond.dtype}; a condition is a float32 0/1 mask as comparisons (gt, eq, ...) return (this engine has no bool dtype): use ne(cast(cond, 'float32'), 0)`);
+    }
     float(cond, 'where', 'condition'); float(a, 'where', 'first value'); float(b, 'where', 'second value');
     const shape = broadcastShapes(broadcastShapes(cond.shape, a.shape, 'where'), b.shape, 'where');
     return broadcastKernel('where_select', 0, 'where', shape, [cond, a, b].map((t) => ({ t, strides: broadcastStrides(t.shape, shape) })));

@@ -19,19 +19,19 @@ export function packParams(scalars: number[], arrays: ReadonlyArray<readonly num
 
 /** Workgroups for a grid-stride loop over n elements with `wg` invocations per workgroup. */
 export function gridFor(n: number, wg = 256): [number] { return [Math.max(1, Math.min(Math.ceil(n / wg), 8192))]; }
-// elementwise.wgsl uses 64-wide workgroups: tiny tensors then waste fewer idle invocations.
+// elementwise.wgsl's workgroup size (WG there): gridFor must count workgroups of that width.
 const EW = 256;
 
 const label = (op: string, ...shapes: Shape[]) => `${op} ${shapes.map(fmt).join(' ')}`;
 
 export const UNARY = {
   neg: 0, exp: 1, log: 2, sqrt: 3, relu: 4, sigmoid: 5, tanh: 6, abs: 7, sign: 8, pow: 9, clamp: 10,
-  affine: 11, gtS: 12, ltS: 13, geS: 14, leS: 15, eqS: 16, neS: 17, rdiv: 18, square: 19,
+  affine: 11, gtS: 12, ltS: 13, geS: 14, leS: 15, eqS: 16, neS: 17, square: 19,
 } as const;
 export type UnaryCode = keyof typeof UNARY;
 
 export const BINARY = {
-  add: 0, sub: 1, mul: 2, div: 3, minimum: 4, maximum: 5, eq: 6, ne: 7, lt: 8, le: 9, gt: 10, ge: 11, pow: 12,
+  add: 0, sub: 1, mul: 2, div: 3, minimum: 4, maximum: 5, eq: 6, ne: 7, lt: 8, le: 9, gt: 10, ge: 11,
 } as const;
 export type BinaryCode = keyof typeof BINARY;
 

@@ -28,7 +28,8 @@ export const unsqueeze = (x: Tensor, dim: number): Tensor => {
 export const squeeze = (x: Tensor, dim?: number): Tensor => {
   if (dim === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
   const d = normAxis(dim, x.rank, x.shape, 'squeeze');
-  return x.shape[d] === 1 ? reshape(x, x.shape.filter((_, i) => i !== d)) : x;
+  // Nothing to squeeze still gives a new tensor (a view), so disposing it leaves x alone.
+  return reshape(x, x.shape[d] === 1 ? x.shape.filter((_, i) => i !== d) : x.shape);
 };
 
 function checkPerm(axes: readonly number[], x: Tensor): number[] {

@@ -9,7 +9,7 @@ import * as sm from './softmax.js';
 import * as cv from './conv.js';
 import * as nm from './norm.js';
 import * as pl from './pool.js';
-import { backward as runBackward } from '../autograd/backward.js';
+import { backward as runBackward, type BackwardOptions } from '../autograd/backward.js';
 
 export * from './elementwise.js';
 export * from './movement.js';
@@ -34,7 +34,7 @@ export const METHODS = {
   sum: rd.sum, mean: rd.mean, max: rd.max, min: rd.min, argmax: rd.argmax, argmin: rd.argmin,
   matmul: la.matmul, softmax: sm.softmax, logSoftmax: sm.logSoftmax,
   conv2d: cv.conv2d, batchNorm2d: nm.batchNorm2d, maxPool2d: pl.maxPool2d, avgPool2d: pl.avgPool2d, globalAvgPool2d: pl.globalAvgPool2d,
-  backward: (t: Tensor, gradient?: Tensor): void => runBackward(t, gradient),
+  backward: (t: Tensor, gradient?: Tensor, options?: BackwardOptions): void => runBackward(t, gradient, options),
 } as const;
 
 type Bound<F> = F extends (self: Tensor, ...args: infer A) => infer R ? (...args: A) => R : never;
