@@ -66,6 +66,55 @@ describe('npy and npz', () => {
     expect(() => parseNpy(npy([3, 4, 4], '|u1', imgs).subarray(0, 100), 'cut.npy')).toThrow(/cut\.npy is truncated/);
   });
 
+  it('reads each image dtype as what it is, by a documented rule, and refuses what cannot be an image', async () => {
+    const n = 2, px = 4 * 4;
+    const labels = npy([n, 1], '|u1', Uint8Array.from([0, 1]));
+    const bytes = (a: Float32Array | Float64Array | Int32Array) => new Uint8Array(a.buffer);
+    const write = (name: string, images: Uint8Array, lb = labels) => {
+      const file = join(root, `${name}.npz`);
+      writeFileSync(file, zipSync({ 'train_images.npy': images, 'train_labels.npy': lb }));
+      return file;
+    };
+    const load = (file: string) => loadDataset(file, { imageSize: 4, cacheDir: null });
+    const ramp = (k: number) => Array.from({ length: n * px }, (_, i) => (i % px) * k);
+    // float32 in [0, 1]: taken as is (it was read as bytes and divided by 255 before).
+    const f01 = await load(write('f32-unit', npy([n, 4, 4], '<f4', bytes(Float32Array.from(ramp(1 / 15))))));
+    expect(f01.x[15]).toBeCloseTo(1, 6);
+    expect(f01.x[5]).toBeCloseTo(5 / 15, 6);
+    // float64 in [0, 255]: divided by 255.
+    const f255 = await load(write('f64-255', npy([n, 4, 4], '<f8', bytes(Float64Array.from(ramp(17))))));
+    expect(f255.x[15]).toBeCloseTo(1, 6);
+    expect(f255.x[3]).toBeCloseTo(51 / 255, 6);
+    // int32 0..255: divided by 255.
+    const i32 = await load(write('i32', npy([n, 4, 4], '<i4', bytes(Int32Array.from(ramp(17))))));
+    expect(i32.x[15]).toBeCloseTo(1, 6);
+    // Values no image has are refused, naming the file and the array.
+    const neg = write('neg', npy([n, 4, 4], '<f4', bytes(Float32Array.from(ramp(1), (v) => v - 3))));
+    await expect(load(neg)).rejects.toThrow(/neg\.npz: train_images \(<f4\) has values in \[-3, 12\]; images must lie in \[0, 1\] \(float\) or \[0, 255\]/);
+    const big = write('big', npy([n, 4, 4], '<f8', bytes(Float64Array.from(ramp(100)))));
+    await expect(load(big)).rejects.toThrow(/big\.npz: train_images \(<f8\) has values in \[0, 1500\]/);
+    const nan = write('nan', npy([n, 4, 4], '<f4', bytes(Float32Array.from(ramp(0.01), (v, i) => (i === 7 ? NaN : v)))));
+    await expect(load(nan)).rejects.toThrow(/nan\.npz: train_images holds NaN at element 7; an image array must be finite/);
+    // Labels: one class index per image.
+    const images = npy([n, 4, 4], '|u1', new Uint8Array(n * px));
+    const multi = write('multi', images, npy([n, 3], '|u1', Uint8Array.from([0, 1, 1, 1, 0, 0])));
+    await expect(load(multi)).rejects.toThrow(/multi\.npz: train_labels has shape \(2, 3\); expected one class label per image \(N or N x 1\): multi-label data is not supported/);
+    const frac = write('frac', images, npy([n], '<f4', bytes(Float32Array.from([0, 1.5]))));
+    await expect(load(frac)).rejects.toThrow(/frac\.npz: train_labels: label 1\.5 of image 1 is not a class index/);
+  });
+
+  it('counts classes of a large label array without overflowing the stack', async () => {
+    const n = 400_000;
+    const file = join(root, 'many.npz');
+    writeFileSync(file, zipSync({
+      'train_images.npy': npy([n, 1, 1], '|u1', new Uint8Array(n)),
+      'train_labels.npy': npy([n], '<i4', new Uint8Array(Int32Array.from({ length: n }, (_, i) => i % 3).buffer)),
+    }));
+    const ds = await loadDataset(file, { imageSize: 1, cacheDir: null });
+    expect(ds.classes).toEqual(['0', '1', '2']);
+    expect(ds.n).toBe(n);
+  });
+
   it('reads the real PneumoniaMNIST with its own split (skipped without ../shared)', async (ctx) => {
     const file = join(__dirname, '../../shared/datasets/pneumoniamnist/pneumoniamnist.npz');
     try { readdirSync(join(__dirname, '../../shared/datasets/pneumoniamnist')); } catch { ctx.skip('../shared/datasets/pneumoniamnist is not beside this checkout (a user\'s download; CI has it)'); return; }
@@ -113,6 +162,32 @@ describe('image folders', () => {
     const [a, b, c] = [pat(sp.train), pat(sp.val), pat(sp.test)];
     for (const p of a) { expect(b.has(p)).toBe(false); expect(c.has(p)).toBe(false); }
     for (const p of b) expect(c.has(p)).toBe(false);
+  });
+
+  it('stops on a labels.csv without patient ids unless told to split by image (allowNoGroups)', async () => {
+    const dir = join(root, 'nocsvcols');
+    for (const cls of ['A', 'B']) {
+      mkdirSync(join(dir, cls), { recursive: true });
+      for (let i = 0; i < 2; i++) writeFileSync(join(dir, cls, `${i}.png`), png(4, 4, () => [10 * i, 0, 0]));
+    }
+    writeFileSync(join(dir, 'labels.csv'), 'file,label,patient\nA/0.png,A,P1\n');
+    await expect(loadDataset(dir, { imageSize: 4, cacheDir: null })).rejects.toThrow(/nocsvcols\/labels\.csv has no 'path' or 'patient_id' column .*one patient's images may land in two splits; .*\(allowNoGroups\)/);
+    const lines: string[] = [];
+    const ds = await loadDataset(dir, { imageSize: 4, cacheDir: null, allowNoGroups: true, log: (l) => lines.push(l) });
+    expect(ds.groups).toBeUndefined();
+    expect(lines.join('\n')).toMatch(/warning: .*labels\.csv has no 'path' or 'patient_id' column/);
+    // The columns are there but an image has no row: its patient is unknown.
+    writeFileSync(join(dir, 'labels.csv'), 'path,label,patient_id\nA/0.png,A,P1\nA/1.png,A,P1\nB/0.png,B,P2\n');
+    await expect(loadDataset(dir, { imageSize: 4, cacheDir: null })).rejects.toThrow(/labels\.csv has no row for 1 of 4 images \(B\/1\.png\)/);
+    const partial = await loadDataset(dir, { imageSize: 4, cacheDir: null, allowNoGroups: true });
+    expect(partial.groups).toEqual(['P1', 'P1', 'P2', 'file:1.png']);
+  });
+
+  it('refuses a batch whose label is outside the classes (crossEntropy would give NaN)', () => {
+    const ds = { x: new Float32Array(2 * 16), y: Int32Array.from([1, 2]), n: 2, channels: 1, size: 4, classes: ['a', 'b'], source: 'toy' };
+    expect(makeBatch(ds, [0], { channels: 1 }).y).toEqual(Int32Array.from([1]));
+    expect(() => makeBatch(ds, [0, 1], { channels: 1 })).toThrow(/toy: label 2 of image 1 is outside \[0, 2\) \(classes a, b\)/);
+    expect(() => makeBatch(ds, [2], { channels: 1 })).toThrow(/batch index 2 is outside the 2 images of toy/);
   });
 
   it('names the unreadable file, skips it on request, and caches nothing from a failed read', async () => {
@@ -184,13 +259,22 @@ describe('augmentation and resizing', () => {
     const ds = { x: Float32Array.from({ length: 16 }, (_, i) => i), y: Int32Array.from([0]), n: 1, channels: 1, size: 4, classes: ['a'], source: 't' };
     const plain = makeBatch(ds, [0], { channels: 3 });
     expect(Array.from(plain.x.subarray(16, 32))).toEqual(Array.from(ds.x));
-    // Find a draw that flips with no shift, to check the flip exactly.
-    for (let seed = 0; seed < 200; seed++) {
-      const g = new Generator(seed);
-      const b = makeBatch(ds, [0], { channels: 1, augment: { shift: 0, flip: true, generator: g } });
-      if (b.x[0] === 3) { expect(Array.from(b.x.subarray(0, 4))).toEqual([3, 2, 1, 0]); return; }
+    // shift 0.25 of 4 px allows shifts of -1, 0 and 1 px on each axis. A twin generator replays
+    // the draws (dx, dy, flip), and the expected image is built here independently.
+    const seen = new Set<string>();
+    for (let seed = 0; seed < 60; seed++) {
+      const twin = new Generator(seed);
+      const dx = twin.int(3) - 1, dy = twin.int(3) - 1, flip = twin.random() < 0.5;
+      const b = makeBatch(ds, [0], { channels: 1, augment: { shift: 0.25, flip: true, generator: new Generator(seed) } });
+      const clip = (v: number) => Math.min(3, Math.max(0, v));
+      const want: number[] = [];
+      for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) want.push(clip(r - dy) * 4 + clip((flip ? 3 - c : c) - dx));
+      expect(Array.from(b.x), `seed ${seed}: dx ${dx}, dy ${dy}, flip ${flip}`).toEqual(want);
+      seen.add(`${dx},${dy},${flip}`);
     }
-    expect.fail('no flip in 200 draws');
+    // Every shift was drawn, so the check above covered real shifts, not only shift 0.
+    for (const dx of [-1, 0, 1]) for (const dy of [-1, 0, 1]) expect([...seen].some((k) => k.startsWith(`${dx},${dy},`)), `shift ${dx},${dy}`).toBe(true);
+    expect([...seen].some((k) => k.endsWith('true') && !k.startsWith('0,0'))).toBe(true);
   });
 
   it('keeps constants constant and averages when shrinking', () => {

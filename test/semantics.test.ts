@@ -118,7 +118,10 @@ describe('grad and backward', () => {
     const [gx, gz] = E.tidy(() => E.grad(E.sum(E.mul(x, x)), [x, z], { allowUnused: true }));
     expect(Array.from(await gx!.data())).toEqual([2, 4]);
     expect(gz).toBeNull();
-    E.dispose([x, z, gx]);
+    // Used through an op whose gradient is zero (sign) is used: zeros, as torch gives.
+    const [gs] = E.tidy(() => E.grad(E.sum(E.sign(z)), [z]));
+    expect(Array.from(await gs!.data())).toEqual([0, 0]);
+    E.dispose([x, z, gx, gs]);
   });
 
   it('a second backward through a freed graph raises, unless the graph is retained', async () => {

@@ -3,7 +3,7 @@
 import { keep, Tensor, tidy, type GradNode } from '../tensor.js';
 import { fmt } from '../shape.js';
 import { noGrad } from './mode.js';
-import { add, ones } from '../ops/table.js';
+import { add, ones, zeros } from '../ops/table.js';
 
 function topoSort(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
@@ -48,7 +48,7 @@ type Freeable = GradNode & { [FREED]?: boolean };
  * Unless retain, each node swept is marked freed, so a second sweep through it throws as in
  * PyTorch (its saved tensors would otherwise be used after the caller thinks them released).
  */
-function sweep(root: Tensor, seed: Tensor | undefined, wanted: (t: Tensor) => boolean, retain: boolean): Map<Tensor, Tensor> {
+function sweep(root: Tensor, seed: Tensor | undefined, wanted: (t: Tensor) => boolean, retain: boolean): { grads: Map<Tensor, Tensor>; reached: Set<Tensor> } {
   if (!root.requiresGrad) throw new Error(`medgrad: backward: tensor of shape ${fmt(root.shape)} does not require grad (no input had requiresGrad, or it was made under noGrad)`);
   if (!seed && root.size !== 1) throw new Error(`medgrad: backward: output of shape ${fmt(root.shape)} is not a scalar; pass a gradient of that shape`);
   if (seed && seed.shape.join() !== root.shape.join()) throw new Error(`medgrad: backward: gradient of shape ${fmt(seed.shape)} does not match output of shape ${fmt(root.shape)}`);
@@ -75,13 +75,13 @@ function sweep(root: Tensor, seed: Tensor | undefined, wanted: (t: Tensor) => bo
       grads.set(x, prev ? add(prev, gi) : gi);
     });
   }
-  return result;
+  return { grads: result, reached: new Set(order) };
 }
 
 /** Accumulates d root / d leaf into leaf.grad for every leaf with requiresGrad. */
 export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptions = {}): void {
   noGrad(() => tidy(() => {
-    const grads = sweep(root, gradient, (t) => t.node === null, options.retainGraph ?? false);
+    const { grads } = sweep(root, gradient, (t) => t.node === null, options.retainGraph ?? false);
     const owned = new Set<Tensor>();
     for (const [leaf, g] of grads) {
       let next = leaf.grad ? add(leaf.grad, g) : g;
@@ -111,10 +111,12 @@ export function grad(output: Tensor, inputs: Tensor[], gradientOrOptions?: Tenso
   });
   return noGrad(() => tidy(() => {
     const want = new Set(inputs);
-    const grads = sweep(output, gradient, (t) => want.has(t), o.retainGraph ?? false);
+    const { grads, reached } = sweep(output, gradient, (t) => want.has(t), o.retainGraph ?? false);
     const seen = new Set<Tensor>();
     return inputs.map((x, i) => {
       let g = grads.get(x);
+      // In the graph but given no gradient (sign's is zero everywhere): zeros, as in PyTorch.
+      if (!g && reached.has(x)) g = zeros(x.shape);
       if (!g) {
         if (o.allowUnused) return null;
         throw new Error(`medgrad: grad: input ${i} (shape ${fmt(x.shape)}) was not used to compute the output; pass { allowUnused: true } to get null for it`);

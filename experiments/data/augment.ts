@@ -12,7 +12,13 @@ export function makeBatch(ds: ImageDataset, idx: readonly number[], o: BatchOpti
     throw new Error(`medgrad: the model expects ${o.channels} channels but ${ds.source} has ${ds.channels}`);
   }
   const x = new Float32Array(idx.length * o.channels * plane);
+  const y = new Int32Array(idx.length);
   idx.forEach((i, k) => {
+    // Checked where labels become a batch: crossEntropy would give NaN for a label out of range.
+    if (!(Number.isInteger(i) && i >= 0 && i < ds.n)) throw new Error(`medgrad: batch index ${i} is outside the ${ds.n} images of ${ds.source}`);
+    const label = ds.y[i]!;
+    if (!(label >= 0 && label < ds.classes.length)) throw new Error(`medgrad: ${ds.source}: label ${label} of image ${i} is outside [0, ${ds.classes.length}) (classes ${ds.classes.join(', ')})`);
+    y[k] = label;
     let dx = 0, dy = 0, flip = false;
     if (o.augment) {
       const m = Math.round(o.augment.shift * s);
@@ -32,5 +38,5 @@ export function makeBatch(ds: ImageDataset, idx: readonly number[], o: BatchOpti
       }
     }
   });
-  return { x, y: Int32Array.from(idx, (i) => ds.y[i]!) };
+  return { x, y };
 }

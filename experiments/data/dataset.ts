@@ -19,18 +19,6 @@ export interface ImageDataset {
 
 export interface Splits { train: number[]; val: number[]; test: number[]; kind: string }
 
-/** The images and labels at the given indices, as a new dataset (shares nothing). */
-export function subset(ds: ImageDataset, idx: readonly number[]): ImageDataset {
-  const per = ds.channels * ds.size * ds.size;
-  const x = new Float32Array(idx.length * per);
-  idx.forEach((i, k) => x.set(ds.x.subarray(i * per, (i + 1) * per), k * per));
-  return {
-    ...ds, x, n: idx.length, y: Int32Array.from(idx, (i) => ds.y[i]!),
-    groups: ds.groups ? idx.map((i) => ds.groups![i]!) : undefined,
-    split: ds.split ? idx.map((i) => ds.split![i]!) : undefined,
-  };
-}
-
 export function classCounts(ds: ImageDataset): number[] {
   const c = new Array<number>(ds.classes.length).fill(0);
   for (const v of ds.y) c[v] = c[v]! + 1;

@@ -12,7 +12,7 @@ import { decodeSafetensors, encodeSafetensors } from '../../nn/safetensors.js';
 import { validateLabels, type ImageDataset } from './dataset.js';
 import { generateDataset } from './generated.js';
 import { decodeImage, isGreyscale, toPlanes } from './images.js';
-import { parseNpz, toNumbers } from './npy.js';
+import { classLabels, imageScale, parseNpz, toNumbers } from './npy.js';
 import { resizePlane, type ResizeMethod } from './resize.js';
 
 export interface LoadOptions {
@@ -24,6 +24,12 @@ export interface LoadOptions {
   cacheDir?: string | null;
   /** Skip unreadable images (counted and reported) instead of failing. */
   skipBad?: boolean;
+  /**
+   * Go on without patient ids when a folder's labels.csv lacks the path / patient_id columns
+   * or some images have no row: the data can then only be split by image, which can put one
+   * patient's images in two splits. Without this option such a labels.csv stops the load.
+   */
+  allowNoGroups?: boolean;
   /** Generated data only: how many images and which seed. */
   count?: number;
   seed?: number;
@@ -39,7 +45,9 @@ export async function loadDataset(spec: string, o: LoadOptions): Promise<ImageDa
   const isDir = statSync(path).isDirectory();
   if (!isDir && extname(path) !== '.npz') throw new Error(`medgrad: ${spec}: unsupported dataset file (a MedMNIST .npz or a folder of class folders)`);
   const files = isDir ? listImages(path) : [];
-  const key = cacheKey(path, isDir ? files.map((f) => f.file) : [path], o);
+  const csv = join(path, 'labels.csv');
+  // labels.csv is hashed too, so that fixing it rebuilds the cached patient ids.
+  const key = cacheKey(path, isDir ? [...files.map((f) => f.file), ...(existsSync(csv) ? [csv] : [])] : [path], o);
   const cached = o.cacheDir ? readCache(join(o.cacheDir, `${key}.safetensors`)) : null;
   if (cached) { o.log?.(`dataset: ${cached.source} (cached)`); return cached; }
   const ds = isDir ? readFolder(path, files, o) : readNpz(path, o);
@@ -69,19 +77,37 @@ function listImages(root: string): Listed[] {
   return out;
 }
 
-function readLabelsCsv(root: string): Map<string, string> | null {
+/** Patient id by image path (relative, with /) from root/labels.csv; null when there is none. */
+function readLabelsCsv(root: string, o: LoadOptions): Map<string, string> | null {
   const csv = join(root, 'labels.csv');
   if (!existsSync(csv)) return null;
   const lines = readFileSync(csv, 'utf8').split(/\r?\n/).filter(Boolean);
-  const head = lines[0]!.split(',');
+  const head = (lines[0] ?? '').split(',').map((c) => c.trim());
   const pi = head.indexOf('path'), gi = head.indexOf('patient_id');
-  if (pi < 0 || gi < 0) return null;
-  return new Map(lines.slice(1).map((l) => { const c = l.split(','); return [c[pi]!, c[gi]!]; }));
+  if (pi < 0 || gi < 0) {
+    const why = `${csv} has no ${pi < 0 ? "'path'" : ''}${pi < 0 && gi < 0 ? ' or ' : ''}${gi < 0 ? "'patient_id'" : ''} column (its header: ${JSON.stringify(lines[0] ?? '')}), so images cannot be grouped by patient and one patient's images may land in two splits`;
+    if (!o.allowNoGroups) throw new Error(`medgrad: ${why}; fix the file (columns path,label,...,patient_id) or allow splitting by image (allowNoGroups)`);
+    o.log?.(`warning: ${why}; going on without patient ids (allowNoGroups)`);
+    return null;
+  }
+  return new Map(lines.slice(1).map((l) => { const c = l.split(','); return [(c[pi] ?? '').trim(), (c[gi] ?? '').trim()]; }));
+}
+
+/** Each image's patient id; an image without a row stops the load unless allowNoGroups. */
+function patientIds(root: string, files: Listed[], patients: Map<string, string>, o: LoadOptions): string[] {
+  const rel = files.map((f) => relative(root, f.file).split('\\').join('/'));
+  const missing = rel.filter((r) => !patients.has(r));
+  if (missing.length) {
+    const why = `${join(root, 'labels.csv')} has no row for ${missing.length} of ${files.length} images (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}), so their patients are unknown and may land in two splits`;
+    if (!o.allowNoGroups) throw new Error(`medgrad: ${why}; add the rows or allow splitting those images alone (allowNoGroups)`);
+    o.log?.(`warning: ${why}; each is treated as a patient of its own (allowNoGroups)`);
+  }
+  return rel.map((r, i) => patients.get(r) ?? `file:${basename(files[i]!.file)}`);
 }
 
 function readFolder(root: string, files: Listed[], o: LoadOptions): ImageDataset {
   const classes = [...new Set(files.map((f) => f.cls))].sort();
-  const patients = readLabelsCsv(root);
+  const patients = readLabelsCsv(root, o);
   const decoded: Array<{ f: Listed; img: ReturnType<typeof decodeImage> }> = [];
   const bad: string[] = [];
   files.forEach((f, i) => {
@@ -98,7 +124,7 @@ function readFolder(root: string, files: Listed[], o: LoadOptions): ImageDataset
   const per = channels * o.imageSize * o.imageSize;
   const x = new Float32Array(decoded.length * per);
   decoded.forEach((d, k) => toPlanes(d.img, channels, o.imageSize, o.resize ?? 'bicubic', x.subarray(k * per, (k + 1) * per)));
-  const groups = patients ? decoded.map((d) => patients.get(relative(root, d.f.file).split('\\').join('/')) ?? `file:${basename(d.f.file)}`) : undefined;
+  const groups = patients ? patientIds(root, decoded.map((d) => d.f), patients, o) : undefined;
   const hasSplit = decoded.every((d) => d.f.split);
   return {
     x, y: Int32Array.from(decoded, (d) => classes.indexOf(d.f.cls)), n: decoded.length, channels, size: o.imageSize, classes,
@@ -111,7 +137,7 @@ function readNpz(path: string, o: LoadOptions): ImageDataset {
   const arrays = parseNpz(new Uint8Array(readFileSync(path)), path);
   const parts = (['train', 'val', 'test'] as const).filter((s) => arrays[`${s}_images`] || arrays[`${s}_labels`]);
   if (parts.length === 0) throw new Error(`medgrad: ${path} has no train_images / train_labels arrays (keys: ${Object.keys(arrays).join(', ')})`);
-  const chunks: Array<{ x: Float32Array; y: number[]; split: 'train' | 'val' | 'test' }> = [];
+  const chunks: Array<{ x: Float32Array; y: Int32Array; split: 'train' | 'val' | 'test' }> = [];
   let channels = 1;
   for (const s of parts) {
     const im = arrays[`${s}_images`], lb = arrays[`${s}_labels`];
@@ -121,36 +147,43 @@ function readNpz(path: string, o: LoadOptions): ImageDataset {
     if (im.shape.length < 3 || (c !== 1 && c !== 3)) throw new Error(`medgrad: ${path}: ${s}_images has shape (${im.shape.join(', ')}); expected N x H x W or N x H x W x 3`);
     if (lb.shape[0] !== n) throw new Error(`medgrad: ${path}: ${s}_images has ${n} images but ${s}_labels has ${lb.shape[0]} labels`);
     channels = o.channels === 1 ? 1 : o.channels === 3 ? 3 : c;
+    const scale = imageScale(im, `${path}: ${s}_images`);
+    const y = classLabels(lb, `${path}: ${s}_labels`);
     const per = channels * o.imageSize * o.imageSize;
     const x = new Float32Array(n * per);
-    const src = im.data as Uint8Array;
+    // Every dtype read as what it is (int64 as numbers), scaled to [0, 1] by the array's rule.
+    const src = im.data instanceof BigInt64Array ? toNumbers(im) : im.data;
     const plane = new Float32Array(h * w);
     for (let k = 0; k < n; k++) for (let ch = 0; ch < channels; ch++) {
       for (let p = 0; p < h * w; p++) {
         // Interleaved HWC source; a grey source repeated, an RGB one averaged for 1 channel.
-        plane[p] = c === 1 ? src[k * h * w + p]! / 255
-          : channels === 3 ? src[(k * h * w + p) * 3 + ch]! / 255
-          : (src[(k * h * w + p) * 3]! + src[(k * h * w + p) * 3 + 1]! + src[(k * h * w + p) * 3 + 2]!) / 765;
+        plane[p] = c === 1 ? src[k * h * w + p]! * scale
+          : channels === 3 ? src[(k * h * w + p) * 3 + ch]! * scale
+          : (src[(k * h * w + p) * 3]! + src[(k * h * w + p) * 3 + 1]! + src[(k * h * w + p) * 3 + 2]!) * scale / 3;
       }
       x.set(resizePlane(plane, h, w, o.imageSize, o.imageSize, o.resize ?? 'bicubic'), k * per + ch * o.imageSize * o.imageSize);
     }
-    chunks.push({ x, y: Array.from(toNumbers(lb)), split: s });
+    chunks.push({ x, y, split: s });
   }
   const n = chunks.reduce((t, c) => t + c.y.length, 0);
   const x = new Float32Array(n * channels * o.imageSize * o.imageSize);
   let at = 0;
   for (const c of chunks) { x.set(c.x, at); at += c.x.length; }
-  const y = Int32Array.from(chunks.flatMap((c) => c.y));
-  const nClasses = Math.max(...y) + 1;
+  const y = new Int32Array(n);
+  let nClasses = 0;
+  at = 0;
+  // A loop, not Math.max(...y): spreading a large array overflows the call stack.
+  for (const c of chunks) { y.set(c.y, at); at += c.y.length; for (const v of c.y) if (v + 1 > nClasses) nClasses = v + 1; }
   return {
     x, y, n, channels, size: o.imageSize, classes: Array.from({ length: nClasses }, (_, i) => String(i)),
-    split: chunks.flatMap((c) => c.y.map(() => c.split)), source: `${path} (${n} images)`,
+    split: chunks.flatMap((c) => Array.from(c.y, () => c.split)), source: `${path} (${n} images)`,
   };
 }
 
 function cacheKey(path: string, files: string[], o: LoadOptions): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ v: 1, path, size: o.imageSize, channels: o.channels ?? 'auto', resize: o.resize ?? 'bicubic', skipBad: !!o.skipBad }));
+  // allowNoGroups is hashed only when set, so existing cache entries keep their keys.
+  h.update(JSON.stringify({ v: 1, path, size: o.imageSize, channels: o.channels ?? 'auto', resize: o.resize ?? 'bicubic', skipBad: !!o.skipBad, ...(o.allowNoGroups ? { allowNoGroups: true } : {}) }));
   for (const f of files) { const s = statSync(f); h.update(`${f}\0${s.size}\0${s.mtimeMs}\n`); }
   return h.digest('hex').slice(0, 24);
 }

@@ -46,6 +46,51 @@ export function parseNpz(bytes: Uint8Array, source: string): Record<string, NpyA
   return out;
 }
 
+/**
+ * How an image array's values map to [0, 1], decided once per array: uint8 and integer
+ * arrays are 0..255 (divided by 255); float arrays whose values all lie in [0, 1] are taken
+ * as they are, float arrays within [0, 255] (and beyond 1) are divided by 255. Anything else
+ * (NaN, infinities, negative values, values above 255) cannot be an image and is refused,
+ * naming `source`. The rule is per array, so a very dark 0..255 float image that happens to
+ * stay below 1 would be taken as [0, 1]: store such data as uint8.
+ */
+export function imageScale(a: NpyArray, source: string): number {
+  let lo = Infinity, hi = -Infinity;
+  const d = a.data;
+  if (d instanceof BigInt64Array) {
+    for (const v of d) { const x = Number(v); if (x < lo) lo = x; if (x > hi) hi = x; }
+  } else {
+    for (let i = 0; i < d.length; i++) {
+      const x = d[i]!;
+      if (!Number.isFinite(x)) throw new Error(`medgrad: ${source} holds ${x} at element ${i}; an image array must be finite`);
+      if (x < lo) lo = x;
+      if (x > hi) hi = x;
+    }
+  }
+  if (d.length === 0 || d instanceof Uint8Array) return 1 / 255;
+  const isFloat = d instanceof Float32Array || d instanceof Float64Array;
+  if (lo < 0 || hi > 255) throw new Error(`medgrad: ${source} (${a.dtype}) has values in [${lo}, ${hi}]; images must lie in [0, 1] (float) or [0, 255]`);
+  return isFloat && hi <= 1 ? 1 : 1 / 255;
+}
+
+/**
+ * Class labels from an array of shape [n] or [n, 1] (MedMNIST's), as int32: each a
+ * non-negative integer. A [n, k] array with k > 1 (multi-label, as in ChestMNIST) is refused.
+ */
+export function classLabels(a: NpyArray, source: string): Int32Array {
+  if (a.shape.length > 2 || (a.shape.length === 2 && a.shape[1] !== 1) || a.shape.length === 0) {
+    throw new Error(`medgrad: ${source} has shape (${a.shape.join(', ')}); expected one class label per image (N or N x 1): multi-label data is not supported`);
+  }
+  const v = toNumbers(a);
+  const out = new Int32Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (!Number.isInteger(x) || x < 0 || x > 0x7fffffff) throw new Error(`medgrad: ${source}: label ${x} of image ${i} is not a class index (a non-negative integer)`);
+    out[i] = x;
+  }
+  return out;
+}
+
 /** Values as plain numbers (int64 labels included). */
 export function toNumbers(a: NpyArray): Float64Array {
   if (a.data instanceof BigInt64Array) return Float64Array.from(a.data, (v) => Number(v));
