@@ -2,6 +2,9 @@
 // every row reduction done in workgroup memory so any number of classes works: softmax,
 // log-softmax and fused cross-entropy. With integer labels the loss is logsumexp(x) - x[label]
 // and the gradient (softmax(x) - onehot(label)) g[row]; a label outside [0, classes) yields NaN.
+// Both stay exact when the label's logit dominates: 1 - softmax(x)[label] and log(softmax) would
+// round to 0 in float32 from a margin of about 16, so the loss is log1p of the other classes'
+// summed exp(x_k - x_label) and the label's gradient is minus the other classes' probability.
 // With probability targets t (one-hot or soft) the loss is sum(t) logsumexp(x) - sum(t x) and
 // the gradient (softmax(x) sum(t) - t) g[row].
 
@@ -51,6 +54,24 @@ fn row_sum_exp(base: u32, lid: u32, m: f32) -> f32 {
   return wg_reduce(lid, s, false);
 }
 
+// Sum of exp(x_k - m) over the classes other than `skip`.
+fn row_sum_exp_others(base: u32, lid: u32, m: f32, skip: u32) -> f32 {
+  var s = 0.0;
+  for (var k = lid; k < p.cols; k = k + WG) { s = s + select(exp(x[base + k] - m), 0.0, k == skip); }
+  return wg_reduce(lid, s, false);
+}
+
+// log(1 + u) for u >= 0 without the rounding of 1 + u or the loose accuracy WGSL allows log
+// near 1 (2^-21 absolute): for u <= 1, 2 atanh(t) with t = u / (2 + u) <= 1/3 as a series.
+fn log1p(u: f32) -> f32 {
+  if (u > 1.0) { return log(1.0 + u); }
+  let t = u / (2.0 + u);
+  let t2 = t * t;
+  var sum = 1.0 / 17.0;
+  for (var k = 15.0; k > 0.0; k = k - 2.0) { sum = 1.0 / k + t2 * sum; }
+  return 2.0 * t * sum;
+}
+
 // Sum of the row's targets, or of targets times logits.
 fn row_sum(base: u32, lid: u32, weighted: bool) -> f32 {
   var s = 0.0;
@@ -75,15 +96,22 @@ fn rows(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: ve
     if (soft) { tsum = row_sum(base, l.x, false); }
     var y = 0;
     var bad = false;
+    var others = 0.0;
     if (with_labels) {
       y = labels[row];
       bad = y < 0 || u32(y) >= p.cols;
+      // Invocation-uniform: every invocation of the row reads the same label.
+      others = row_sum_exp_others(base, l.x, m, select(u32(y), 0u, bad));
     }
     if (OP == 2u || OP == 4u) {
       // Per-row losses: one value per row.
       var loss = 0.0;
       if (OP == 4u) { loss = tsum * lse - row_sum(base, l.x, true); }
-      else if (!bad) { loss = lse - x[base + u32(y)]; }
+      else if (!bad) {
+        let zy = x[base + u32(y)] - m;
+        // Near the top, log(1 + others / e^zy) keeps the tiny loss; far below it, lse - x_y has no cancellation.
+        loss = select(log1p(others / exp(zy)), -zy + log(s), zy < -1.0);
+      }
       if (l.x == 0u) { out[row] = select(loss, nan(), bad); }
     } else {
       for (var k = l.x; k < p.cols; k = k + WG) {
@@ -91,7 +119,7 @@ fn rows(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: ve
         var v = e;
         switch OP {
           case 1u: { v = x[base + k] - lse; }
-          case 3u: { v = select((e - select(0.0, 1.0, i32(k) == y)) * g[row], nan(), bad); }
+          case 3u: { v = select(select(e, -others / s, i32(k) == y) * g[row], nan(), bad); }
           case 5u: { v = (e * tsum - targets[base + k]) * g[row]; }
           default: {}
         }

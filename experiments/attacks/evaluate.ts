@@ -1,28 +1,39 @@
-// Robustness of one model on a set of images: every attack at every epsilon, with per-sample
-// results (clean prediction, adversarial prediction, final loss, perturbation norm) so that the
-// worst case over attacks can be computed, the attacks' loss curves for the sanity checks, and
-// the attacked set drawn as the protocol draws it.
+// Robustness of one model on a set of images: every attack at every epsilon, in the given order,
+// with per-image results (clean prediction and logit margin, adversarial prediction, loss,
+// perturbation norm) so that the worst case over attacks and paired comparisons can be
+// computed, the per-step share of images with a zero input gradient, and the attacked set
+// drawn as the protocol draws it. Attacks marked `cascade` (Square) run only on the images that
+// every earlier attack at that eps left correct, as AutoAttack orders its attacks.
 import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { makeBatch } from '../data/augment.js';
-import { type Classifier, freeze, leastLikely } from './gradient.js';
-import { perturb } from './pgd.js';
+import { type Classifier, freeze, leastLikely, runnerUp } from './gradient.js';
+import { marginLoss } from './losses.js';
+import { attackBatch } from './driver.js';
 import type { AttackConfig } from './spec.js';
+
+/** advPred of an image a cascaded attack did not attack, because an earlier attack (or the clean image) already fooled the model. */
+export const NOT_ATTACKED = -1;
 
 export interface AttackRecord {
   attack: string;
   /** Fraction of [0, 1]. */
   eps: number;
-  /** Accuracy against the true labels. */
+  /** Accuracy against the true labels (for a cascaded attack: after it and every attack before it). */
   acc: number;
+  /** Per image; NOT_ATTACKED where a cascaded attack skipped an image already fooled. */
   advPred: number[];
-  /** Cross-entropy against the true label at the adversarial image. */
+  /** Cross-entropy against the true label at the adversarial image (NaN where not attacked). */
   loss: number[];
-  /** max |x_adv - x| per sample. */
+  /** max |x_adv - x| per image. */
   linf: number[];
-  /** Mean attack objective before each step and at the end (the loss curve). */
+  /** Mean attack objective before each step and after the last (attacks that run every image every step). */
   trace: number[];
+  /** Per step: the share of the images attacked at that step whose input gradient was exactly zero. */
+  zeroGrad: number[];
+  /** How many images the attack ran on. */
+  attacked: number;
   seconds: number;
 }
 
@@ -31,6 +42,8 @@ export interface RobustnessResult {
   indices: number[];
   labels: number[];
   cleanPred: number[];
+  /** Clean logit margin z_y - max_{k != y} z_k per image (positive: correct). */
+  cleanMargin: number[];
   cleanAcc: number;
   records: AttackRecord[];
 }
@@ -53,81 +66,105 @@ export interface EvaluateOptions {
   channels: number;
   batchSize?: number;
   seed?: number;
-  /** Called after each batch with image-steps done and the total. */
+  /** Keep this attack's adversarial images (for transfer to other models). */
+  keepImagesOf?: string;
+  /** Called after each batch with the (attack, eps) jobs done and the total. */
   onProgress?: (done: number, total: number, what: string) => void;
 }
 
-const cost = (a: AttackConfig): number => (a.steps + 1) * a.restarts;
+export interface Evaluation { result: RobustnessResult; images: Map<number, Float32Array> }
 
-export async function evaluateRobustness(model: Classifier, ds: ImageDataset, indices: readonly number[], o: EvaluateOptions): Promise<RobustnessResult> {
+export async function evaluateRobustness(model: Classifier, ds: ImageDataset, indices: readonly number[], o: EvaluateOptions): Promise<Evaluation> {
   const bs = o.batchSize ?? 50;
-  const batches: number[][] = [];
-  for (let k = 0; k < indices.length; k += bs) batches.push(indices.slice(k, k + bs));
   const labels = indices.map((i) => ds.y[i]!);
+  const shape = (n: number) => [n, o.channels, ds.size, ds.size];
+  const per = o.channels * ds.size * ds.size;
   const restore = freeze(model);
   try {
-    // Gathered once: every (attack, eps) job reuses the same batches.
-    const data = batches.map((b) => makeBatch(ds, b, { channels: o.channels }));
-    const cleanPred: number[] = [];
-    const targets: number[] = [];
-    for (const [bi, b] of batches.entries()) {
-      const { x } = data[bi]!;
-      const [pred, ll] = E.noGrad(() => E.tidy(() => {
-        const logits = model.forward(E.tensor(x, [b.length, o.channels, ds.size, ds.size]));
-        return [E.argmax(logits, -1), leastLikely(logits)];
-      }));
-      cleanPred.push(...(await pred!.data())); targets.push(...(await ll!.data()));
-      E.dispose([pred, ll]);
-    }
-    const cleanAcc = accuracy(cleanPred, labels);
-    const jobs = o.attacks.flatMap((attack) => o.eps.filter((e) => e > 0).map((eps) => ({ attack, eps })));
-    const total = jobs.reduce((s, j) => s + cost(j.attack) * indices.length, 0);
-    let done = 0;
+    const all = makeBatch(ds, indices, { channels: o.channels });
+    const clean = await cleanPass(model, all.x, labels, shape, bs);
+    const cleanAcc = accuracy(clean.pred, labels);
     const records: AttackRecord[] = o.eps.includes(0)
-      ? o.attacks.map((a) => ({ attack: a.name, eps: 0, acc: cleanAcc, advPred: [...cleanPred], loss: [], linf: indices.map(() => 0), trace: [], seconds: 0 }))
+      ? o.attacks.map((a) => ({ attack: a.name, eps: 0, acc: cleanAcc, advPred: [...clean.pred], loss: [], linf: indices.map(() => 0), trace: [], zeroGrad: [], attacked: 0, seconds: 0 }))
       : [];
-    for (const { attack, eps } of jobs) {
-      const rec: AttackRecord = { attack: attack.name, eps, acc: 0, advPred: [], loss: [], linf: [], trace: [], seconds: 0 };
-      const t0 = performance.now();
-      for (const [bi, b] of batches.entries()) {
-        const { x: xs, y: ys } = data[bi]!;
-        // One generator per (attack, eps, batch): results do not depend on what ran before.
-        const gen = new E.Generator(((o.seed ?? 0) * 1000003 + Math.round(eps * 255 * 1000) * 7919 + bi * 104729 + hash(attack.name)) >>> 0);
-        const out = E.tidy(() => {
-          const x = E.tensor(xs, [b.length, o.channels, ds.size, ds.size]);
-          const y = E.tensor(ys, [b.length]);
-          const target = attack.target === 'least-likely' ? E.tensor(Int32Array.from(b, (_, k) => targets[bi * bs + k]!), [b.length], { dtype: 'int32' }) : null;
-          const p = perturb(model, x, y, target, attack, eps, gen);
-          return E.noGrad(() => [
-            E.argmax(p.logits, -1), E.crossEntropy(p.logits, y, { reduction: 'none' }),
-            E.max(E.abs(E.sub(p.xAdv, x)), [1, 2, 3]), E.stack(p.trace),
-          ] as Tensor[]);
-        });
-        const [pred, loss, linf, trace] = await Promise.all(out.map((t) => t.data()));
-        E.dispose(out);
-        rec.advPred.push(...pred!); rec.loss.push(...loss!); rec.linf.push(...linf!);
-        Array.from(trace!).forEach((v, k) => { rec.trace[k] = (rec.trace[k] ?? 0) + v / indices.length; });
-        done += cost(attack) * b.length;
-        o.onProgress?.(done, total, `${attack.name} eps ${+(eps * 255).toFixed(3)}/255`);
+    const images = new Map<number, Float32Array>();
+    const epsList = o.eps.filter((e) => e > 0);
+    const total = epsList.length * o.attacks.length;
+    let done = 0;
+    for (const eps of epsList) {
+      // Per image: still correct under every attack so far at this eps.
+      const robust = clean.pred.map((p, i) => p === labels[i]);
+      for (const attack of o.attacks) {
+        const t0 = performance.now();
+        const chosen = indices.map((_, i) => i).filter((i) => !attack.cascade || robust[i]);
+        const rec: AttackRecord = { attack: attack.name, eps, acc: 0, advPred: labels.map(() => NOT_ATTACKED), loss: labels.map(() => NaN), linf: labels.map(() => 0), trace: [], zeroGrad: [], attacked: chosen.length, seconds: 0 };
+        const zero: number[] = [], active: number[] = [];
+        const keep = o.keepImagesOf === attack.name ? new Float32Array(indices.length * per) : null;
+        for (let k = 0; k < chosen.length; k += bs) {
+          const b = chosen.slice(k, k + bs);
+          // One generator per (attack, eps, batch): results do not depend on what ran before.
+          const gen = new E.Generator(((o.seed ?? 0) * 1000003 + Math.round(eps * 255 * 1000) * 7919 + (k / bs) * 104729 + hash(attack.name)) >>> 0);
+          const xb = new Float32Array(b.length * per);
+          b.forEach((i, j) => xb.set(all.x.subarray(i * per, (i + 1) * per), j * per));
+          const targetOf = attack.target === 'least-likely' ? clean.leastLikely : attack.target === 'runner-up' ? clean.runnerUp : null;
+          const [x, y, target] = [E.tensor(xb, shape(b.length)), E.tensor(Int32Array.from(b, (i) => labels[i]!), [b.length], { dtype: 'int32' }),
+            targetOf ? E.tensor(Int32Array.from(b, (i) => targetOf[i]!), [b.length], { dtype: 'int32' }) : null];
+          try {
+            const r = await attackBatch(model, x, y, target, attack, eps, gen, { keepImages: !!keep });
+            b.forEach((i, j) => { rec.advPred[i] = r.pred[j]!; rec.loss[i] = r.loss[j]!; rec.linf[i] = r.linf[j]!; });
+            if (keep && r.xAdv) b.forEach((i, j) => keep.set(r.xAdv!.subarray(j * per, (j + 1) * per), i * per));
+            r.zero.forEach((z, s) => { zero[s] = (zero[s] ?? 0) + z; active[s] = (active[s] ?? 0) + r.active[s]!; });
+            r.trace.forEach((v, s) => { rec.trace[s] = (rec.trace[s] ?? 0) + v / chosen.length; });
+          } finally {
+            E.dispose([x, y, ...(target ? [target] : [])]);
+          }
+        }
+        rec.zeroGrad = zero.map((z, s) => z / Math.max(active[s]!, 1));
+        rec.acc = accuracy(rec.advPred, labels);
+        rec.seconds = (performance.now() - t0) / 1000;
+        rec.advPred.forEach((p, i) => { if (p !== NOT_ATTACKED && p !== labels[i]) robust[i] = false; });
+        if (keep) images.set(eps, keep);
+        records.push(rec);
+        o.onProgress?.(++done, total, `${attack.name} eps ${+(eps * 255).toFixed(3)}/255 (${chosen.length} images)`);
       }
-      rec.seconds = (performance.now() - t0) / 1000;
-      rec.acc = accuracy(rec.advPred, labels);
-      records.push(rec);
     }
-    return { indices: [...indices], labels, cleanPred, cleanAcc, records };
+    return { result: { indices: [...indices], labels, cleanPred: clean.pred, cleanMargin: clean.margin, cleanAcc, records }, images };
   } finally {
     restore();
   }
+}
+
+/** Clean predictions, logit margins and the targets of targeted attacks, batch by batch. */
+async function cleanPass(model: Classifier, x: Float32Array, labels: number[], shape: (n: number) => number[], bs: number) {
+  const n = labels.length, per = x.length / Math.max(n, 1);
+  const out = { pred: [] as number[], margin: [] as number[], leastLikely: [] as number[], runnerUp: [] as number[] };
+  for (let k = 0; k < n; k += bs) {
+    const m = Math.min(bs, n - k);
+    const ts = E.noGrad(() => E.tidy(() => {
+      const y = E.tensor(Int32Array.from(labels.slice(k, k + m)), [m], { dtype: 'int32' });
+      const logits = model.forward(E.tensor(x.subarray(k * per, (k + m) * per), shape(m)));
+      return [E.argmax(logits, -1), E.neg(marginLoss(logits, y)), leastLikely(logits), runnerUp(logits, y)];
+    }));
+    const [p, mg, ll, ru] = await Promise.all(ts.map((t: Tensor) => t.data()));
+    E.dispose(ts);
+    out.pred.push(...p!); out.margin.push(...mg!); out.leastLikely.push(...ll!); out.runnerUp.push(...ru!);
+  }
+  return out;
 }
 
 /** The share of predictions equal to the labels. */
 export const accuracy = (pred: readonly number[], labels: readonly number[]): number =>
   pred.filter((p, i) => p === labels[i]).length / Math.max(labels.length, 1);
 
-/** The share of images classified correctly clean and under every attack at eps (the per-image worst case). */
-export function worstCaseAccuracy(r: RobustnessResult, eps: number): number {
+/** Per image: correct clean and under every attack at eps (the per-image worst case). */
+export function worstCaseCorrect(r: RobustnessResult, eps: number, extra: ReadonlyArray<readonly number[]> = []): boolean[] {
   const recs = r.records.filter((x) => Math.abs(x.eps - eps) < 1e-12);
-  return r.labels.filter((y, i) => r.cleanPred[i] === y && recs.every((x) => x.advPred[i] === y)).length / Math.max(r.labels.length, 1);
+  return r.labels.map((y, i) => r.cleanPred[i] === y && recs.every((x) => x.advPred[i] === y) && extra.every((p) => p[i] === y));
+}
+
+/** The share of images classified correctly clean and under every attack at eps. */
+export function worstCaseAccuracy(r: RobustnessResult, eps: number): number {
+  return worstCaseCorrect(r, eps).filter(Boolean).length / Math.max(r.labels.length, 1);
 }
 
 function hash(s: string): number {

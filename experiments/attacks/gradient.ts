@@ -4,7 +4,7 @@
 import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
 import type { Module } from '../../nn/module.js';
-import type { AttackSpec } from './spec.js';
+import { ceDirection, type LossName, objective } from './losses.js';
 
 export type Classifier = Module & { forward(x: Tensor): Tensor };
 
@@ -23,40 +23,30 @@ export function freeze(model: Classifier): () => void {
   };
 }
 
-/**
- * Croce and Hein's difference-of-logits ratio, negated so that ascending it attacks:
- * -(z_y - max_{i != y} z_i) / (z_(1) - z_(3)), where z_(k) is the k-th largest logit.
- * Invariant to shifts and scales of the logits; needs at least 3 classes.
- */
-export function dlrLoss(logits: Tensor, y: Tensor): Tensor {
-  const classes = logits.shape[1]!;
-  if (classes < 3) throw new Error(`medgrad: the DLR loss needs at least 3 classes (its denominator is the gap to the third largest logit); this model has ${classes}. Use APGD-CE.`);
-  const BIG = 1e9;
-  const oneHot = E.eq(E.reshape(E.arange(classes), [1, classes]), E.reshape(E.cast(y, 'float32'), [-1, 1]));
-  const zy = E.sum(E.mul(logits, oneHot), 1);
-  const otherMax = E.max(E.sub(logits, E.mul(oneHot, BIG)), 1);
-  const top1 = E.max(logits, 1, true);
-  const without1 = E.sub(logits, E.mul(E.eq(logits, top1), BIG));
-  const without2 = E.sub(without1, E.mul(E.eq(without1, E.max(without1, 1, true)), BIG));
-  const gap = E.add(E.sub(E.reshape(top1, [-1]), E.max(without2, 1)), 1e-12);
-  return E.neg(E.div(E.sub(zy, otherMax), gap));
+/** What one gradient evaluation gives an attack, per sample, all outside any graph. */
+export interface Evaluation {
+  logits: Tensor;
+  obj: Tensor;
+  /** The objective's input gradient (for CE, a positive per-sample multiple of it: see ceDirection). */
+  grad: Tensor;
+  /** 1 where the input gradient is exactly zero (the attack cannot move that image). */
+  zero: Tensor;
 }
 
-/** The per-sample objective an attack ascends: CE to the true label, -CE to a target, or DLR. */
-export function objective(logits: Tensor, y: Tensor, target: Tensor | null, loss: AttackSpec['loss']): Tensor {
-  if (loss === 'dlr') return dlrLoss(logits, y);
-  return target ? E.neg(E.crossEntropy(logits, target, { reduction: 'none' })) : E.crossEntropy(logits, y, { reduction: 'none' });
-}
-
-/** The logits and objective per sample at x, and the objective's gradient with respect to x (all outside any graph). */
-export function inputGradient(model: Classifier, x: Tensor, y: Tensor, target: Tensor | null, loss: AttackSpec['loss']): { logits: Tensor; obj: Tensor; grad: Tensor } {
+/** The logits and objective per sample at x, and the direction of steepest ascent of the objective in x. */
+export function inputGradient(model: Classifier, x: Tensor, y: Tensor, target: Tensor | null, loss: LossName): Evaluation {
   return E.tidy(() => {
     const xi = E.detach(x);
     xi.requiresGrad = true;
     const logits = model.forward(xi);
-    const obj = objective(logits, y, target, loss);
-    const [grad] = E.grad(E.sum(obj), [xi]);
-    return { logits: E.detach(logits), obj: E.detach(obj), grad: grad! };
+    const fixed = E.detach(logits);
+    // Cross-entropy is climbed along its exact logit direction (never rounded to 0); the other
+    // losses are well scaled and go through autograd.
+    const seed = loss === 'ce' ? E.sum(E.mul(logits, ceDirection(fixed, target ?? y, target ? -1 : 1))) : E.sum(objective(logits, y, target, loss));
+    const [grad] = E.grad(seed, [xi]);
+    const obj = E.noGrad(() => objective(fixed, y, target, loss));
+    const zero = E.eq(E.max(E.abs(grad!), [1, 2, 3]), 0);
+    return { logits: fixed, obj, grad: grad!, zero };
   });
 }
 
@@ -82,4 +72,28 @@ export function randomStart(x: Tensor, eps: number, box: Box, gen: E.Generator):
 /** Per-sample int32 of the least likely class under the clean prediction (the paper's target). */
 export function leastLikely(logits: Tensor): Tensor {
   return E.argmin(logits, -1);
+}
+
+/** Per-sample int32 of the most likely class other than the label (APGD-T's first target). */
+export function runnerUp(logits: Tensor, y: Tensor): Tensor {
+  return E.tidy(() => {
+    const classes = logits.shape[1]!;
+    const hot = E.eq(E.reshape(E.arange(classes), [1, classes]), E.reshape(E.cast(y, 'float32'), [-1, 1]));
+    return E.argmax(E.sub(logits, E.mul(hot, 1e9)), -1);
+  });
+}
+
+/** The rows `rows` (sorted batch indices) of a batch-first tensor, gathered as runs of consecutive rows. */
+export function takeRows(t: Tensor, rows: readonly number[]): Tensor {
+  if (rows.length === t.shape[0] && rows.every((r, i) => r === i)) return E.tidy(() => E.detach(t));
+  const runs: Array<[number, number]> = [];
+  for (const r of rows) {
+    const last = runs[runs.length - 1];
+    if (last && last[1] === r) last[1] = r + 1;
+    else runs.push([r, r + 1]);
+  }
+  return E.tidy(() => {
+    const parts = runs.map(([a, b]) => E.slice(t, [a], [b]));
+    return parts.length === 1 ? E.detach(parts[0]!) : E.concat(parts, 0);
+  });
 }

@@ -4,36 +4,86 @@
 // input-gradient backward (the weights are frozen, so no weight gradient is computed).
 import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
-import { ball, type Box, type Classifier, inputGradient, misclassified, objective, project, randomStart } from './gradient.js';
+import { ball, type Box, type Classifier, inputGradient, misclassified, project, randomStart } from './gradient.js';
+import { objective } from './losses.js';
 import { apgdStepper } from './apgd.js';
+import { AttackState, bestOf, pick, track } from './state.js';
 import type { AttackSpec } from './spec.js';
 
-export interface Perturbation {
-  /** The adversarial images (each sample's worst case over restarts). */
-  xAdv: Tensor;
-  /** Logits at xAdv. */
-  logits: Tensor;
-  /** Objective per sample at xAdv (what the attack ascended). */
-  obj: Tensor;
+/** An attack's result per sample: the adversarial images, their logits and objective. */
+export interface Outcome { xAdv: Tensor; logits: Tensor; obj: Tensor }
+
+export interface Perturbation extends Outcome {
   /** Summed objective before each step and after the last: the attack's loss curve (scalars). */
   trace: Tensor[];
 }
 
-/** The final iterate of one run of an attack, its logits and objective. */
-export interface Outcome { xAdv: Tensor; logits: Tensor; obj: Tensor }
-
 /**
  * One run of an attack from one start, advanced a step at a time. Its state lives outside any
- * scope between steps (so a caller may await between them); finish() hands the outcome to the
- * caller's scope and frees the rest.
+ * scope between steps (so a caller may await between them, or read which samples are done and
+ * drop them with select()); outcome() hands the current result to the caller's scope.
  */
 export interface Stepper {
-  /** The summed objective at the start point, for attacks that evaluate it (APGD). */
-  start: Tensor | null;
-  /** One gradient step; returns the summed objective it measured (a scalar). */
-  step(): Tensor;
-  finish(): Outcome;
+  /** The summed objective at the start point. */
+  readonly start: Tensor;
+  /** One step; returns the summed objective at the new point and how many samples had a zero input gradient (scalars). */
+  step(): { obj: Tensor; zero: Tensor };
+  /** 1 for each sample fooled at some point so far. */
+  fooled(): Tensor;
+  /** The result so far: with `spec.bestIterate` the best point of every iterate, else the last. */
+  outcome(): Outcome;
+  /** Continues with these samples only (sorted indices into the current batch). */
+  select(rows: readonly number[]): void;
+  dispose(): void;
 }
+
+export type StepperFactory = (model: Classifier, x: Tensor, y: Tensor, target: Tensor | null, spec: AttackSpec, eps: number, box: Box, gen: E.Generator, restart: number) => Stepper;
+
+/** Where a run starts: the clean image for restart 0 of a `cleanFirst` attack or one without random start, else a random point of the ball. */
+export const startPoint = (x: Tensor, spec: AttackSpec, eps: number, box: Box, gen: E.Generator, restart: number): Tensor =>
+  spec.randomStart && eps > 0 && !(spec.cleanFirst && restart === 0) ? randomStart(x, eps, box, gen) : E.detach(x);
+
+/**
+ * FGSM (one step of eps from the clean image; the paper's targeted version is
+ * x_adv = clip(x - eps sign(grad CE(x, target)), 0, 1)) and PGD: steps of eps * stepFraction
+ * along the gradient's sign, each projected onto the eps-ball and [0, 1]. The gradient at the
+ * last point is never needed, so the last evaluation is a forward pass only.
+ */
+export const pgdStepper: StepperFactory = (model, x, y, target, spec, eps, box, gen, restart) => {
+  const alpha = spec.kind === 'fgsm' ? eps : eps * spec.stepFraction;
+  const s = new AttackState();
+  let done = 0;
+  const evaluate = (xa: Tensor, withGradient: boolean): Tensor => E.tidy(() => {
+    const ev = withGradient ? inputGradient(model, xa, y, target, spec.loss) : E.noGrad(() => {
+      const logits = model.forward(xa);
+      return { logits, obj: objective(logits, y, target, spec.loss), grad: null, zero: null };
+    });
+    if (spec.bestIterate) track(s, xa, ev.logits, ev.obj, y);
+    s.update({ xa, logits: ev.logits, obj: ev.obj, grad: ev.grad, zero: ev.zero });
+    return E.sum(ev.obj);
+  });
+  // Views, so that select() and dispose() never touch the caller's tensors.
+  s.update({ y: E.detach(y), target: target && E.detach(target), lo: E.detach(box.lo), hi: E.detach(box.hi) });
+  const start = E.keep(evaluate(startPoint(x, spec, eps, box, gen, restart), true));
+  return {
+    start,
+    step: () => {
+      const zero = E.keep(E.sum(s.get('zero')));
+      done++;
+      const next = E.tidy(() => project(E.add(s.get('xa'), E.mul(E.sign(s.get('grad')), alpha)), { lo: s.get('lo'), hi: s.get('hi') }));
+      return { obj: evaluate(next, done < spec.steps), zero };
+    },
+    fooled: () => (spec.bestIterate ? E.detach(s.get('fooled')) : misclassified(s.get('logits'), s.get('y'))),
+    outcome: () => (spec.bestIterate ? bestOf(s) : E.tidy(() => ({ xAdv: E.detach(s.get('xa')), logits: E.detach(s.get('logits')), obj: E.detach(s.get('obj')) }))),
+    select: (rows) => { s.select(rows); y = s.get('y'); target = s.has('target') ? s.get('target') : null; },
+    dispose: () => { s.dispose(); start.dispose(); },
+  };
+};
+
+export const stepperFor = (spec: AttackSpec): StepperFactory => {
+  if (spec.kind === 'square') throw new Error('medgrad: the Square attack is gradient-free and runs through squareAttack(), not a stepper');
+  return spec.kind === 'apgd' ? apgdStepper : pgdStepper;
+};
 
 /**
  * Attacks a batch with frozen weights (see freeze()): FGSM, PGD or APGD by spec.kind, with
@@ -48,14 +98,17 @@ export function* attackSteps(model: Classifier, x: Tensor, y: Tensor, target: Te
     let best: Outcome | null = null;
     let trace: Tensor[] = [];
     for (let r = 0; r < spec.restarts; r++) {
-      const run = (spec.kind === 'apgd' ? apgdStepper : pgdStepper)(model, x, y, target, spec, eps, box, gen);
-      const steps: Tensor[] = run.start ? [run.start] : [];
+      const run = stepperFor(spec)(model, x, y, target, spec, eps, box, gen, r);
+      const sums: Tensor[] = [E.detach(run.start)];
       for (let s = 0; s < spec.steps; s++) {
-        steps.push(run.step());
+        const { obj, zero } = run.step();
+        sums.push(obj);
+        zero.dispose();
         yield r * spec.steps + s + 1;
       }
-      const out = run.finish();
-      if (r === 0) trace = [...steps, E.sum(out.obj)];
+      const out = run.outcome();
+      run.dispose();
+      if (r === 0) trace = sums;
       best = best ? keepWorst(best, out, y) : out;
     }
     result = { ...best!, trace };
@@ -87,35 +140,6 @@ export async function perturbAsync(model: Classifier, x: Tensor, y: Tensor, targ
 }
 
 /**
- * FGSM (one step of eps from the clean image; the paper's targeted version is
- * x_adv = clip(x - eps sign(grad CE(x, target)), 0, 1)) and PGD: steps of eps * stepFraction
- * along the gradient's sign, each projected onto the eps-ball and [0, 1].
- */
-function pgdStepper(model: Classifier, x: Tensor, y: Tensor, target: Tensor | null, spec: AttackSpec, eps: number, box: Box, gen: E.Generator): Stepper {
-  const alpha = spec.kind === 'fgsm' ? eps : eps * spec.stepFraction;
-  let xa = E.keep(spec.randomStart && eps > 0 ? randomStart(x, eps, box, gen) : E.detach(x));
-  return {
-    start: null,
-    step: () => E.tidy(() => {
-      const { obj, grad } = inputGradient(model, xa, y, target, spec.loss);
-      const next = E.keep(project(E.add(xa, E.mul(E.sign(grad), alpha)), box));
-      xa.dispose();
-      xa = next;
-      return E.sum(obj);
-    }),
-    finish: () => { const xAdv = E.detach(xa); xa.dispose(); return evaluateAt(model, xAdv, y, target, spec); },
-  };
-}
-
-/** The logits and objective at an attack's final point. */
-export function evaluateAt(model: Classifier, xAdv: Tensor, y: Tensor, target: Tensor | null, spec: AttackSpec): Outcome {
-  return E.noGrad(() => {
-    const logits = model.forward(xAdv);
-    return { xAdv, logits, obj: objective(logits, y, target, spec.loss) };
-  });
-}
-
-/**
  * Per sample, the worse (for the model) of two attack outcomes: a misclassification beats a
  * correct prediction, and between equals the higher objective wins.
  */
@@ -124,11 +148,6 @@ export function keepWorst(a: Outcome, b: Outcome, y: Tensor): Outcome {
     const wrongA = misclassified(a.logits, y);
     const wrongB = misclassified(b.logits, y);
     const takeB = E.maximum(E.gt(wrongB, wrongA), E.mul(E.eq(wrongB, wrongA), E.gt(b.obj, a.obj)));
-    const n = y.shape[0]!;
-    return {
-      xAdv: E.where(E.reshape(takeB, [n, 1, 1, 1]), b.xAdv, a.xAdv),
-      logits: E.where(E.reshape(takeB, [n, 1]), b.logits, a.logits),
-      obj: E.where(takeB, b.obj, a.obj),
-    };
+    return { xAdv: pick(takeB, b.xAdv, a.xAdv), logits: pick(takeB, b.logits, a.logits), obj: pick(takeB, b.obj, a.obj) };
   }));
 }

@@ -18,8 +18,16 @@ export function pngSize(png: Uint8Array): { width: number; height: number } {
   return { width: v.getUint32(16), height: v.getUint32(20) };
 }
 
-/** An <img> with the PNG inlined; data-file names the figure file it came from (for tests and readers). */
+/**
+ * A figure inlined: an SVG (the study's Vega-Lite charts, which carry no script) as markup, a
+ * PNG as a data-URI <img>; data-file names the file it came from (for tests and readers).
+ */
 function img(out: string, file: string, alt: string): string {
+  if (file.endsWith('.svg')) {
+    const svg = readFileSync(join(out, file), 'utf8');
+    if (/<script|\son\w+=/i.test(svg)) throw new Error(`medgrad report: ${file} contains a script or an event handler; refusing to inline it`);
+    return `<figure class="svg" data-file="${esc(file)}" aria-label="${esc(alt)}">${svg.replace(/^<\?xml[^>]*>\s*/, '')}</figure>`;
+  }
   const png = new Uint8Array(readFileSync(join(out, file)));
   const { width, height } = pngSize(png);
   return `<img src="data:image/png;base64,${Buffer.from(png).toString('base64')}" width="${width}" height="${height}" alt="${esc(alt)}" data-file="${esc(file)}">`;
@@ -29,7 +37,7 @@ const STYLE = `body{font:15px/1.5 system-ui,sans-serif;max-width:1100px;margin:2
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}img{max-width:100%;height:auto}
 .figs{display:flex;flex-wrap:wrap;gap:12px}pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}
-li strong{color:#b00}`;
+li strong{color:#b00}figure.svg{margin:1em 0}figure.svg svg{max-width:100%;height:auto}`;
 
 export interface ReportInfo { adapter: string; versions: Record<string, string>; generated: string }
 

@@ -42,17 +42,34 @@ export interface StudyConfig {
   train: { epochs: number; batchSize: number; lr: number; bnMomentum: number; lrDropEpoch: number | null; augment: boolean };
   /** Adversarial training of some models with the first `seeds` seeds; null for none. */
   adversarial: { models: ModelName[]; seeds: number; epochs: number; lr: number; patience: number } | null;
+  /** In evaluation order: the paper's attacks, then the strong suite (strongSuite()). */
   attacks: AttackConfig[];
+  /** Evaluate every standard model on the untargeted PGD examples of the other models of its seed. */
+  transfer: boolean;
   /** Epsilons (fractions), 0 first: clean accuracy. */
   eps: number[];
-  /** The large eps of the "near 0% accuracy" sanity check (untargeted PGD), fraction. */
+  /** The large eps of the "near 0% accuracy" sanity check (margin-loss PGD), fraction. */
   sanityEps: number;
   /** Model selection: candidates within `margin` (accuracy points, percent) of the best clean accuracy. */
   recommendMargin: number;
   attackBatch: number;
 }
 
-const ATTACKS_FULL = ['fgsm-ll', 'pgd-ll', 'pgd', 'apgd-ce'];
+/** The paper's two attacks, as it ran them (20 steps of eps/10 for PGD). */
+export const paperAttacks = (pgdSteps = 20): AttackConfig[] => [attackConfig('fgsm-ll'), attackConfig('pgd-ll', { steps: pgdSteps })];
+
+/**
+ * The strong suite, cheap attacks first: FGSM on CE and on the margin, PGD and APGD on both
+ * losses with the same budget (so that APGD can be checked against PGD), then Square on the
+ * images they all left correct. `steps` x `restarts` is each gradient attack's budget.
+ */
+export function strongSuite(steps: number, restarts: number, queries: number): AttackConfig[] {
+  const g = { steps, restarts };
+  return [
+    attackConfig('fgsm'), attackConfig('fgsm-margin'), attackConfig('pgd', g), attackConfig('pgd-margin', g),
+    attackConfig('apgd-ce', g), attackConfig('apgd-margin', g), attackConfig('square', { steps: queries }),
+  ];
+}
 
 /** The presets. `quick` is the project's main job; `pneumonia` the CPU-sized reproduction. */
 export const PRESETS: Record<string, () => StudyConfig> = {
@@ -67,7 +84,7 @@ export const PRESETS: Record<string, () => StudyConfig> = {
     // Runs of a few dozen steps need responsive batch-norm statistics (Keras momentum 0.5, not 0.99).
     train: { epochs: 3, batchSize: 16, lr: 1e-3, bnMomentum: 0.5, lrDropEpoch: null, augment: true },
     adversarial: { models: ['resnet8'], seeds: 1, epochs: 1, lr: 1e-3, patience: 1 },
-    attacks: [attackConfig('fgsm-ll'), attackConfig('pgd-ll', { steps: 5 }), attackConfig('pgd', { steps: 5 }), attackConfig('apgd-ce', { steps: 5 })],
+    attacks: [...paperAttacks(5), ...strongSuite(20, 2, 300)], transfer: true,
     eps: parseEps('0,2,8'), sanityEps: 64 / 255, recommendMargin: 5, attackBatch: 32,
   }),
   pneumonia: () => ({
@@ -81,7 +98,7 @@ export const PRESETS: Record<string, () => StudyConfig> = {
     smallInput: true, seeds: [127, 95, 14],
     train: { epochs: 3, batchSize: 16, lr: 1e-3, bnMomentum: 0.5, lrDropEpoch: 2, augment: true },
     adversarial: { models: ['resnet8', 'resnet20'], seeds: 1, epochs: 2, lr: 1e-3, patience: 1 },
-    attacks: [attackConfig('fgsm-ll'), attackConfig('pgd-ll'), attackConfig('pgd', { steps: 5 }), attackConfig('apgd-ce', { steps: 5 })],
+    attacks: [...paperAttacks(), ...strongSuite(100, 2, 1000)], transfer: true,
     eps: parseEps('0,1,4,16'), sanityEps: 64 / 255, recommendMargin: 2, attackBatch: 20,
   }),
 };
@@ -132,18 +149,21 @@ export function parseStudyConfig(raw: Json, where = 'config'): StudyConfig {
   if (raw.recommendMargin !== undefined) c.recommendMargin = pick(raw, 'recommendMargin', where, isNum, 'a number of accuracy points');
   if (raw.attackBatch !== undefined) c.attackBatch = pick(raw, 'attackBatch', where, isPosInt, 'a positive integer');
   if (raw.attacks !== undefined) {
-    const list = pick(raw, 'attacks', where, (v): v is unknown[] => Array.isArray(v) && v.length > 0, 'a non-empty list of attack names or {name, steps, restarts, stepFraction}');
+    const list = pick(raw, 'attacks', where, (v): v is unknown[] => Array.isArray(v) && v.length > 0, 'a non-empty list of attack names or {name, steps, restarts, stepFraction, cleanFirst, cascade}');
     c.attacks = list.map((a, i) => {
       if (typeof a === 'string') return attackConfig(a);
       const o = a as Json;
       const at = `${where}: attacks[${i}]`;
+      const opt = <T>(key: string, check: (v: unknown) => v is T, what: string): T | undefined => (o[key] === undefined ? undefined : pick(o, key, at, check, what));
       return attackConfig(pick(o, 'name', at, isStr, 'an attack name'), {
-        steps: o.steps === undefined ? undefined : pick(o, 'steps', at, isPosInt, 'a positive integer'),
-        restarts: o.restarts === undefined ? undefined : pick(o, 'restarts', at, isPosInt, 'a positive integer'),
-        stepFraction: o.stepFraction === undefined ? undefined : pick(o, 'stepFraction', at, isNum, 'a number'),
+        steps: opt('steps', isPosInt, 'a positive integer'), restarts: opt('restarts', isPosInt, 'a positive integer'),
+        stepFraction: opt('stepFraction', isNum, 'a number'), cleanFirst: opt('cleanFirst', isBool, 'true or false'), cascade: opt('cascade', isBool, 'true or false'),
       });
     });
+    const names = c.attacks.map((a) => a.name);
+    if (new Set(names).size !== names.length) throw new Error(`medgrad study: ${where}: attacks must differ, got ${names.join(', ')}`);
   }
+  if (raw.transfer !== undefined) c.transfer = pick(raw, 'transfer', where, isBool, 'true or false');
   if (raw.train !== undefined) {
     const t = raw.train as Json, at = `${where}: train`;
     c.train = {

@@ -18,6 +18,7 @@ import { buildModel, train, type TrainConfig } from '../train/trainer.js';
 import { attackedSet, type AttackRecord, type RobustnessResult } from '../attacks/evaluate.js';
 import { evaluateWithChecks, type SanityCheck } from '../attacks/sanity.js';
 import type { DatasetConfig, StudyConfig } from './config.js';
+import { runTransfer, saveExamples, transferAttack, transferId, type TransferCell } from './transfer.js';
 
 export type Regime = 'standard' | 'adversarial';
 
@@ -26,7 +27,7 @@ export interface Unit { dataset: DatasetConfig; model: ModelName; seed: number; 
 interface CellKey { dataset: string; model: ModelName; seed: number; regime: Regime }
 export interface TrainCell extends CellKey { kind: 'train'; id: string; test: { loss: number; acc: number }; bestEpoch: number; epochs: number; seconds: number; imagesPerSecond: number }
 export interface AttackCell extends CellKey { kind: 'attack'; id: string; result: RobustnessResult; large: AttackRecord; checks: SanityCheck[]; seconds: number }
-export type Cell = TrainCell | AttackCell;
+export type Cell = TrainCell | AttackCell | TransferCell;
 
 /** Every unit of the study in a fixed order (dataset, seed, model): the basis of ids and shards. */
 export function studyUnits(c: StudyConfig): Unit[] {
@@ -116,7 +117,35 @@ export async function runStudy(c: StudyConfig, out: string, o: RunStudyOptions =
       log(`study: ${done}/${todo.length} cells done, ${((performance.now() - t0) / 60000).toFixed(1)} min this run`);
     }
   }
+  ran += await transferCells(c, out, shard, datasets, o, log);
   return { ran, skipped: todo.length - pending.length };
+}
+
+/** The transfer cell of every (dataset, seed) of this shard whose standard models are all evaluated. */
+async function transferCells(c: StudyConfig, out: string, shard: { index: number; count: number }, datasets: Map<string, ImageDataset>, o: RunStudyOptions, log: (l: string) => void): Promise<number> {
+  const attack = transferAttack(c);
+  if (!attack || c.models.length < 2) return 0;
+  let ran = 0;
+  const pairs = c.datasets.flatMap((dataset) => c.seeds.map((seed) => ({ dataset, seed })));
+  for (const [j, { dataset: d, seed }] of pairs.entries()) {
+    const id = transferId(d.name, seed);
+    if (!inShard(j, shard) || existsSync(cellFile(out, id))) continue;
+    const missing = c.models.filter((m) => !existsSync(cellFile(out, cellId({ dataset: d, model: m, seed }, 'standard', 'attack'))));
+    if (missing.length) { log(`[${id}] waits for the attack cells of ${missing.join(', ')} (another shard, or a later run)`); continue; }
+    let ds = datasets.get(d.name);
+    if (!ds) { ds = await loadDataset(d.data, { imageSize: d.imageSize, channels: 'auto', count: d.count, seed: 0, cacheDir: o.cacheDir ?? join(homedir(), '.cache', 'medgrad'), log }); datasets.set(d.name, ds); }
+    const first = JSON.parse(readFileSync(cellFile(out, cellId({ dataset: d, model: c.models[0]!, seed }, 'standard', 'attack')), 'utf8')) as AttackCell;
+    const sources = c.models.map((model) => {
+      const u: Unit = { dataset: d, model, seed, regimes: ['standard'] };
+      const runDir = join(out, 'runs', d.name, model, `s${seed}`, 'standard');
+      return { model, runDir, config: trainConfig(c, u, 'standard', ds!, join(runDir, 'best.safetensors')) };
+    });
+    log(`[${id}] evaluating each of ${c.models.length} models on the others' ${attack.name} examples`);
+    const cell = await runTransfer(c, ds, d.name, seed, sources, first.result.indices, first.result.labels, attack);
+    writeFileAtomic(cellFile(out, id), JSON.stringify(cell) + '\n');
+    ran++;
+  }
+  return ran;
 }
 
 export function trainConfig(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDataset, standardWeights: string): TrainConfig {
@@ -142,9 +171,11 @@ async function attackCell(c: StudyConfig, u: Unit, regime: Regime, ds: ImageData
     if (performance.now() - last < 30_000 && done < total) return;
     last = performance.now();
     const s = (last - t0) / 1000;
-    log(`[${id}] ${what}: ${(100 * done / total).toFixed(0)}% of ${total} image-steps, ${(done / s).toFixed(1)}/s, ETA ${((total - done) / Math.max(done / s, 1e-9) / 60).toFixed(1)} min`);
+    log(`[${id}] ${what}: ${done} of ${total} (attack, eps) jobs done, ${(s / 60).toFixed(1)} min`);
   };
-  const { result, large, checks } = await evaluateWithChecks(model, ds, idx, { attacks: c.attacks, eps: c.eps, channels: config.channels, batchSize: c.attackBatch, seed: u.seed, onProgress: progress, sanityEps: c.sanityEps });
+  const keep = regime === 'standard' ? transferAttack(c) : undefined;
+  const { result, large, checks, images } = await evaluateWithChecks(model, ds, idx, { attacks: c.attacks, eps: c.eps, channels: config.channels, batchSize: c.attackBatch, seed: u.seed, onProgress: progress, sanityEps: c.sanityEps, keepImagesOf: keep?.name });
+  if (keep) saveExamples(dir, images, [idx.length, config.channels, ds.size, ds.size], keep.name);
   for (const ch of checks.filter((k) => !k.passed)) log(`[${id}] WARNING sanity check failed: ${ch.check}: ${ch.detail}`);
   const cell: AttackCell = { kind: 'attack', id, dataset: u.dataset.name, model: u.model, seed: u.seed, regime, result, large, checks, seconds: (performance.now() - t0) / 1000 };
   writeFileAtomic(cellFile(out, id), JSON.stringify(cell) + '\n');
