@@ -2,7 +2,7 @@
 // epoch and resumed finishes with exactly the results and weights of an uninterrupted run.
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -22,18 +22,25 @@ describe('medgrad train', () => {
       const full = join(dir, 'full'), cut = join(dir, 'cut');
       const a = run([...ARGS, '--out', full]);
       expect(a.status, a.out).toBe(0);
-      // Kill the second run with SIGKILL after its first checkpoint, part-way through epoch 2.
-      const child = spawn(process.execPath, [BIN, ...ARGS, '--out', cut], { stdio: 'ignore' });
+      // Kill the second run with SIGKILL part-way through epoch 2: once epoch 1's line is out
+      // (its checkpoint is committed before it), while epoch 2 has not ended.
+      const child = spawn(process.execPath, [BIN, ...ARGS, '--out', cut], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_code, signal) => r(signal)));
       const started = Date.now();
-      while (!existsSync(join(cut, 'checkpoint.json')) && Date.now() - started < 60_000) await new Promise((r) => setTimeout(r, 20));
-      await new Promise((r) => setTimeout(r, 300));
+      while (!/^epoch 1\/3 +loss/m.test(out) && Date.now() - started < 60_000) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 200));
       child.kill('SIGKILL');
-      await new Promise((r) => child.on('exit', r));
+      // Killed, not finished; and mid-epoch: epoch 1 committed, epoch 2 never reported.
+      expect(await exited).toBe('SIGKILL');
+      expect(out).toMatch(/^epoch 1\/3 +loss/m);
+      expect(out, 'the kill came after epoch 2 ended; the test needs a longer epoch').not.toMatch(/^epoch 2\/3 +loss/m);
       const mid = JSON.parse(readFileSync(join(cut, 'checkpoint.json'), 'utf8'));
-      expect(mid.state.epoch).toBeLessThan(3);
+      expect(mid.state.epoch).toBe(1);
       const b = run(['train', '--resume', cut]);
       expect(b.status, b.out).toBe(0);
-      expect(b.out).toMatch(/resuming .* after epoch [12] of 3/);
+      expect(b.out).toMatch(/resuming .* after epoch 1 of 3/);
       const ma = JSON.parse(readFileSync(join(full, 'metrics.json'), 'utf8'));
       const mb = JSON.parse(readFileSync(join(cut, 'metrics.json'), 'utf8'));
       const strip = (e: Array<Record<string, number>>) => e.map(({ seconds: _s, imagesPerSecond: _i, ...rest }) => rest);

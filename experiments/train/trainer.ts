@@ -11,7 +11,7 @@ import type { Module } from '../../nn/module.js';
 import { makeBatch } from '../data/augment.js';
 import type { ImageDataset, Splits } from '../data/dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { loadTensors, readSidecar, saveTensors, writeSidecar } from './checkpoint.js';
+import { bestWeightsFile, checkpointFiles, loadTensors, publishBest, readSidecar, saveCheckpoint } from './checkpoint.js';
 import { Progress } from './progress.js';
 import { freeze } from '../attacks/gradient.js';
 import { perturb } from '../attacks/pgd.js';
@@ -115,12 +115,14 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
     const w = loadTensors(config.init);
     model.loadStateDict(w); E.dispose(w);
   }
-  const pgd = config.adversarial ? attackConfig('pgd', { steps: config.adversarial.steps, stepFraction: config.adversarial.stepFraction }) : null;
+  // Madry's training attack takes PGD's last iterate (an evaluation keeps the best one).
+  const pgd = config.adversarial ? { ...attackConfig('pgd', { steps: config.adversarial.steps, stepFraction: config.adversarial.stepFraction }), bestIterate: false } : null;
   if (o.resume) {
     state = readSidecar<TrainState>(o.out).state;
-    const w = loadTensors(join(o.out, 'model.safetensors'));
+    const files = checkpointFiles(o.out);
+    const w = loadTensors(files.model);
     model.loadStateDict(w); E.dispose(w);
-    const m = loadTensors(join(o.out, 'optimizer.safetensors'));
+    const m = loadTensors(files.optimizer);
     opt.loadStateTensors(m); E.dispose(m);
     opt.step_ = state.optimizerStep;
     log(`resuming ${o.out} after epoch ${state.epoch} of ${config.epochs}`);
@@ -174,16 +176,17 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
     state.history.push(rec);
     state.epoch = epoch;
     state.optimizerStep = opt.step_;
-    if (config.selectBy === 'last' || val.acc > state.bestValAcc) {
-      state.bestValAcc = val.acc; state.bestEpoch = epoch;
-      await saveTensors(join(o.out, 'best.safetensors'), model.stateDict(), { epoch: String(epoch) });
-    }
-    await saveTensors(join(o.out, 'model.safetensors'), model.stateDict(), { epoch: String(epoch) });
-    await saveTensors(join(o.out, 'optimizer.safetensors'), opt.stateTensors(), { step: String(opt.step_) });
-    writeSidecar(o.out, { format: 'medgrad-checkpoint/1', architecture: config.model, modelOptions: { imageSize: config.imageSize, inChannels: config.channels, classes: config.classes, smallInput: config.smallInput }, state });
+    const improved = config.selectBy === 'last' || val.acc > state.bestValAcc;
+    if (improved) { state.bestValAcc = val.acc; state.bestEpoch = epoch; }
+    await saveCheckpoint(o.out, {
+      epoch, model: model.stateDict(), optimizer: opt.stateTensors(), optimizerStep: opt.step_, best: improved,
+      sidecar: { format: 'medgrad-checkpoint/1', architecture: config.model, modelOptions: { imageSize: config.imageSize, inChannels: config.channels, classes: config.classes, smallInput: config.smallInput }, state },
+    });
     progress.endEpoch(`epoch ${epoch}/${config.epochs}  loss ${rec.trainLoss.toFixed(4)} acc ${(100 * rec.trainAcc).toFixed(2)}%  val loss ${val.loss.toFixed(4)} acc ${(100 * val.acc).toFixed(2)}%  ${seconds.toFixed(1)} s (${rec.imagesPerSecond.toFixed(1)} img/s)${state.bestEpoch === epoch ? '  best' : ''}`);
   }
-  const best = loadTensors(join(o.out, 'best.safetensors'));
+  // A run killed after its last commit may not have refreshed best.safetensors yet.
+  publishBest(o.out);
+  const best = loadTensors(bestWeightsFile(o.out));
   model.loadStateDict(best); E.dispose(best);
   const test = await evaluate(model, o.ds, o.splits.test, config.channels);
   log(`test (best epoch ${state.bestEpoch}): loss ${test.loss.toFixed(4)} accuracy ${(100 * test.acc).toFixed(2)}%`);
