@@ -5,7 +5,7 @@
 // examples. Models are compared on the same images (paired): exact McNemar per seed, combined
 // over seeds by the stratified exact test, Holm-corrected across each family of comparisons.
 import { NOT_ATTACKED, type RobustnessResult } from '../attacks/evaluate.js';
-import { holm, mean, pairedCompare, sampleStd, stratifiedMcNemar, wilson } from '../stats/index.js';
+import { holm, pairedCompare, sampleStd, stratifiedMcNemar, wilson } from '../stats/index.js';
 import type { AttackCell, Regime } from './runner.js';
 import type { TransferCell } from './transfer.js';
 
@@ -24,8 +24,10 @@ export interface Row {
   values: number[]; std: number;
 }
 
-/** Per image, whether the model was right: by (attack, eps) key, for one evaluated cell. */
-type Outcomes = Map<string, boolean[]>;
+/** Per image, whether the model was right under one attack at one eps. */
+export interface Outcome { attack: string; eps: number; ok: boolean[] }
+/** One evaluated cell's outcomes by key(attack, eps). */
+type Outcomes = Map<string, Outcome>;
 const key = (attack: string, eps: number) => `${attack}@${eps.toFixed(8)}`;
 
 /** Per-image correctness of one attack cell under every attack, transfer, and the worst case. */
@@ -33,7 +35,8 @@ export function outcomes(cell: AttackCell, transfers: readonly TransferCell[] = 
   const r: RobustnessResult = cell.result;
   const out: Outcomes = new Map();
   const clean = r.labels.map((y, i) => r.cleanPred[i] === y);
-  out.set(key(CLEAN, 0), clean);
+  const put = (attack: string, eps: number, ok: boolean[]) => out.set(key(attack, eps), { attack, eps, ok });
+  put(CLEAN, 0, clean);
   const epsList = [...new Set(r.records.map((x) => x.eps))].filter((e) => e > 0);
   const mine = cell.regime === 'standard' ? transfers.find((t) => t.dataset === cell.dataset && t.seed === cell.seed) : undefined;
   for (const eps of epsList) {
@@ -41,16 +44,16 @@ export function outcomes(cell: AttackCell, transfers: readonly TransferCell[] = 
     for (const rec of r.records.filter((x) => Math.abs(x.eps - eps) < 1e-12)) {
       // A cascaded attack skipped images already fooled: they count as broken, as they were.
       const ok = rec.advPred.map((p, i) => p !== NOT_ATTACKED && p === r.labels[i]);
-      out.set(key(rec.attack, eps), ok);
+      put(rec.attack, eps, ok);
       worst = worst.map((w, i) => w && ok[i]!);
     }
     const tr = mine?.results.filter((t) => t.target === cell.model && Math.abs(t.eps - eps) < 1e-12) ?? [];
     if (tr.length) {
       const ok = r.labels.map((y, i) => clean[i]! && tr.every((t) => t.pred[i] === y));
-      out.set(key(TRANSFER, eps), ok);
+      put(TRANSFER, eps, ok);
       worst = worst.map((w, i) => w && ok[i]!);
     }
-    out.set(key(WORST, eps), worst);
+    put(WORST, eps, worst);
   }
   return out;
 }
@@ -74,13 +77,9 @@ export function accuracyRows(evals: readonly Evaluated[]): Row[] {
     groups.set(id, g);
   };
   for (const e of evals) {
-    for (const [id, ok] of e.outcomes) {
-      const [attack, eps] = id.split('@') as [string, string];
-      add(e, attack, Number(eps), count(ok), ok.length);
-      if (attack === WORST) {
-        const clean = e.outcomes.get(key(CLEAN, 0))!;
-        add(e, WORST_AMONG_CORRECT, Number(eps), count(ok), count(clean));
-      }
+    for (const { attack, eps, ok } of e.outcomes.values()) {
+      add(e, attack, eps, count(ok), ok.length);
+      if (attack === WORST) add(e, WORST_AMONG_CORRECT, eps, count(ok), count(e.outcomes.get(key(CLEAN, 0))!.ok));
     }
   }
   return [...groups.values()].map(({ head, parts }) => {
@@ -104,7 +103,7 @@ export function compareModels(evals: readonly Evaluated[], dataset: string, regi
     const allA: boolean[] = [], allB: boolean[] = [];
     for (const ea of of(a)) {
       const eb = of(b).find((e) => e.cell.seed === ea.cell.seed);
-      const wa = ea.outcomes.get(key(WORST, eps)), wb = eb?.outcomes.get(key(WORST, eps));
+      const wa = ea.outcomes.get(key(WORST, eps))?.ok, wb = eb?.outcomes.get(key(WORST, eps))?.ok;
       if (!wa || !wb || wa.length !== wb.length) continue;
       const pc = pairedCompare(wa, wb);
       strata.push({ b: pc.b, c: pc.c });
@@ -150,6 +149,3 @@ export function recommend(rows: readonly Row[], evals: readonly Evaluated[], dat
   const tied = comparisons.filter((c) => !(c.significant && c.diff > 0)).map((c) => c.b);
   return { ...none, comparisons, text: `${head} No significant difference: ${top} has the highest worst-case robust accuracy (${pct(w.acc)}% [${pct(w.lo)}, ${pct(w.hi)}], ${w.n} images), but it is not significantly above ${tied.join(', ')} (paired exact McNemar stratified by seed, Holm-corrected, 5%): ${detail}. The data do not single out one model.` };
 }
-
-/** Mean of the per-seed values, for the CSV's summary column. */
-export const seedMean = (r: Row): number => mean(r.values);
