@@ -2,7 +2,6 @@
 // Runs every workload for medgrad and its peers on the same adapter in one run, each
 // implementation in its own child process (so one library's device cannot slow another's),
 // prints a table with ratios and optionally writes the records as JSON.
-import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,20 +14,39 @@ import { coreWorkloads } from './core.js';
 import { cnnWorkloads, convShapes, layerWorkloads } from './cnn.js';
 import { peerTrainWorkloads, trainWorkloads } from './train.js';
 import { attackWorkloads } from './attack.js';
+import { parseNumber, parseNumberList, parseOptions, POSITIVE, POSITIVE_INT } from '../experiments/cli/args.js';
 
-const { values } = parseArgs({
-  options: {
-    json: { type: 'string' },
-    filter: { type: 'string' },
-    'no-peers': { type: 'boolean', default: false },
-    quick: { type: 'boolean', default: false },
-    suite: { type: 'string', default: 'core,cnn' },
-    time: { type: 'string' },
-    impl: { type: 'string' },
-    'matmul-sizes': { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
+function readOptions() {
+  const { values } = parseOptions('bench', {
+    args: process.argv.slice(2),
+    options: {
+      json: { type: 'string' },
+      filter: { type: 'string' },
+      'no-peers': { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      suite: { type: 'string', default: 'core,cnn' },
+      time: { type: 'string' },
+      impl: { type: 'string' },
+      'matmul-sizes': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const q = values.quick;
+  return {
+    values,
+    matmulSizes: values['matmul-sizes'] ? parseNumberList('bench', 'matmul-sizes', values['matmul-sizes'], POSITIVE_INT) : q ? [128, 256] : [256, 512, 1024],
+    sampleMs: values.time ? parseNumber('bench', 'time', values.time, POSITIVE) : q ? 300 : 2000,
+  };
+}
+
+let options: ReturnType<typeof readOptions>;
+try {
+  options = readOptions();
+} catch (e) {
+  console.error((e as Error).message);
+  process.exit(2);
+}
+const { values, matmulSizes, sampleMs } = options;
 
 if (values.help) {
   console.log(`usage: npm run bench -- [--json FILE] [--filter REGEX] [--no-peers] [--quick] [--suite core,cnn,train,attack] [--time MS]
@@ -43,7 +61,6 @@ if (values.help) {
 }
 
 const quick = values.quick;
-const matmulSizes = values['matmul-sizes'] ? values['matmul-sizes'].split(',').map(Number) : quick ? [128, 256] : [256, 512, 1024];
 const SUITES: Record<string, (d: Driver) => Workload[] | Promise<Workload[]>> = {
   core: (d) => coreWorkloads(d, { sizes: matmulSizes, elementwise: quick ? 1 << 20 : 16 << 20 }),
   cnn: (d) => [...cnnWorkloads(d, convShapes(quick), { fwdbwd: true }), ...(d.impl === 'medgrad' ? layerWorkloads(quick) : [])],
@@ -61,7 +78,7 @@ function runTorch(filter: RegExp | null): BenchRecord[] {
   const job = {
     matmul: suites.includes('core') ? matmulSizes : [],
     conv: suites.includes('cnn') ? convShapes(quick) : [],
-    time: Number(values.time ?? (quick ? 300 : 2000)) / 1000,
+    time: sampleMs / 1000,
   };
   const script = fileURLToPath(new URL('./peers/torch_bench.py', import.meta.url));
   const r = spawnSync(python, [script], { input: JSON.stringify(job), encoding: 'utf8', maxBuffer: 1 << 24 });
@@ -81,7 +98,7 @@ async function runImpl(impl: Impl): Promise<BenchRecord[]> {
   const d = await driverFor(impl as Exclude<Impl, 'pytorch-cpu'>);
   if (!d) return [];
   const filter = values.filter ? new RegExp(values.filter) : null;
-  const opts = { time: Number(values.time ?? (quick ? 300 : 2000)), iterations: quick ? 2 : 5 };
+  const opts = { time: sampleMs, iterations: quick ? 2 : 5 };
   const records: BenchRecord[] = [];
   for (const s of values.suite.split(',')) {
     const make = SUITES[s];
@@ -112,7 +129,7 @@ for (const impl of values['no-peers'] ? (['medgrad'] as Impl[]) : [...IMPLS]) {
   console.log(`${impl}:`);
   const file = join(dir, `${impl}.json`);
   const r = spawnSync(process.execPath, ['--import', 'tsx', self, ...passOn, '--impl', impl, '--json', file], { stdio: ['ignore', 'inherit', 'pipe'] });
-  const err = r.stderr.toString().split('\n').filter((l) => l && !l.includes('artificially reduced')).join('\n');
+  const err = r.stderr.toString().trim();
   if (r.status !== 0) { console.warn(`bench: ${impl} failed (exit ${r.status}):\n${err}`); continue; }
   if (err) console.warn(err);
   records.push(...(JSON.parse(readFileSync(file, 'utf8')) as BenchRecord[]));

@@ -12,8 +12,19 @@ export interface AdapterDescription {
   isFallbackAdapter: boolean;
 }
 
-/** Features the engine uses when the adapter offers them. */
-export const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups'];
+/**
+ * Features the engine uses when the adapter offers them: only the profiler's GPU timestamps. No
+ * shader enables f16 or subgroups, so they are not requested.
+ */
+export const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query'];
+
+/**
+ * The limits the engine raises to the adapter's maximum: the buffer sizes, which bound the largest
+ * tensor and the pool's biggest size class. Every kernel fits WebGPU's defaults otherwise (at most
+ * 8 storage buffers, as batch norm's backward pass binds, and 256 invocations per workgroup), so
+ * no other limit is requested; a kernel that outgrows them fails validation in the tests.
+ */
+export const RAISED_LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize'] as const;
 
 export class DeviceLostError extends Error {}
 
@@ -71,21 +82,11 @@ export class Device {
   destroy(): void { this.gpu.destroy(); }
 }
 
-/** Picks the features to request and the highest limits the engine benefits from. */
+/** The features and limits to request: those the engine uses, as far as the adapter offers them. */
 export function deviceDescriptor(adapter: GPUAdapter): GPUDeviceDescriptor {
-  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
-  const l = adapter.limits;
   return {
-    requiredFeatures,
-    requiredLimits: {
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxBufferSize: l.maxBufferSize,
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-      maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
-      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-    },
+    requiredFeatures: OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)),
+    requiredLimits: Object.fromEntries(RAISED_LIMITS.map((k) => [k, adapter.limits[k]])),
   };
 }
 

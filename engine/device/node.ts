@@ -2,6 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 import { Device, deviceDescriptor, NO_ADAPTER_HELP } from './device.js';
+import { filterNativeStderr } from './native-stderr.js';
 import { registerShaders } from '../kernels/shaders.js';
 
 const SHADER_DIR = new URL('../../shaders/', import.meta.url);
@@ -16,12 +17,20 @@ export function loadShaderSources(): Record<string, string> {
 
 interface Holder { __medgradDawn?: GPU }
 
+// Dawn caps these two limits at 16 whatever the driver reports (lavapipe reports 1,000,000) and
+// says so on stderr while it enumerates adapters, whatever the device later requests. The engine
+// uses no dynamic offsets, so the notice is noise; MEDGRAD_DEBUG=1 shows it.
+const HARMLESS_DAWN_WARNING = /^Warning: maxDynamic(Uniform|Storage)BuffersPerPipelineLayout artificially reduced/;
+
 export async function requestNodeDevice(options: { powerPreference?: GPUPowerPreference } = {}): Promise<Device> {
   Object.assign(globalThis, globals);
   // Dawn crashes at random if this object is garbage-collected: keep it for the process's life.
   const holder = globalThis as unknown as Holder;
   holder.__medgradDawn ??= create([]) as GPU;
-  const adapter = await holder.__medgradDawn.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  const dawn = holder.__medgradDawn;
+  const request = () => dawn.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  // Adapters are enumerated synchronously inside the call, the only place the warning is printed.
+  const adapter = await (process.env.MEDGRAD_DEBUG === '1' ? request() : filterNativeStderr(request, HARMLESS_DAWN_WARNING));
   if (!adapter) throw new Error(NO_ADAPTER_HELP);
   const gpu = await adapter.requestDevice(deviceDescriptor(adapter));
   registerShaders(loadShaderSources());

@@ -1,6 +1,5 @@
 // `medgrad attack`: attacks one trained model (a `medgrad train` run folder) on its own test
 // split: the study's outputs for a single row, plus per-sample results.
-import { parseArgs } from 'node:util';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as E from '../../engine/node.js';
@@ -8,13 +7,13 @@ import { loadDataset } from '../data/load.js';
 import { makeSplits, type SplitMode } from '../data/splits.js';
 import { loadTensors, readSidecar } from '../train/checkpoint.js';
 import { buildModel, type TrainState } from '../train/trainer.js';
-import { ATTACK_PRESETS, attackConfig, formatEps, parseEps } from '../attacks/spec.js';
+import { ATTACK_PRESETS, attackConfig, formatEps } from '../attacks/spec.js';
 import { attackedSet, worstCaseAccuracy } from '../attacks/evaluate.js';
 import { evaluateWithChecks } from '../attacks/sanity.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { accuracyCurves } from '../report/plot.js';
-import { numberOption } from './args.js';
-import type { Command } from './main.js';
+import { INT, numberReader, parseEpsOption, parseOptions, POSITIVE_INT } from './args.js';
+import type { Command } from './commands.js';
 
 const USAGE = `usage: medgrad attack --checkpoint DIR [options]
   --checkpoint DIR   a run folder of \`medgrad train\` (best.safetensors + checkpoint.json)
@@ -31,11 +30,14 @@ const USAGE = `usage: medgrad attack --checkpoint DIR [options]
   --out DIR          write attack.json (per-sample results), attack.md and curves.png here
   --cache DIR        decoded-dataset cache (default ~/.cache/medgrad)`;
 
+const NUMBERS = { steps: POSITIVE_INT, restarts: POSITIVE_INT, 'per-class': POSITIVE_INT, 'batch-size': POSITIVE_INT, seed: INT };
+
 export const attackCommand: Command = {
   summary: 'attack a trained model with FGSM / PGD / APGD over an eps grid',
   usage: USAGE,
+  numberOptions: NUMBERS,
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseOptions('medgrad attack', {
       args: argv,
       options: {
         checkpoint: { type: 'string' }, data: { type: 'string' }, attack: { type: 'string' }, eps: { type: 'string' }, 'eps-unit': { type: 'string' },
@@ -43,14 +45,15 @@ export const attackCommand: Command = {
         'batch-size': { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, cache: { type: 'string' },
       },
     });
-    const num = (v: string | undefined, name: string, d: number) => numberOption(v, name, d, { int: true, min: 1, command: 'attack' });
-    if (!values.checkpoint) throw new Error(`medgrad attack: --checkpoint is required\n\n${USAGE}`);
     const unit = values['eps-unit'] ?? '255';
     if (unit !== '255' && unit !== 'fraction') throw new Error(`medgrad attack: --eps-unit must be 255 or fraction, got '${unit}'`);
-    const eps = [...new Set([0, ...parseEps(values.eps ?? '0,1,2,4,8', unit)])].sort((a, b) => a - b);
-    const sanityEps = parseEps(values['sanity-eps'] ?? '64/255', unit, '--sanity-eps')[0]!;
-    const steps = values.steps === undefined ? undefined : num(values.steps, 'steps', 20);
-    const restarts = values.restarts === undefined ? undefined : num(values.restarts, 'restarts', 1);
+    const eps = [...new Set([0, ...parseEpsOption('medgrad attack', 'eps', values.eps ?? '0,1,2,4,8', unit)])].sort((a, b) => a - b);
+    const sanityEps = parseEpsOption('medgrad attack', 'sanity-eps', values['sanity-eps'] ?? '64/255', unit, { single: true })[0]!;
+    const num = numberReader('medgrad attack', values, NUMBERS);
+    // Without --steps or --restarts, each attack keeps its own.
+    const steps = num('steps', undefined), restarts = num('restarts', undefined);
+    const perClass = num('per-class', 150), batchSize = num('batch-size', 50), seed = num('seed', 0);
+    if (!values.checkpoint) throw new Error(`medgrad attack: --checkpoint is required\n\n${USAGE}`);
     const attacks = (values.attack ?? 'fgsm-ll,pgd-ll,pgd,apgd-ce').split(',').map((a) => attackConfig(a.trim(), { steps, restarts }));
     const side = readSidecar<TrainState>(values.checkpoint);
     const { config, run } = side.state;
@@ -62,9 +65,7 @@ export const attackCommand: Command = {
     const model = buildModel(config);
     const w = loadTensors(join(values.checkpoint, 'best.safetensors'));
     model.loadStateDict(w); E.dispose(w);
-    const seed = numberOption(values.seed, 'seed', 0, { int: true, command: 'attack' });
-    const idx = attackedSet(ds, splits.test, num(values['per-class'], 'per-class', 150), seed);
-    const batchSize = num(values['batch-size'], 'batch-size', 50);
+    const idx = attackedSet(ds, splits.test, perClass, seed);
     console.log(`attacking ${config.model} (${values.checkpoint}) on ${idx.length} test images of ${ds.source}; eps ${eps.map(formatEps).join(', ')}`);
     let last = 0;
     const { result: r, large, checks } = await evaluateWithChecks(model, ds, idx, {

@@ -1,7 +1,7 @@
 // `medgrad info`: the adapter the engine runs on, its key limits and the features in use.
-import { parseArgs } from 'node:util';
 import { init, OPTIONAL_FEATURES } from '../../engine/node.js';
-import type { Command } from './main.js';
+import type { Command } from './commands.js';
+import { parseOptions } from './args.js';
 
 const LIMITS = [
   'maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup',
@@ -11,8 +11,9 @@ const LIMITS = [
 export const infoCommand: Command = {
   summary: 'show the GPU adapter, its limits and the features the engine uses',
   usage: 'usage: medgrad info [--json]\n  --json  print the same information as JSON',
+  numberOptions: {},
   async run(argv) {
-    const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false } } });
+    const { values } = parseOptions('medgrad info', { args: argv, options: { json: { type: 'boolean', default: false } } });
     const device = await init();
     const limits = Object.fromEntries(LIMITS.map((k) => [k, device.limits[k]]));
     const features = Object.fromEntries(OPTIONAL_FEATURES.map((f) => [f, device.features.has(f)]));

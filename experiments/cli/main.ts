@@ -1,27 +1,5 @@
 // `medgrad <command> [options]`: one entry point; each command lives in its own module.
-import { infoCommand } from './info.js';
-import { profileCommand } from './profile.js';
-import { modelsCommand } from './models.js';
-import { trainCommand } from './train.js';
-import { studyCommand } from './study.js';
-import { attackCommand } from './attack.js';
-import { reportCommand } from './report.js';
-
-export interface Command {
-  summary: string;
-  usage: string;
-  run(argv: string[]): Promise<number>;
-}
-
-const COMMANDS: Record<string, Command> = {
-  info: infoCommand,
-  profile: profileCommand,
-  models: modelsCommand,
-  train: trainCommand,
-  attack: attackCommand,
-  study: studyCommand,
-  report: reportCommand,
-};
+import { COMMANDS } from './commands.js';
 
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length)) + 2;

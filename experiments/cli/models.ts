@@ -1,11 +1,10 @@
 // `medgrad models`: the study's architectures with parameter counts and forward FLOPs per
 // image for a given input. FLOPs are those the kernels declare, summed over one profiled
 // forward pass of a single image (convolutions and matmuls at 2 per multiply-add).
-import { parseArgs } from 'node:util';
 import * as E from '../../engine/node.js';
 import { createModel, MODEL_NAMES } from '../../nn/models.js';
-import type { Command } from './main.js';
-import { numberOption } from './args.js';
+import type { Command } from './commands.js';
+import { numberReader, parseOptions, POSITIVE_INT } from './args.js';
 
 const USAGE = `usage: medgrad models [--image-size N] [--channels C] [--classes K] [--small-input] [--json]
   Lists CBR-LargeT and ResNet-8/20/32/50 with their parameter counts (total, counting batch-norm
@@ -17,20 +16,22 @@ const USAGE = `usage: medgrad models [--image-size N] [--channels C] [--classes 
                    needed below 217 px for CBR-LargeT and below 32 px for the ResNets
   --json           print JSON`;
 
-const int = (v: string | undefined, name: string, dflt: number) => numberOption(v, name, dflt, { int: true, min: 1, command: 'models' });
+const NUMBERS = { 'image-size': POSITIVE_INT, channels: POSITIVE_INT, classes: POSITIVE_INT };
 
 export const modelsCommand: Command = {
   summary: 'list the study\'s architectures: parameters and forward FLOPs per image',
   usage: USAGE,
+  numberOptions: NUMBERS,
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseOptions('medgrad models', {
       args: argv,
       options: {
         'image-size': { type: 'string' }, channels: { type: 'string' }, classes: { type: 'string' },
         'small-input': { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
       },
     });
-    const size = int(values['image-size'], 'image-size', 224), channels = int(values.channels, 'channels', 3), classes = int(values.classes, 'classes', 2);
+    const num = numberReader('medgrad models', values, NUMBERS);
+    const size = num('image-size', 224), channels = num('channels', 3), classes = num('classes', 2);
     await E.init();
     const rows = [];
     for (const name of MODEL_NAMES) {

@@ -1,10 +1,9 @@
 // `medgrad profile`: runs a small training workload under the profiler and prints the per-op
 // table; optionally writes a Chrome trace / Perfetto JSON file.
-import { parseArgs } from 'node:util';
 import * as E from '../../engine/node.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import type { Command } from './main.js';
-import { numberOption } from './args.js';
+import type { Command } from './commands.js';
+import { numberReader, parseOptions, POSITIVE_INT } from './args.js';
 
 const USAGE = `usage: medgrad profile [--batch B] [--features F] [--hidden H] [--classes K] [--steps S] [--trace FILE]
   Profiles S steps of a two-layer MLP (forward, backward, SGD update) on random data.
@@ -15,22 +14,22 @@ const USAGE = `usage: medgrad profile [--batch B] [--features F] [--hidden H] [-
   --steps S      training steps (default 10)
   --trace FILE   also write a Chrome trace (open in chrome://tracing or ui.perfetto.dev)`;
 
-const positiveInt = (v: string | undefined, name: string, dflt: number) => numberOption(v, name, dflt, { int: true, min: 1, command: 'profile' });
+const NUMBERS = { batch: POSITIVE_INT, features: POSITIVE_INT, hidden: POSITIVE_INT, classes: POSITIVE_INT, steps: POSITIVE_INT };
 
 export const profileCommand: Command = {
   summary: 'profile a small training workload: per-op GPU time, GFLOP/s, GB/s, Chrome trace',
   usage: USAGE,
+  numberOptions: NUMBERS,
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseOptions('medgrad profile', {
       args: argv,
       options: {
         batch: { type: 'string' }, features: { type: 'string' }, hidden: { type: 'string' },
         classes: { type: 'string' }, steps: { type: 'string' }, trace: { type: 'string' },
       },
     });
-    const B = positiveInt(values.batch, 'batch', 64), F = positiveInt(values.features, 'features', 256);
-    const H = positiveInt(values.hidden, 'hidden', 512), K = positiveInt(values.classes, 'classes', 10);
-    const steps = positiveInt(values.steps, 'steps', 10);
+    const num = numberReader('medgrad profile', values, NUMBERS);
+    const B = num('batch', 64), F = num('features', 256), H = num('hidden', 512), K = num('classes', 10), steps = num('steps', 10);
     await E.init();
     const g = new E.Generator(0);
     const w1 = E.randn([F, H], { generator: g, std: Math.sqrt(2 / F), requiresGrad: true });

@@ -1,12 +1,12 @@
 // `medgrad study`: the robustness study, from a preset or a JSON config, resumable and shardable.
-import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
 import * as E from '../../engine/node.js';
 import { loadStudyConfig, PRESETS, type StudyConfig } from '../study/config.js';
 import { parseShard, runStudy } from '../study/runner.js';
 import { writeStudyOutputs } from '../study/tables.js';
 import { buildReport } from './report.js';
-import type { Command } from './main.js';
+import type { Command } from './commands.js';
+import { parseOptions } from './args.js';
 
 const USAGE = `usage: medgrad study [--preset NAME | --config FILE] [--out DIR] [--shard i/n] [--report-only]
   --preset NAME    ${Object.keys(PRESETS).join(' | ')} (default quick: generated data, all five models,
@@ -23,8 +23,9 @@ const USAGE = `usage: medgrad study [--preset NAME | --config FILE] [--out DIR] 
 export const studyCommand: Command = {
   summary: 'run the robustness study: train, attack, tabulate (resumable, shardable)',
   usage: USAGE,
+  numberOptions: {}, // --shard i/n is checked by parseShard
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseOptions('medgrad study', {
       args: argv,
       options: { preset: { type: 'string' }, config: { type: 'string' }, out: { type: 'string' }, shard: { type: 'string' }, 'report-only': { type: 'boolean', default: false }, 'no-report': { type: 'boolean', default: false }, cache: { type: 'string' } },
     });
@@ -48,8 +49,10 @@ export const studyCommand: Command = {
     for (const r of o.recommendations) console.log(`\n${r.text}`);
     if (o.failedChecks) console.log(`\nWARNING: ${o.failedChecks} sanity check(s) failed; see ${join(out, 'tables.md')}`);
     console.log(`\ntables: ${join(out, 'tables.md')}\nresults: ${join(out, 'results.csv')}\nfigures: ${o.figures.length} in ${join(out, 'figures')}`);
-    if (!values['no-report']) console.log(`report: ${await buildReport(config, out, { cacheDir: values.cache })}`);
+    const report = values['no-report'] ? null : await buildReport(config, out, { cacheDir: values.cache });
     console.log(`done in ${((performance.now() - t0) / 60000).toFixed(1)} min`);
+    // The last line, so that `npm start` ends by saying where to look.
+    if (report) console.log(`\nreport: ${report} (one self-contained file: open it in a browser)`);
     return 0;
   },
 };

@@ -1,6 +1,5 @@
 // `medgrad train`: trains one of the study's models on a dataset, with validation every
 // epoch, the best checkpoint kept, metrics.json, and --resume.
-import { parseArgs } from 'node:util';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -11,9 +10,8 @@ import { makeSplits, type SplitMode } from '../data/splits.js';
 import { classCounts } from '../data/dataset.js';
 import { readSidecar } from '../train/checkpoint.js';
 import { train, type TrainConfig, type TrainState } from '../train/trainer.js';
-import type { Command } from './main.js';
-import { numberOption } from './args.js';
-import { parseEps } from '../attacks/spec.js';
+import type { Command } from './commands.js';
+import { INT, NON_NEGATIVE, NON_NEGATIVE_INT, numberReader, parseEpsOption, parseOptions, POSITIVE, POSITIVE_INT } from './args.js';
 
 const USAGE = `usage: medgrad train --data PATH|generated:NAME --model NAME --out DIR [options]
        medgrad train --resume DIR
@@ -50,13 +48,18 @@ const USAGE = `usage: medgrad train --data PATH|generated:NAME --model NAME --ou
   --adv-steps K      PGD steps (default 7; the protocol: 7 chest, 5 dermoscopy and OCT)
   --adv-step F       PGD step as a fraction of eps (default 0.1)`;
 
-const num = (v: string | undefined, name: string, dflt: number, o: { int?: boolean; min?: number } = {}) => numberOption(v, name, dflt, { ...o, command: 'train' });
+const NUMBERS = {
+  'image-size': { int: true, min: 8 }, epochs: POSITIVE_INT, 'batch-size': POSITIVE_INT, lr: POSITIVE, 'lr-drop-epoch': NON_NEGATIVE_INT,
+  seed: INT, 'split-seed': INT, channels: { int: true, oneOf: [1, 3] }, l2: NON_NEGATIVE, 'bn-momentum': { min: 0, below: 1 },
+  count: { int: true, min: 4 }, 'adv-steps': POSITIVE_INT, 'adv-step': POSITIVE, patience: POSITIVE_INT,
+};
 
 export const trainCommand: Command = {
   summary: 'train a model of the study on a dataset (resumable, with metrics and checkpoints)',
   usage: USAGE,
+  numberOptions: NUMBERS,
   async run(argv) {
-    const { values } = parseArgs({
+    const { values } = parseOptions('medgrad train', {
       args: argv,
       options: {
         data: { type: 'string' }, model: { type: 'string' }, out: { type: 'string' }, resume: { type: 'string' },
@@ -74,42 +77,42 @@ export const trainCommand: Command = {
       ({ config } = s);
       ({ data, split: splitMode, splitSeed, count } = s.run);
     } else {
+      const num = numberReader('medgrad train', values, NUMBERS);
+      const epochs = num('epochs', 20);
+      const drop = num('lr-drop-epoch', undefined);
+      config = {
+        model: values.model as ModelName, imageSize: num('image-size', 64), channels: num('channels', 3), classes: 0,
+        smallInput: values['small-input'], epochs, batchSize: num('batch-size', 32), lr: num('lr', 1e-3),
+        // The protocol drops the rate at 80 of 100 epochs; 0 means never.
+        lrDropEpoch: drop === undefined ? Math.round(epochs * 0.8) : drop > 0 ? drop : null,
+        l2: num('l2', values.model === 'cbr-larget' ? 0 : 1e-4), augment: !values['no-augment'], seed: num('seed', 0),
+        bnMomentum: 1 - num('bn-momentum', 0.99),
+      };
+      splitSeed = num('split-seed', 127);
+      count = num('count', 1200);
+      const adversarial = values['adversarial-from'] ? {
+        eps: parseEpsOption('medgrad train', 'adv-eps', values['adv-eps'] ?? '3', '255', { single: true })[0]!,
+        steps: num('adv-steps', 7), stepFraction: num('adv-step', 0.1), patience: num('patience', 1),
+      } : undefined;
+      if (values.split && !['protocol', 'own', 'patient'].includes(values.split)) throw new Error(`medgrad train: --split must be protocol, own or patient, got '${values.split}'`);
+      splitMode = (values.split ?? '') as SplitMode;
       if (!values.data || !values.model || !values.out) throw new Error(`medgrad train: --data, --model and --out are required\n\n${USAGE}`);
       if (!MODEL_NAMES.includes(values.model as ModelName)) throw new Error(`medgrad train: unknown --model '${values.model}' (have ${MODEL_NAMES.join(', ')})`);
       if (existsSync(join(values.out, 'checkpoint.json'))) throw new Error(`medgrad train: ${values.out} already holds a run; use --resume ${values.out} or another --out`);
       out = values.out;
       data = values.data;
-      const epochs = num(values.epochs, 'epochs', 20, { int: true, min: 1 });
-      const drop = num(values['lr-drop-epoch'], 'lr-drop-epoch', Math.round(epochs * 0.8), { int: true, min: 0 });
-      const channels = num(values.channels, 'channels', 3, { int: true });
-      if (channels !== 1 && channels !== 3) throw new Error(`medgrad train: --channels must be 1 or 3, got ${channels}`);
-      config = {
-        model: values.model as ModelName, imageSize: num(values['image-size'], 'image-size', 64, { int: true, min: 8 }), channels, classes: 0,
-        smallInput: values['small-input'], epochs, batchSize: num(values['batch-size'], 'batch-size', 32, { int: true, min: 1 }),
-        lr: num(values.lr, 'lr', 1e-3, { min: 0 }), lrDropEpoch: drop > 0 ? drop : null,
-        l2: num(values.l2, 'l2', values.model === 'cbr-larget' ? 0 : 1e-4, { min: 0 }), augment: !values['no-augment'], seed: num(values.seed, 'seed', 0, { int: true }),
-        bnMomentum: 1 - num(values['bn-momentum'], 'bn-momentum', 0.99, { min: 0 }),
-      };
-      if (values['adversarial-from']) {
-        const from = values['adversarial-from'];
+      if (adversarial) {
+        const from = values['adversarial-from']!;
         const side = readSidecar<TrainState>(from);
         if (side.architecture !== config.model) throw new Error(`medgrad train: --adversarial-from ${from} holds a ${side.architecture}, not a ${config.model}`);
-        config.adversarial = {
-          eps: parseEps(values['adv-eps'] ?? '3', '255', '--adv-eps')[0]!,
-          steps: num(values['adv-steps'], 'adv-steps', 7, { int: true, min: 1 }),
-          stepFraction: num(values['adv-step'], 'adv-step', 0.1, { min: 0 }),
-        };
+        const { patience, ...pgd } = adversarial;
+        config.adversarial = pgd;
         config.init = join(from, 'best.safetensors');
         config.selectBy = 'last';
-        config.patience = num(values.patience, 'patience', 1, { int: true, min: 1 });
-        config.lrDropEpoch = values['lr-drop-epoch'] ? config.lrDropEpoch : null;
+        config.patience = patience;
+        // Madry fine-tuning keeps its rate unless a drop is asked for.
+        if (drop === undefined) config.lrDropEpoch = null;
       }
-      const m = config.bnMomentum ?? 0;
-      if (!(m > 0 && m <= 1)) throw new Error(`medgrad train: --bn-momentum must be in [0, 1), got '${values['bn-momentum']}'`);
-      splitMode = (values.split ?? '') as SplitMode;
-      if (values.split && !['protocol', 'own', 'patient'].includes(values.split)) throw new Error(`medgrad train: --split must be protocol, own or patient, got '${values.split}'`);
-      splitSeed = num(values['split-seed'], 'split-seed', 127, { int: true });
-      count = num(values.count, 'count', 1200, { int: true, min: 4 });
     }
     await E.init();
     const ds = await loadDataset(data, {
