@@ -67,6 +67,7 @@ function relayStderr(): number | null {
     // Its own process group, so a Ctrl-C meant for this process leaves the relay to drain.
     const relay = spawn('cat', [fifo], { stdio: ['ignore', STDERR, 'ignore'], detached: true });
     relay.unref();
+    relay.on('error', () => {}); // no `cat`: the wait below times out and stderr stays as it was
     // Opening a FIFO's write end without blocking fails until a reader has it open.
     const until = Date.now() + 5000, pause = new Int32Array(new SharedArrayBuffer(4));
     while (Date.now() < until) {
