@@ -125,7 +125,7 @@ export async function evaluateRobustness(model: Classifier, ds: ImageDataset, in
         rec.advPred.forEach((p, i) => { if (p !== NOT_ATTACKED && p !== labels[i]) robust[i] = false; });
         if (keep) images.set(eps, keep);
         records.push(rec);
-        o.onProgress?.(++done, total, `${attack.name} eps ${+(eps * 255).toFixed(3)}/255 (${chosen.length} images)`);
+        o.onProgress?.(++done, total, `${attack.name} at ${+(eps * 255).toFixed(3)}/255 on ${chosen.length} images: ${(100 * rec.acc).toFixed(1)}% correct, ${rec.seconds.toFixed(1)} s`);
       }
     }
     return { result: { indices: [...indices], labels, cleanPred: clean.pred, cleanMargin: clean.margin, cleanAcc, records }, images };

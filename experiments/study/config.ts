@@ -84,7 +84,8 @@ export const PRESETS: Record<string, () => StudyConfig> = {
     // Runs of a few dozen steps need responsive batch-norm statistics (Keras momentum 0.5, not 0.99).
     train: { epochs: 3, batchSize: 16, lr: 1e-3, bnMomentum: 0.5, lrDropEpoch: null, augment: true },
     adversarial: { models: ['resnet8'], seeds: 1, epochs: 1, lr: 1e-3, patience: 1 },
-    attacks: [...paperAttacks(5), ...strongSuite(20, 2, 300)], transfer: true,
+    // The strong suite at a budget that keeps the main job under 15 minutes on two CPU cores.
+    attacks: [...paperAttacks(5), ...strongSuite(20, 1, 100)], transfer: true,
     eps: parseEps('0,2,8'), sanityEps: 64 / 255, recommendMargin: 5, attackBatch: 32,
   }),
   pneumonia: () => ({
@@ -98,7 +99,9 @@ export const PRESETS: Record<string, () => StudyConfig> = {
     smallInput: true, seeds: [127, 95, 14],
     train: { epochs: 3, batchSize: 16, lr: 1e-3, bnMomentum: 0.5, lrDropEpoch: 2, augment: true },
     adversarial: { models: ['resnet8', 'resnet20'], seeds: 1, epochs: 2, lr: 1e-3, patience: 1 },
-    attacks: [...paperAttacks(), ...strongSuite(100, 2, 1000)], transfer: true,
+    // APGD and PGD at 50 iterations with one run each (AutoAttack's standard version also runs APGD
+    // once), Square at 500 queries: the budget that fits this preset in about 90 minutes on two cores.
+    attacks: [...paperAttacks(), ...strongSuite(50, 1, 500)], transfer: true,
     eps: parseEps('0,1,4,16'), sanityEps: 64 / 255, recommendMargin: 2, attackBatch: 20,
   }),
 };

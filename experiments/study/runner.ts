@@ -166,13 +166,7 @@ async function attackCell(c: StudyConfig, u: Unit, regime: Regime, ds: ImageData
   const idx = attackedSet(ds, splits.test, u.dataset.perClass, u.seed);
   log(`[${id}] attacking ${idx.length} test images: ${c.attacks.map((a) => a.name).join(', ')} at eps ${c.eps.map((e) => +(e * 255).toFixed(3)).join(', ')} (/255)`);
   const t0 = performance.now();
-  let last = 0;
-  const progress = (done: number, total: number, what: string) => {
-    if (performance.now() - last < 30_000 && done < total) return;
-    last = performance.now();
-    const s = (last - t0) / 1000;
-    log(`[${id}] ${what}: ${done} of ${total} (attack, eps) jobs done, ${(s / 60).toFixed(1)} min`);
-  };
+  const progress = (done: number, total: number, what: string) => log(`[${id}] ${done}/${total} ${what}; ${((performance.now() - t0) / 60000).toFixed(1)} min`);
   const keep = regime === 'standard' ? transferAttack(c) : undefined;
   const { result, large, checks, images } = await evaluateWithChecks(model, ds, idx, { attacks: c.attacks, eps: c.eps, channels: config.channels, batchSize: c.attackBatch, seed: u.seed, onProgress: progress, sanityEps: c.sanityEps, keepImagesOf: keep?.name });
   if (keep) saveExamples(dir, images, [idx.length, config.channels, ds.size, ds.size], keep.name);
