@@ -4,6 +4,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../engine/node.js';
 import { gpu, Rng } from './helpers/setup.js';
+import { LinearClassifier } from './helpers/linear.js';
+import { dlrLoss, dlrTargetedLoss, marginLoss } from '../experiments/attacks/losses.js';
+import { freeze } from '../experiments/attacks/gradient.js';
+import { perturb } from '../experiments/attacks/pgd.js';
+import { attackConfig } from '../experiments/attacks/spec.js';
 
 beforeAll(gpu);
 
@@ -61,4 +66,89 @@ describe('cross-entropy stays exact at any margin', () => {
       E.dispose([logits, labels, loss, g, dz!]);
     });
   }
+});
+
+describe('attack losses', () => {
+  it('margin, DLR and targeted DLR losses and their gradients match float64 (with finite differences); DLR refuses 2 classes', async () => {
+    const rng = new Rng(9);
+    for (const k of [3, 5]) {
+      const n = 5;
+      const z = rng.arr([n, k], -3, 3);
+      const y = Array.from({ length: n }, () => rng.int(0, k - 1));
+      const t = y.map((v) => (v + 1 + rng.int(0, k - 2)) % k);
+      const sorted = (zz: number[]) => [...zz].sort((p, q) => q - p);
+      const other = (zz: number[], label: number) => Math.max(...zz.filter((_, c) => c !== label));
+      const refs: Array<[string, (zz: number[], i: number) => number, (zt: E.Tensor, yt: E.Tensor, tt: E.Tensor) => E.Tensor]> = [
+        ['margin', (zz, i) => other(zz, y[i]!) - zz[y[i]!]!, (zt, yt) => marginLoss(zt, yt)],
+        ['dlr', (zz, i) => -(zz[y[i]!]! - other(zz, y[i]!)) / (sorted(zz)[0]! - sorted(zz)[2]! + 1e-12), (zt, yt) => dlrLoss(zt, yt)],
+        ['targeted dlr', (zz, i) => {
+          const s4 = sorted(zz);
+          const low = k >= 4 ? (s4[2]! + s4[3]!) / 2 : s4[2]!;
+          return -(zz[y[i]!]! - zz[t[i]!]!) / (s4[0]! - low + 1e-12);
+        }, (zt, yt, tt) => dlrTargetedLoss(zt, yt, tt)],
+      ];
+      for (const [name, f64, f32] of refs) {
+        const zt = E.tensor(Float32Array.from(z.data), [n, k], { requiresGrad: true });
+        const yt = E.tensor(Int32Array.from(y), [n], { dtype: 'int32' });
+        const tt = E.tensor(Int32Array.from(t), [n], { dtype: 'int32' });
+        const loss = f32(zt, yt, tt);
+        const [g] = E.grad(E.sum(loss), [zt]);
+        const [lv, gv] = await Promise.all([loss.data(), g!.data()]);
+        for (let i = 0; i < n; i++) {
+          const row = Array.from(z.data.slice(i * k, (i + 1) * k));
+          expect(lv[i]!, `${name} (${k} classes) sample ${i}`).toBeCloseTo(f64(row, i), 5);
+          for (let c = 0; c < k; c++) {
+            const h = 1e-6, up = [...row], dn = [...row];
+            up[c]! += h; dn[c]! -= h;
+            expect(gv[i * k + c]!, `d ${name} / d z[${i}, ${c}] (${k} classes)`).toBeCloseTo((f64(up, i) - f64(dn, i)) / (2 * h), 3);
+          }
+        }
+        E.dispose([zt, yt, tt, loss, g!]);
+      }
+    }
+    const two = E.zeros([3, 2]);
+    const labels = E.tensor([0, 1, 0], [3], { dtype: 'int32' });
+    expect(() => dlrLoss(two, labels)).toThrow(/DLR loss needs at least 3 classes.*this model has 2. Use the margin or CE loss/);
+    expect(() => dlrTargetedLoss(two, labels, labels)).toThrow(/targeted DLR loss needs at least 3 classes/);
+    E.dispose([two, labels]);
+  });
+
+  it('breaks a model built to saturate (logit margin 40) exactly where float64 says it must', async () => {
+    // Two classes; w0 = 2 delta s, w1 = delta s: the margin's gradient is -delta s, while the other
+    // class alone (all that survives of softmax - onehot once p_y rounds to 1) points along +s.
+    const d = 48, n = 5, delta = 40 * 255 / 8 / d;
+    const rng = new Rng(4);
+    const sgn = Array.from({ length: d }, () => (rng.next() < 0.5 ? -1 : 1));
+    const model = new LinearClassifier(d, 2, 1);
+    const w = [...sgn.map((v) => 2 * delta * v), ...sgn.map((v) => delta * v)];
+    // Images around 0.5 with noise orthogonal to s, so that every image has the same margin.
+    const half = sgn.reduce((acc, v) => acc + 0.5 * v, 0);
+    const xs = Array.from({ length: n }, () => {
+      const r = Array.from({ length: d }, () => rng.uniform(-0.15, 0.15));
+      const along = r.reduce((acc, v, j) => acc + v * sgn[j]!, 0) / d;
+      return r.map((v, j) => Math.fround(0.5 + v - along * sgn[j]!));
+    }).flat();
+    const bias = 40 - delta * half;
+    E.noGrad(() => { model.fc.weight.assign(E.tensor(Float32Array.from(w), [2, d])); model.fc.bias.assign(E.tensor([bias, 0], [2])); });
+    const margins = Array.from({ length: n }, (_, i) => sgn.reduce((acc, v, j) => acc + delta * v * xs[i * d + j]!, 0) + bias);
+    margins.forEach((m) => expect(m).toBeCloseTo(40, 2));
+    const restore = freeze(model);
+    const x = E.tensor(Float32Array.from(xs), [n, 1, 3, d / 3]);
+    const y = E.tensor(new Int32Array(n), [n], { dtype: 'int32' });
+    for (const name of ['fgsm', 'pgd', 'apgd-ce', 'apgd-margin']) {
+      for (const eps255 of [6, 10, 14]) {
+        const eps = eps255 / 255;
+        // The best L-inf perturbation lowers the margin by eps * ||w0 - w1||_1 (no pixel reaches 0 or 1 here).
+        const breakable = margins.map((m) => m - eps * delta * d < 0);
+        const p = perturb(model, x, y, null, attackConfig(name, { steps: name === 'fgsm' ? 1 : 10 }), eps, new E.Generator(2));
+        const top = E.argmax(p.logits, -1);
+        const pred = Array.from(await top.data());
+        top.dispose();
+        expect(pred.map((v) => v === 1), `${name} at ${eps255}/255 (margins ${margins.map((m) => m.toFixed(1)).join(', ')})`).toEqual(breakable);
+        E.dispose(p);
+      }
+    }
+    restore();
+    E.dispose([x, y]); model.dispose();
+  });
 });
