@@ -1,6 +1,6 @@
-// Attacks: FGSM, PGD and APGD against float64 re-implementations on a linear classifier (whose
-// input gradient has a closed form), the DLR loss against float64 with finite differences,
-// restarts, frozen weights, flat memory, the cost of a step, epsilon parsing and sanity checks.
+// Attacks: FGSM, PGD and APGD (CE and margin losses, best iterate, restarts) against float64
+// re-implementations on a linear classifier (whose input gradient has a closed form), frozen
+// weights, flat memory, the cost of a step, and epsilon parsing and attack names.
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../engine/node.js';
 import { LinearClassifier } from './helpers/linear.js';
