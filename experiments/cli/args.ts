@@ -61,20 +61,18 @@ export function parseNumber(prog: string, name: string, text: string, rule: Numb
 export function parseNumberList(prog: string, name: string, text: string, rule: NumberRule): number[] {
   const items = text.split(',');
   const ns = items.map((s) => valid(s, rule));
-  if (!items.length || ns.some((n) => n === null)) throw new Error(`${prog}: --${name} must be ${describeRule(rule, true)}, comma-separated, got '${text}'`);
+  if (ns.some((n) => n === null)) throw new Error(`${prog}: --${name} must be ${describeRule(rule, true)}, comma-separated, got '${text}'`);
   return ns as number[];
 }
 
 /**
  * A reader for a command's numeric options: `num('epochs', 20)` is --epochs checked against its
- * rule, or 20 when absent. Asking for an option missing from `rules` is a programming error.
+ * rule, or 20 when absent. Names are checked against `rules` at compile time.
  */
-export function numberReader(prog: string, values: Readonly<Record<string, unknown>>, rules: NumberRules) {
-  return function num<D extends number | undefined>(name: string, dflt: D): number | D {
-    const rule = rules[name];
-    if (!rule) throw new Error(`${prog}: --${name} has no number rule`);
+export function numberReader<K extends string>(prog: string, values: Readonly<Record<string, unknown>>, rules: Readonly<Record<K, NumberRule>>) {
+  return function num<D extends number | undefined>(name: K, dflt: D): number | D {
     const v = values[name];
-    return typeof v === 'string' ? parseNumber(prog, name, v, rule) : dflt;
+    return typeof v === 'string' ? parseNumber(prog, name, v, rules[name]) : dflt;
   };
 }
 
@@ -84,7 +82,7 @@ export function numberReader(prog: string, values: Readonly<Record<string, unkno
  */
 export function parseEpsOption(prog: string, name: string, text: string, unit: '255' | 'fraction', o: { single?: boolean } = {}): number[] {
   const items = text.split(',').map((s) => s.trim());
-  const bad = !items.length || (o.single && items.length > 1) || items.some((s) => valid(s.replace(/\/255$/, ''), NON_NEGATIVE) === null);
+  const bad = (o.single && items.length > 1) || items.some((s) => valid(s.replace(/\/255$/, ''), NON_NEGATIVE) === null);
   const what = o.single ? 'a non-negative number' : 'non-negative numbers, comma-separated,';
   if (bad) throw new Error(`${prog}: --${name} must be ${what} in ${unit === '255' ? '1/255 units' : 'fractions of the pixel range'} (k/255 also works), got '${text}'`);
   try {
