@@ -203,12 +203,12 @@ describe('medgrad study', () => {
     const r = run(['attack', '--checkpoint', join(full, 'runs', 'chest', 'resnet8', 's3', 'standard'), '--attack', 'fgsm,pgd', '--steps', '2', '--eps', '4,16', '--per-class', '3', '--out', out]);
     expect(r.status, r.out).toBe(0);
     expect(r.out).toMatch(/\| attack \| 0\/255 \| 4\/255 \| 16\/255 \|/);
-    expect(r.out).toMatch(/\| worst case \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/);
+    expect(r.out).toMatch(/\| worst case \| [\d.]+ \[[\d.]+, [\d.]+\] \| [\d.]+ \[[\d.]+, [\d.]+\] \| [\d.]+ \[[\d.]+, [\d.]+\] \|/);
     expect(r.out).toMatch(/sanity checks:\n- (pass|WARNING)/);
     const saved = JSON.parse(readFileSync(join(out, 'attack.json'), 'utf8'));
     expect(saved.result.records.map((x: { attack: string }) => x.attack)).toEqual(['fgsm', 'pgd-2', 'fgsm', 'pgd-2', 'fgsm', 'pgd-2']);
     expect(saved.large.eps).toBe(64 / 255);
-    expect(PNG.sync.read(readFileSync(join(out, 'curves.png'))).width).toBe(720);
+    expect(readFileSync(join(out, 'curves.svg'), 'utf8')).toMatch(/^<svg[\s\S]*worst case[\s\S]*<\/svg>\s*$/);
     expect(run(['attack', '--checkpoint', join(full, 'runs', 'chest', 'resnet8', 's3', 'standard'), '--eps', '2', '--eps-unit', 'fraction']).out).toMatch(/more than the whole \[0, 1\] pixel range/);
   });
 

@@ -39,6 +39,7 @@ const USAGE = `usage: medgrad train --data PATH|generated:NAME --model NAME --ou
   --count N          generated data: number of images (default 1200)
   --cache DIR        decoded-dataset cache (default ~/.cache/medgrad)
   --skip-bad         skip unreadable images (counted in the log) instead of failing
+  --allow-no-groups  split a folder whose labels.csv has no patient ids by image (one patient may land in two splits)
  Madry adversarial training (each batch replaced by its untargeted PGD images):
   --adversarial-from DIR   start from the weights of a standard run of the same model
                      (DIR/best.safetensors); keeps the last epoch; stops when the training
@@ -66,7 +67,7 @@ export const trainCommand: Command = {
         'image-size': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' },
         'lr-drop-epoch': { type: 'string' }, seed: { type: 'string' }, split: { type: 'string' }, 'split-seed': { type: 'string' },
         'small-input': { type: 'boolean', default: false }, channels: { type: 'string' }, l2: { type: 'string' },
-        'no-augment': { type: 'boolean', default: false }, 'bn-momentum': { type: 'string' }, count: { type: 'string' }, cache: { type: 'string' }, 'skip-bad': { type: 'boolean', default: false },
+        'no-augment': { type: 'boolean', default: false }, 'bn-momentum': { type: 'string' }, count: { type: 'string' }, cache: { type: 'string' }, 'allow-no-groups': { type: 'boolean', default: false }, 'skip-bad': { type: 'boolean', default: false },
         'adversarial-from': { type: 'string' }, 'adv-eps': { type: 'string' }, 'adv-steps': { type: 'string' }, 'adv-step': { type: 'string' }, patience: { type: 'string' },
       },
     });
@@ -117,7 +118,7 @@ export const trainCommand: Command = {
     await E.init();
     const ds = await loadDataset(data, {
       imageSize: config.imageSize, channels: 'auto', cacheDir: values.cache ?? join(homedir(), '.cache', 'medgrad'),
-      skipBad: values['skip-bad'], count, seed: 0, log: (l) => console.log(l),
+      skipBad: values['skip-bad'], allowNoGroups: values['allow-no-groups'], count, seed: 0, log: (l) => console.log(l),
     });
     if (!splitMode) splitMode = ds.split ? 'own' : ds.groups ? 'patient' : 'protocol';
     const splits = makeSplits(ds, splitMode, splitSeed);

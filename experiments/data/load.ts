@@ -86,7 +86,7 @@ function readLabelsCsv(root: string, o: LoadOptions): Map<string, string> | null
   const pi = head.indexOf('path'), gi = head.indexOf('patient_id');
   if (pi < 0 || gi < 0) {
     const why = `${csv} has no ${pi < 0 ? "'path'" : ''}${pi < 0 && gi < 0 ? ' or ' : ''}${gi < 0 ? "'patient_id'" : ''} column (its header: ${JSON.stringify(lines[0] ?? '')}), so images cannot be grouped by patient and one patient's images may land in two splits`;
-    if (!o.allowNoGroups) throw new Error(`medgrad: ${why}; fix the file (columns path,label,...,patient_id) or allow splitting by image (allowNoGroups)`);
+    if (!o.allowNoGroups) throw new Error(`medgrad: ${why}; fix the file (columns path,label,...,patient_id) or allow splitting by image (--allow-no-groups; allowNoGroups in code)`);
     o.log?.(`warning: ${why}; going on without patient ids (allowNoGroups)`);
     return null;
   }
@@ -99,7 +99,7 @@ function patientIds(root: string, files: Listed[], patients: Map<string, string>
   const missing = rel.filter((r) => !patients.has(r));
   if (missing.length) {
     const why = `${join(root, 'labels.csv')} has no row for ${missing.length} of ${files.length} images (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''}), so their patients are unknown and may land in two splits`;
-    if (!o.allowNoGroups) throw new Error(`medgrad: ${why}; add the rows or allow splitting those images alone (allowNoGroups)`);
+    if (!o.allowNoGroups) throw new Error(`medgrad: ${why}; add the rows or allow splitting those images alone (--allow-no-groups; allowNoGroups in code)`);
     o.log?.(`warning: ${why}; each is treated as a patient of its own (allowNoGroups)`);
   }
   return rel.map((r, i) => patients.get(r) ?? `file:${basename(files[i]!.file)}`);

@@ -22,6 +22,8 @@ export interface DatasetConfig {
   /** Use at most this many training / validation images (a seeded subset; reductions for CPU runs). */
   maxTrain?: number;
   maxVal?: number;
+  /** Split a folder whose labels.csv has no patient ids by image (one patient may then land in two splits). */
+  allowNoGroups?: boolean;
   /** The attacked set: this many test images per class (the paper: 150). */
   perClass: number;
   /** Madry training attack for this dataset (the protocol's: chest 3/255, 7 steps; eps/10 steps). */
@@ -207,6 +209,7 @@ export function parseStudyConfig(raw: Json, where = 'config'): StudyConfig {
         count: d.count === undefined ? undefined : pick(d, 'count', at, isPosInt, 'a positive integer'),
         maxTrain: d.maxTrain === undefined ? undefined : pick(d, 'maxTrain', at, isPosInt, 'a positive integer'),
         maxVal: d.maxVal === undefined ? undefined : pick(d, 'maxVal', at, isPosInt, 'a positive integer'),
+        allowNoGroups: d.allowNoGroups === undefined ? undefined : pick(d, 'allowNoGroups', at, isBool, 'true or false'),
         perClass: pick(d, 'perClass', at, isPosInt, 'a positive integer', 150),
         adversarial: {
           eps: adv.eps === undefined ? 3 / 255 : epsOf(adv.eps, `datasets[${i}].adversarial.eps`),

@@ -5,11 +5,9 @@
 // Each entry is written to OUT/explain/<cell>.json with its figures, and reused on a re-run.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { homedir } from 'node:os';
 import * as E from '../../engine/node.js';
 import { CbrLargeT, ResNet } from '../../nn/models.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { loadDataset } from '../data/load.js';
 import { makeBatch } from '../data/augment.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadTensors } from '../train/checkpoint.js';
@@ -23,7 +21,7 @@ import { saliencyFigure } from '../explain/figures.js';
 import { tsne } from '../explain/tsne.js';
 import { marginProxy, regionsFigure } from '../explain/regions.js';
 import type { StudyConfig } from './config.js';
-import { readCells, trainConfig, unitSplits, type AttackCell, type Regime } from './runner.js';
+import { loadStudyDataset, readCells, trainConfig, unitSplits, type AttackCell, type Regime } from './runner.js';
 
 export interface ExplainEntry {
   id: string; dataset: string; model: string; seed: number; regime: Regime; attack: string;
@@ -56,7 +54,7 @@ export async function explainStudy(c: StudyConfig, out: string, o: { cacheDir?: 
         const id = cell.id.replace(/\.attack$/, '');
         const file = join(out, 'explain', `${id}.json`);
         if (existsSync(file)) { entries.push(JSON.parse(readFileSync(file, 'utf8')) as ExplainEntry); continue; }
-        ds ??= await loadDataset(d.data, { imageSize: d.imageSize, channels: 'auto', count: d.count, seed: 0, cacheDir: o.cacheDir ?? join(homedir(), '.cache', 'medgrad') });
+        ds ??= await loadStudyDataset(d, o.cacheDir);
         log(`[explain ${id}] saliency and t-SNE`);
         const unit = { dataset: d, model, seed: cell.seed, regimes: [regime] };
         const config = trainConfig(c, unit, regime, ds, '');

@@ -58,6 +58,10 @@ export function readCells(out: string): Cell[] {
 
 const cellFile = (out: string, id: string) => join(out, 'cells', `${id}.json`);
 
+/** A study dataset as its config describes it, decoded once into the cache. */
+export const loadStudyDataset = (d: DatasetConfig, cacheDir: string | undefined, log?: (line: string) => void): Promise<ImageDataset> =>
+  loadDataset(d.data, { imageSize: d.imageSize, channels: 'auto', count: d.count, seed: 0, allowNoGroups: d.allowNoGroups, cacheDir: cacheDir ?? join(homedir(), '.cache', 'medgrad'), log });
+
 /** The splits of a unit, with the config's reductions drawn as a seeded subset. */
 export function unitSplits(ds: ImageDataset, d: DatasetConfig, seed: number): Splits {
   const s = makeSplits(ds, d.split ?? (ds.split ? 'own' : ds.groups ? 'patient' : 'protocol'), seed);
@@ -88,7 +92,7 @@ export async function runStudy(c: StudyConfig, out: string, o: RunStudyOptions =
     if (u.regimes.every((r) => existsSync(cellFile(out, cellId(u, r, 'attack'))))) continue;
     let ds = datasets.get(u.dataset.name);
     if (!ds) {
-      ds = await loadDataset(u.dataset.data, { imageSize: u.dataset.imageSize, channels: 'auto', count: u.dataset.count, seed: 0, cacheDir: o.cacheDir ?? join(homedir(), '.cache', 'medgrad'), log });
+      ds = await loadStudyDataset(u.dataset, o.cacheDir, log);
       datasets.set(u.dataset.name, ds);
     }
     const splits = unitSplits(ds, u.dataset, u.seed);
@@ -133,7 +137,7 @@ async function transferCells(c: StudyConfig, out: string, shard: { index: number
     const missing = c.models.filter((m) => !existsSync(cellFile(out, cellId({ dataset: d, model: m, seed }, 'standard', 'attack'))));
     if (missing.length) { log(`[${id}] waits for the attack cells of ${missing.join(', ')} (another shard, or a later run)`); continue; }
     let ds = datasets.get(d.name);
-    if (!ds) { ds = await loadDataset(d.data, { imageSize: d.imageSize, channels: 'auto', count: d.count, seed: 0, cacheDir: o.cacheDir ?? join(homedir(), '.cache', 'medgrad'), log }); datasets.set(d.name, ds); }
+    if (!ds) { ds = await loadStudyDataset(d, o.cacheDir, log); datasets.set(d.name, ds); }
     const first = JSON.parse(readFileSync(cellFile(out, cellId({ dataset: d, model: c.models[0]!, seed }, 'standard', 'attack')), 'utf8')) as AttackCell;
     const sources = c.models.map((model) => {
       const u: Unit = { dataset: d, model, seed, regimes: ['standard'] };
