@@ -37,7 +37,7 @@ describe('study config', () => {
     expect(c.eps).toEqual([0, 4 / 255, 16 / 255]);
     expect(c.attacks.map((a) => a.name)).toEqual(['fgsm-ll', 'pgd-ll-2', 'fgsm', 'fgsm-margin', 'pgd-3-x2', 'pgd-margin-3-x2', 'apgd-ce-3-x2', 'apgd-margin-3-x2', 'square-20']);
     expect(c.attacks.map((a) => a.cascade)).toEqual([false, false, false, false, false, false, false, false, true]);
-    expect(parseStudyConfig({ preset: 'pneumonia' }).attacks.map((a) => a.name)).toEqual(['fgsm-ll', 'pgd-ll-20', 'fgsm', 'fgsm-margin', 'pgd-50', 'pgd-margin-50', 'apgd-ce-50', 'apgd-margin-50', 'square-500']);
+    expect(parseStudyConfig({ preset: 'pneumonia' }).attacks.map((a) => a.name)).toEqual(['fgsm-ll', 'pgd-ll-20', 'fgsm', 'fgsm-margin', 'pgd-30', 'pgd-margin-30', 'apgd-ce-30', 'apgd-margin-30', 'square-200']);
     expect(() => parseStudyConfig({ ...TINY, attacks: ['pgd', 'pgd'] })).toThrow(/attacks must differ, got pgd-20, pgd-20/);
     expect(() => parseStudyConfig({ ...TINY, transfer: 'yes' })).toThrow(/'transfer' must be true or false, got "yes"/);
     expect(c.train).toMatchObject({ epochs: 2, batchSize: 16, lr: 1e-3 });
