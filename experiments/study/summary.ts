@@ -13,7 +13,7 @@ export const CLEAN = 'none';
 export const TRANSFER = 'transfer';
 export const WORST = 'worst case';
 /** The worst case among the images the model classifies correctly when clean. */
-export const WORST_AMONG_CORRECT = 'worst case | clean-correct';
+export const WORST_AMONG_CORRECT = 'worst case among clean-correct';
 
 export interface Row {
   dataset: string; regime: Regime; model: string; attack: string; eps: number;
