@@ -126,7 +126,7 @@ export async function writeStudyOutputs(c: StudyConfig, out: string): Promise<St
 function readingGuide(c: StudyConfig): string {
   return [
     `Accuracy (%) on the attacked test images against the true labels, pooled over ${c.seeds.length} seed(s): the estimate, its 95% Wilson interval in brackets, and ± the sample standard deviation of the per-seed accuracies. n is the number of attacked images (all seeds).`,
-    `"${TRANSFER}" counts an image as robust only if it is classified correctly on every other standard model's ${'untargeted PGD'} examples of the same seed; "${WORST}" only if it is correct clean, under every attack at that eps (the paper's and the strong suite) and under transfer; "${WORST_AMONG_CORRECT}" is that count divided by the number of the images classified correctly when clean.`,
+    `"${TRANSFER}" counts an image as robust only if it is classified correctly on every other standard model's untargeted PGD examples of the same seed; "${WORST}" only if it is correct clean, under every attack at that eps (the paper's and the strong suite) and under transfer; "${WORST_AMONG_CORRECT}" is that count over the images classified correctly when clean only.`,
     'Orderings are stated only where a paired test supports them: exact McNemar on the same images, stratified by seed, Holm-corrected within each table of comparisons, at the 5% level. Epsilon is written as k/255 (fraction).',
   ].join(' ');
 }
