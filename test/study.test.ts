@@ -108,7 +108,7 @@ describe('study tables', () => {
     const rows = accuracyRows(evals);
     const r = recommend(rows, evals, 'd', 1 / 255, 10, ['cbr-larget', 'resnet8', 'resnet20']);
     expect(r.best).toBe('resnet8');
-    expect(r.text).toMatch(/2 model\(s\) within 10 points of the best clean accuracy \(100.0%\): cbr-larget, resnet8\. Choose resnet8: worst-case robust accuracy 90.0% \[.*\] on 80 images \(2 seed\(s\)\), significantly above/);
+    expect(r.text).toMatch(/2 model\(s\) within 10 points of the best clean accuracy \(100.0% on the attacked images\): cbr-larget 100.0%, resnet8 100.0%\. Choose resnet8: worst-case robust accuracy 90.0% \[.*\] on 80 images \(2 seed\(s\)\), significantly above/);
     expect(r.comparisons).toHaveLength(1);
     expect(r.comparisons[0]).toMatchObject({ a: 'resnet8', b: 'cbr-larget', bCount: 48, cCount: 0, significant: true });
     // Two images apart on 4: the same ranking, but no significant difference.
@@ -118,6 +118,9 @@ describe('study tables', () => {
     expect(weak.best).toBeNull();
     expect(weak.text).toMatch(/No significant difference: resnet8 has the highest worst-case robust accuracy \(100.0% .*\), but it is not significantly above cbr-larget .*2 vs 0 discordant images, Holm p = 0.50/);
     expect(recommend(rows, evals, 'other', 1 / 255, 30, ['resnet8']).best).toBeNull();
+    // With the full test split's accuracy, cbr-larget (80%) falls outside the 10-point margin: resnet8 is the only candidate.
+    const byTest = recommend(rows, evals, 'd', 1 / 255, 10, ['cbr-larget', 'resnet8', 'resnet20'], new Map([['cbr-larget', 0.8], ['resnet8', 0.95], ['resnet20', 0.9]]));
+    expect(byTest.text).toMatch(/2 model\(s\) within 10 points of the best clean accuracy \(95.0% on the full test split\): resnet8 95.0%, resnet20 90.0%\. Choose resnet8: .*significantly above/);
   });
 });
 

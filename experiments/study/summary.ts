@@ -128,17 +128,21 @@ const pct = (v: number) => (100 * v).toFixed(1);
  * Among standard-trained models whose clean accuracy is within `margin` points of the best, the
  * one with the highest worst-case accuracy at eps, named only if it beats every other candidate
  * significantly (paired tests, Holm-corrected at 5%); otherwise "no significant difference".
+ * Clean accuracy is the full test split's (`testAccuracy`, mean over seeds) where known: a few
+ * dozen attacked images cannot resolve a margin of a few points.
  */
-export function recommend(rows: readonly Row[], evals: readonly Evaluated[], dataset: string, eps: number, margin: number, models: readonly string[]): Recommendation {
+export function recommend(rows: readonly Row[], evals: readonly Evaluated[], dataset: string, eps: number, margin: number, models: readonly string[], testAccuracy: ReadonlyMap<string, number> = new Map()): Recommendation {
   const get = (m: string, a: string, e: number) => rows.find((r) => r.dataset === dataset && r.regime === 'standard' && r.model === m && r.attack === a && Math.abs(r.eps - e) < 1e-12);
   const have = models.filter((m) => get(m, CLEAN, 0) && get(m, WORST, eps));
   const none = { dataset, eps, margin, best: null, comparisons: [] };
   if (!have.length) return { ...none, text: `No finished standard-trained evaluations for ${dataset} at eps ${+(eps * 255).toFixed(3)}/255.` };
-  const bestClean = Math.max(...have.map((m) => get(m, CLEAN, 0)!.acc));
-  const candidates = have.filter((m) => 100 * (bestClean - get(m, CLEAN, 0)!.acc) <= margin);
+  const full = have.every((m) => testAccuracy.has(m));
+  const clean = (m: string) => (full ? testAccuracy.get(m)! : get(m, CLEAN, 0)!.acc);
+  const bestClean = Math.max(...have.map(clean));
+  const candidates = have.filter((m) => 100 * (bestClean - clean(m)) <= margin);
   const top = candidates.reduce((a, b) => (get(b, WORST, eps)!.acc > get(a, WORST, eps)!.acc ? b : a));
   const w = get(top, WORST, eps)!;
-  const head = `${dataset}, eps ${+(eps * 255).toFixed(3)}/255: ${candidates.length} model(s) within ${margin} points of the best clean accuracy (${pct(bestClean)}%): ${candidates.join(', ')}.`;
+  const head = `${dataset}, eps ${+(eps * 255).toFixed(3)}/255: ${candidates.length} model(s) within ${margin} points of the best clean accuracy (${pct(bestClean)}%${full ? ' on the full test split' : ' on the attacked images'}): ${candidates.map((m) => `${m} ${pct(clean(m))}%`).join(', ')}.`;
   if (candidates.length === 1) return { ...none, best: top, text: `${head} Choose ${top} (the only candidate): worst-case robust accuracy ${pct(w.acc)}% [${pct(w.lo)}, ${pct(w.hi)}] on ${w.n} images.` };
   const comparisons = compareModels(evals, dataset, 'standard', eps, candidates.filter((m) => m !== top).map((m) => [top, m] as const));
   const beaten = comparisons.filter((c) => c.significant && c.diff > 0);

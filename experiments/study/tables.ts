@@ -81,7 +81,9 @@ export async function writeStudyOutputs(c: StudyConfig, out: string): Promise<St
         }
       }
     }
-    const r = recommend(rows, evals, d.name, d.tableEps, c.recommendMargin, c.models);
+    const tested = trains.filter((t) => t.dataset === d.name && t.regime === 'standard');
+    const testAccuracy = new Map(c.models.flatMap((m) => { const a = tested.filter((t) => t.model === m).map((t) => t.test.acc); return a.length ? [[m, a.reduce((x, y) => x + y, 0) / a.length] as const] : []; }));
+    const r = recommend(rows, evals, d.name, d.tableEps, c.recommendMargin, c.models, testAccuracy);
     recs.push(r);
     md.push(`## Model selection, ${d.name}`, '', r.text, '');
     md.push(...trainingTable(trains.filter((t) => t.dataset === d.name), c.models));
