@@ -78,7 +78,7 @@ export const PRESETS: Record<string, () => StudyConfig> = {
   quick: () => ({
     name: 'quick',
     datasets: [{
-      name: 'chest', data: 'generated:chest', imageSize: 24, channels: 3, count: 480, maxTrain: 288, perClass: 10,
+      name: 'chest', data: 'generated:chest', imageSize: 24, channels: 3, count: 480, maxTrain: 288, perClass: 8,
       adversarial: { eps: 3 / 255, steps: 3, stepFraction: 0.4 }, tableEps: 2 / 255,
     }],
     models: ['cbr-larget', 'resnet8', 'resnet20', 'resnet32', 'resnet50'],
@@ -87,7 +87,7 @@ export const PRESETS: Record<string, () => StudyConfig> = {
     train: { epochs: 3, batchSize: 16, lr: 1e-3, bnMomentum: 0.5, lrDropEpoch: null, augment: true },
     adversarial: { models: ['resnet8'], seeds: 1, epochs: 1, lr: 1e-3, patience: 1 },
     // The strong suite at a budget that keeps the main job under 15 minutes on two CPU cores.
-    attacks: [...paperAttacks(5), ...strongSuite(20, 1, 100)], transfer: true,
+    attacks: [...paperAttacks(5), ...strongSuite(20, 1, 50)], transfer: true,
     eps: parseEps('0,2,8'), sanityEps: 64 / 255, recommendMargin: 5, attackBatch: 32,
   }),
   pneumonia: () => ({
