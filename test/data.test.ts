@@ -171,7 +171,7 @@ describe('image folders', () => {
       for (let i = 0; i < 2; i++) writeFileSync(join(dir, cls, `${i}.png`), png(4, 4, () => [10 * i, 0, 0]));
     }
     writeFileSync(join(dir, 'labels.csv'), 'file,label,patient\nA/0.png,A,P1\n');
-    await expect(loadDataset(dir, { imageSize: 4, cacheDir: null })).rejects.toThrow(/nocsvcols\/labels\.csv has no 'path' or 'patient_id' column .*one patient's images may land in two splits; .*\(allowNoGroups\)/);
+    await expect(loadDataset(dir, { imageSize: 4, cacheDir: null })).rejects.toThrow(/nocsvcols\/labels\.csv has no 'path' or 'patient_id' column .*one patient's images may land in two splits; .*\(--allow-no-groups; allowNoGroups in code\)/);
     const lines: string[] = [];
     const ds = await loadDataset(dir, { imageSize: 4, cacheDir: null, allowNoGroups: true, log: (l) => lines.push(l) });
     expect(ds.groups).toBeUndefined();
