@@ -103,7 +103,7 @@ export async function writeStudyOutputs(c: StudyConfig, out: string): Promise<St
     }
   }
   const total = md.filter((l) => /^- (pass|\*\*FAILED\*\*): /.test(l)).length;
-  md.splice(3, 0, failed ? `**${failed} of ${total} sanity checks FAILED** (listed under "Sanity checks"): the numbers they concern are not to be trusted as they stand.` : `All ${total} sanity checks passed.`, '');
+  md.splice(4, 0, failed ? `**${failed} of ${total} sanity checks FAILED** (listed under "Sanity checks"): the numbers they concern are not to be trusted as they stand.` : `All ${total} sanity checks passed.`, '');
   md.push('', '## Figures', '');
   for (const d of c.datasets) {
     for (const regime of REGIMES) {
