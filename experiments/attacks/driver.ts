@@ -25,16 +25,14 @@ export interface BatchResult {
   active: number[];
   /** Summed objective before each step and after the last, over the whole batch (first run; attacks that never drop images). */
   trace: number[];
-  /** Model evaluations per image: Square's queries, or gradient steps summed over runs. */
-  queries: number[];
 }
 
-export interface BatchOptions { keepImages?: boolean; onStep?: (images: number) => void }
+export interface BatchOptions { keepImages?: boolean }
 
 /** Attacks x (labels y, targets or null) at eps; the model is frozen by the caller. */
 export async function attackBatch(model: Classifier, x: Tensor, y: Tensor, target: Tensor | null, spec: AttackSpec, eps: number, gen: E.Generator, o: BatchOptions = {}): Promise<BatchResult> {
   const n = x.shape[0]!, per = x.size / n;
-  const r: BatchResult = { pred: [], obj: [], loss: [], linf: [], xAdv: o.keepImages ? new Float32Array(n * per) : null, zero: [], active: [], trace: [], queries: new Array<number>(n).fill(0) };
+  const r: BatchResult = { pred: [], obj: [], loss: [], linf: [], xAdv: o.keepImages ? new Float32Array(n * per) : null, zero: [], active: [], trace: [] };
   const labels = Array.from(await y.data());
   const record = async (rows: readonly number[], out: Outcome, xs: Tensor, ys: Tensor): Promise<void> => {
     const t = E.noGrad(() => E.tidy(() => [E.argmax(out.logits, -1), out.obj, E.crossEntropy(out.logits, ys, { reduction: 'none' }), E.max(E.abs(E.sub(out.xAdv, xs)), [1, 2, 3])]));
@@ -59,11 +57,10 @@ export async function attackBatch(model: Classifier, x: Tensor, y: Tensor, targe
       try {
         if (spec.kind === 'square') {
           const out = await squareAttack(model, xs!, ys!, eps, { queries: spec.steps, gen });
-          out.queries.forEach((q, k) => { r.queries[rows[k]!]! += q; });
           await record(rows, out, xs!, ys!);
           E.dispose([out.xAdv, out.logits, out.obj]);
         } else {
-          await runSteps(model, xs!, ys!, ts ?? null, { lo: lo!, hi: hi! }, spec, eps, gen, restart, rows, r, record, o);
+          await runSteps(model, xs!, ys!, ts ?? null, { lo: lo!, hi: hi! }, spec, eps, gen, restart, rows, r, record);
         }
       } finally {
         E.dispose([xs!, ys!, lo!, hi!, ...(ts ? [ts] : [])]);
@@ -80,7 +77,7 @@ type Record_ = (rows: readonly number[], out: Outcome, xs: Tensor, ys: Tensor) =
 
 /** One run of a gradient attack, dropping fooled images at the checkpoints when it keeps its best iterate. */
 async function runSteps(model: Classifier, xs: Tensor, ys: Tensor, ts: Tensor | null, box: { lo: Tensor; hi: Tensor }, spec: AttackSpec, eps: number, gen: E.Generator,
-  restart: number, rows0: readonly number[], r: BatchResult, record: Record_, o: BatchOptions): Promise<void> {
+  restart: number, rows0: readonly number[], r: BatchResult, record: Record_): Promise<void> {
   const run = stepperFor(spec)(model, xs, ys, ts, spec, eps, box, gen, restart);
   let rows = [...rows0];
   let x = E.keep(E.detach(xs)), y = E.keep(E.detach(ys));
@@ -93,8 +90,6 @@ async function runSteps(model: Classifier, xs: Tensor, ys: Tensor, ts: Tensor | 
       counts.push(zero);
       r.active.push(rows.length);
       if (sums.length) sums.push(E.keep(obj)); else obj.dispose();
-      o.onStep?.(rows.length);
-      rows.forEach((i) => { r.queries[i]! += 1; });
       if (!drops.has(s)) continue;
       const fooledT = run.fooled();
       const fooled = await fooledT.data();

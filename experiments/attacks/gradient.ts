@@ -74,15 +74,6 @@ export function leastLikely(logits: Tensor): Tensor {
   return E.argmin(logits, -1);
 }
 
-/** Per-sample int32 of the most likely class other than the label (APGD-T's first target). */
-export function runnerUp(logits: Tensor, y: Tensor): Tensor {
-  return E.tidy(() => {
-    const classes = logits.shape[1]!;
-    const hot = E.eq(E.reshape(E.arange(classes), [1, classes]), E.reshape(E.cast(y, 'float32'), [-1, 1]));
-    return E.argmax(E.sub(logits, E.mul(hot, 1e9)), -1);
-  });
-}
-
 /** The rows `rows` (sorted batch indices) of a batch-first tensor, gathered as runs of consecutive rows. */
 export function takeRows(t: Tensor, rows: readonly number[]): Tensor {
   if (rows.length === t.shape[0] && rows.every((r, i) => r === i)) return E.tidy(() => E.detach(t));

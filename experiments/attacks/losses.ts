@@ -17,8 +17,14 @@ const oneHot = (labels: Tensor, classes: number): Tensor =>
 /** The label's logit per sample. */
 const picked = (logits: Tensor, hot: Tensor): Tensor => E.sum(E.mul(logits, hot), 1);
 
+/** The logits with the label's pushed below every other (so max, argmax and softmax skip it). */
+const withoutLabel = (logits: Tensor, hot: Tensor): Tensor => E.sub(logits, E.mul(hot, BIG));
+
 /** The largest logit other than the label's, per sample. */
-const largestOther = (logits: Tensor, hot: Tensor): Tensor => E.max(E.sub(logits, E.mul(hot, BIG)), 1);
+const largestOther = (logits: Tensor, hot: Tensor): Tensor => E.max(withoutLabel(logits, hot), 1);
+
+/** Per-sample int32 of the most likely class other than the label (APGD-T's first target). */
+export const runnerUp = (logits: Tensor, y: Tensor): Tensor => E.tidy(() => E.argmax(withoutLabel(logits, oneHot(y, logits.shape[1]!)), -1));
 
 /** Carlini and Wagner's margin max_{k != y} z_k - z_y: positive exactly when the prediction is not y. Any number of classes. */
 export function marginLoss(logits: Tensor, y: Tensor): Tensor {
@@ -79,6 +85,6 @@ export function objective(logits: Tensor, y: Tensor, target: Tensor | null, loss
 export function ceDirection(logits: Tensor, label: Tensor, sign: 1 | -1): Tensor {
   return E.noGrad(() => E.tidy(() => {
     const hot = oneHot(label, logits.shape[1]!);
-    return E.mul(E.sub(E.softmax(E.sub(logits, E.mul(hot, BIG)), 1), hot), sign);
+    return E.mul(E.sub(E.softmax(withoutLabel(logits, hot), 1), hot), sign);
   }));
 }

@@ -4,7 +4,7 @@
 // correctly clean, under every attack at that eps and on every other model's transfer
 // examples. Models are compared on the same images (paired): exact McNemar per seed, combined
 // over seeds by the stratified exact test, Holm-corrected across each family of comparisons.
-import { NOT_ATTACKED, type RobustnessResult } from '../attacks/evaluate.js';
+import { type RobustnessResult, worstCaseCorrect } from '../attacks/evaluate.js';
 import { holm, pairedCompare, sampleStd, stratifiedMcNemar, wilson } from '../stats/index.js';
 import type { AttackCell, Regime } from './runner.js';
 import type { TransferCell } from './transfer.js';
@@ -40,13 +40,8 @@ export function outcomes(cell: AttackCell, transfers: readonly TransferCell[] = 
   const epsList = [...new Set(r.records.map((x) => x.eps))].filter((e) => e > 0);
   const mine = cell.regime === 'standard' ? transfers.find((t) => t.dataset === cell.dataset && t.seed === cell.seed) : undefined;
   for (const eps of epsList) {
-    let worst = [...clean];
-    for (const rec of r.records.filter((x) => Math.abs(x.eps - eps) < 1e-12)) {
-      // A cascaded attack skipped images already fooled: they count as broken, as they were.
-      const ok = rec.advPred.map((p, i) => p !== NOT_ATTACKED && p === r.labels[i]);
-      put(rec.attack, eps, ok);
-      worst = worst.map((w, i) => w && ok[i]!);
-    }
+    for (const rec of r.records.filter((x) => Math.abs(x.eps - eps) < 1e-12)) put(rec.attack, eps, rec.advPred.map((p, i) => p === r.labels[i]));
+    let worst = worstCaseCorrect(r, eps);
     const tr = mine?.results.filter((t) => t.target === cell.model && Math.abs(t.eps - eps) < 1e-12) ?? [];
     if (tr.length) {
       const ok = r.labels.map((y, i) => clean[i]! && tr.every((t) => t.pred[i] === y));

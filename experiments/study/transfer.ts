@@ -2,12 +2,11 @@
 // every other standard model of the same dataset and seed (the same attacked images). A model
 // that resists its own white-box attacks but falls to another model's examples has gradients
 // that mislead its own attacks: the transfer results join its worst case.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from '../../engine/node.js';
 import type { ModelName } from '../../nn/models.js';
 import { encodeSafetensors, decodeSafetensors, type RawTensor } from '../../nn/safetensors.js';
-import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadTensors } from '../train/checkpoint.js';
 import { buildModel, type TrainConfig } from '../train/trainer.js';
