@@ -1,12 +1,17 @@
-// Browser entry point: the engine plus init() on navigator.gpu. Imports no Node module.
-import { requestBrowserDevice } from './device/browser.js';
-import { getDevice, useDevice } from './session.js';
-import { hasRuntime } from './context.js';
+// Browser entry point: the engine plus init() on navigator.gpu. Imports no Node module; tuned
+// variant choices are not kept between page loads.
+import { bundledShaders, requestBrowserDevice } from './device/browser.js';
+import { registerShaders } from './kernels/shaders.js';
+import { attach, usableDevice } from './session.js';
 import type { Device } from './device/device.js';
 
 export * from './index.js';
 
 export async function init(options: { powerPreference?: GPUPowerPreference } = {}): Promise<Device> {
-  if (hasRuntime()) return getDevice();
-  return useDevice(await requestBrowserDevice(options));
+  const current = usableDevice();
+  if (current) return current;
+  const device = await requestBrowserDevice(options);
+  registerShaders(bundledShaders());
+  attach(device);
+  return device;
 }

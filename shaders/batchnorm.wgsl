@@ -4,9 +4,9 @@
 //                running statistics update: r = (1 - momentum) r + momentum * batch, with the
 //                unbiased variance going into the running variance.
 // bn_apply:      y = (x - mean) * invstd * gamma + beta.
-// channel_sums:  s1 = sum(dy); with OP 1 also s2 = sum(dy * (x - mean) * invstd).
-// bn_bwd:        dx = gamma * invstd * (dy - s1 / M - xhat * s2 / M)   (training, OP 0)
-//                dx = gamma * invstd * dy                              (inference, OP 1)
+// channel_sums:  s1 = sum(dy); with OP = WITH_XHAT also s2 = sum(dy * (x - mean) * invstd).
+// bn_bwd:        dx = gamma * invstd * (dy - s1 / M - xhat * s2 / M)   (training, OP = TRAINING)
+//                dx = gamma * invstd * dy                              (inference, OP = INFERENCE)
 
 struct Params {
   N: u32, C: u32, HW: u32, training: u32,
@@ -28,7 +28,12 @@ struct Params {
 @group(0) @binding(12) var<storage, read> m_in: array<f32>;
 @group(0) @binding(13) var<storage, read> s_in: array<f32>;
 
-override OP: u32 = 0u;
+// Specialisations, by the names norm.ts asks for.
+const SUMS_ONLY: u32 = 0u;
+const WITH_XHAT: u32 = 1u;
+const TRAINING: u32 = 0u;
+const INFERENCE: u32 = 1u;
+override OP: u32;
 const WG: u32 = 256u;
 var<workgroup> red: array<f32, WG>;
 var<workgroup> red2: array<f32, WG>;
@@ -97,13 +102,13 @@ fn channel_sums(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_i
     for (var i = l.x; i < p.HW; i += WG) {
       let g = dy[base + i];
       a += g;
-      if (OP == 1u) { b += g * (x[base + i] - m_in[c]) * s_in[c]; }
+      if (OP == WITH_XHAT) { b += g * (x[base + i] - m_in[c]) * s_in[c]; }
     }
   }
   reduce2(l.x, a, b);
   if (l.x == 0u) {
     s1[c] = red[0];
-    if (OP == 1u) { s2[c] = red2[0]; }
+    if (OP == WITH_XHAT) { s2[c] = red2[0]; }
   }
 }
 
@@ -115,14 +120,14 @@ fn bn_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     // Training: dx = k (dy - s1/M - (x - mean) invstd s2/M) = k dy + cx x + c0.
     var cx = 0.0;
     var c0 = 0.0;
-    if (OP == 0u) {
+    if (OP == TRAINING) {
       cx = -k * s_in[c] * s2[c] / p.count;
       c0 = -k * s1[c] / p.count - cx * m_in[c];
     }
     let base = plane * p.HW;
     for (var i = gid.x; i < p.HW; i += nwg.x * WG) {
       var v = k * dy[base + i];
-      if (OP == 0u) { v += cx * x[base + i] + c0; }
+      if (OP == TRAINING) { v += cx * x[base + i] + c0; }
       y[base + i] = v;
     }
   }

@@ -71,14 +71,16 @@ fn transpose(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) 
   if (orow < cols && ocol < rows) { dst[p.dst_offset + (b * cols + orow) * rows + ocol] = tile[l.x][l.y]; }
 }
 
-// Conversion between float32 and int32 (OP 0: int -> float, 1: float -> int, truncating).
-override OP: u32 = 0u;
+// Conversion between float32 and int32 (float -> int truncates), by the codes below.
+const INT_TO_FLOAT: u32 = 0u;
+const FLOAT_TO_INT: u32 = 1u;
+override OP: u32;
 
 @compute @workgroup_size(WG)
 fn convert(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < p.n; i = i + nwg.x * WG) {
     let v = src[i];
-    if (OP == 0u) { dst[i] = bitcast<u32>(f32(bitcast<i32>(v))); }
+    if (OP == INT_TO_FLOAT) { dst[i] = bitcast<u32>(f32(bitcast<i32>(v))); }
     else { dst[i] = bitcast<u32>(i32(bitcast<f32>(v))); }
   }
 }

@@ -19,35 +19,23 @@ struct Params {
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read> c: array<f32>;
 
-override OP: u32 = 0u;
+override OP: u32 = 0u; // the op's position in the generated table
 const WG: u32 = 256u;
 
 fn at(v: array<vec4<u32>, 2>, i: u32) -> u32 { return v[i / 4u][i % 4u]; }
 
+// The op switches are generated from the op records (engine/ops/elementwise.ts): each case is
+// one record's WGSL expression in x (and y; a binary op's scalar form reads y from p.alpha).
 fn unary_op(x: f32) -> f32 {
   switch OP {
-    case 0u: { return -x; }
-    case 1u: { return exp(x); }
-    case 2u: { return log(x); }
-    case 3u: { return sqrt(x); }
-    case 4u: { return select(max(x, 0.0), x, is_nan(x)); } // NaN stays NaN, as in PyTorch
-    case 5u: { // sigmoid, stable for large |x|
-      let e = exp(-abs(x));
-      return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
-    }
-    case 6u: { return tanh_stable(x); }
-    case 7u: { return abs(x); }
-    case 8u: { return sign(x); }
-    case 9u: { return pow_scalar(x, p.alpha); }
-    case 10u: { return clamp_nan(x, p.alpha, p.beta); }
-    case 11u: { return p.alpha * x + p.beta; }
-    case 12u: { return select(0.0, 1.0, x > p.alpha); }
-    case 13u: { return select(0.0, 1.0, x < p.alpha); }
-    case 14u: { return select(0.0, 1.0, x >= p.alpha); }
-    case 15u: { return select(0.0, 1.0, x <= p.alpha); }
-    case 16u: { return select(0.0, 1.0, x == p.alpha); }
-    case 17u: { return select(0.0, 1.0, x != p.alpha); }
-    case 19u: { return x * x; }
+    // @generated unary-cases
+    default: { return x; }
+  }
+}
+
+fn binary_op(x: f32, y: f32) -> f32 {
+  switch OP {
+    // @generated binary-cases
     default: { return x; }
   }
 }
@@ -62,6 +50,12 @@ fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u
 fn min_nan(x: f32, y: f32) -> f32 { return select(select(min(x, y), y, is_nan(y)), x, is_nan(x)); }
 fn max_nan(x: f32, y: f32) -> f32 { return select(select(max(x, y), y, is_nan(y)), x, is_nan(x)); }
 fn clamp_nan(x: f32, lo: f32, hi: f32) -> f32 { return min_nan(max_nan(x, lo), hi); }
+
+// Logistic function, stable for large |x|: exp never overflows.
+fn sigmoid_stable(x: f32) -> f32 {
+  let e = exp(-abs(x));
+  return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
 
 // tanh with full relative precision: (1 - e) / (1 + e) with e = exp(-2|x|) cancels for small
 // |x| (tanh(1e-8) came out as 3e-8), so below 0.25 the odd Taylor series is used instead
@@ -87,24 +81,6 @@ fn pow_scalar(x: f32, e: f32) -> f32 {
   }
   if (x == 0.0) { return select(0.0, 1.0 / abs(x), e < 0.0); }
   return select(m, nan(), x < 0.0);
-}
-
-fn binary_op(x: f32, y: f32) -> f32 {
-  switch OP {
-    case 0u: { return x + y; }
-    case 1u: { return x - y; }
-    case 2u: { return x * y; }
-    case 3u: { return x / y; }
-    case 4u: { return min_nan(x, y); }
-    case 5u: { return max_nan(x, y); }
-    case 6u: { return select(0.0, 1.0, x == y); }
-    case 7u: { return select(0.0, 1.0, x != y); }
-    case 8u: { return select(0.0, 1.0, x < y); }
-    case 9u: { return select(0.0, 1.0, x <= y); }
-    case 10u: { return select(0.0, 1.0, x > y); }
-    case 11u: { return select(0.0, 1.0, x >= y); }
-    default: { return x; }
-  }
 }
 
 // Offsets of output element i in operands whose strides are sa, sb and sc.
@@ -174,5 +150,20 @@ fn binary_same4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let x = a4[i];
     let y = b4[i];
     out4[i] = vec4<f32>(binary_op(x.x, y.x), binary_op(x.y, y.y), binary_op(x.z, y.z), binary_op(x.w, y.w));
+  }
+}
+
+// Gradient accumulation (autograd's only kernel of its own): out = a + b, same shapes.
+@compute @workgroup_size(WG)
+fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var i = gid.x; i < p.n; i = i + stride_of(nwg)) {
+    out[i] = a[i] + b[i];
+  }
+}
+
+@compute @workgroup_size(WG)
+fn accumulate4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var i = gid.x; i < p.n / 4u; i = i + stride_of(nwg)) {
+    out4[i] = a4[i] + b4[i];
   }
 }

@@ -34,7 +34,10 @@ fn covering(i: u32, pad: u32, k: u32, s: u32, n: u32) -> vec2<i32> {
   return vec2<i32>(lo, min(t / i32(s), i32(n) - 1));
 }
 
-override OP: u32 = 0u; // 0 max, 1 average
+// The pooling kinds, by the names the engine asks for (pool.ts reads these codes).
+const MAX: u32 = 0u;
+const AVG: u32 = 1u;
+override OP: u32;
 
 // NaN tested on the bits (a driver may fold `v != v` to false): a NaN in a window wins, as in PyTorch.
 fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
@@ -60,7 +63,7 @@ fn pool_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
         if ((v > best && !is_nan(best)) || (is_nan(v) && !is_nan(best))) { best = v; bi = ih * i32(p.W) + iw; }
       }
     }
-    if (OP == 0u) { y[o] = best; idx[o] = bi; } else { y[o] = sum / area(win); }
+    if (OP == MAX) { y[o] = best; idx[o] = bi; } else { y[o] = sum / area(win); }
   }
 }
 
@@ -78,7 +81,7 @@ fn pool_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     for (var oh = hs.x; oh <= hs.y; oh++) {
       for (var ow = ws.x; ow <= ws.y; ow++) {
         let o = (plane * p.OH + u32(oh)) * p.OW + u32(ow);
-        if (OP == 0u) { if (arg[o] == i32(r)) { g += dy[o]; } }
+        if (OP == MAX) { if (arg[o] == i32(r)) { g += dy[o]; } }
         else { g += dy[o] / area(window(u32(oh), u32(ow))); }
       }
     }

@@ -12,7 +12,13 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 
-override OP: u32 = 0u; // 0 sum, 1 max, 2 min, 3 argmax, 4 argmin
+// The reductions, by the names the engine asks for (reduceRowsKernel reads these codes).
+const SUM: u32 = 0u;
+const MAX: u32 = 1u;
+const MIN: u32 = 2u;
+const ARGMAX: u32 = 3u;
+const ARGMIN: u32 = 4u;
+override OP: u32;
 const WG: u32 = 256u;
 
 // Built at run time: WGSL rejects inf in constant expressions.
@@ -20,8 +26,8 @@ fn inf() -> f32 { var bits = 0x7f800000u; return bitcast<f32>(bits); }
 
 fn identity() -> f32 {
   switch OP {
-    case 0u: { return 0.0; }
-    case 1u, 3u: { return -inf(); }
+    case SUM: { return 0.0; }
+    case MAX, ARGMAX: { return -inf(); }
     default: { return inf(); }
   }
 }
@@ -33,12 +39,12 @@ fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u
 fn better(v: f32, i: u32, w: f32, j: u32) -> bool {
   if (is_nan(w)) { return !is_nan(v) || j < i; }
   if (is_nan(v)) { return false; }
-  if (OP == 1u || OP == 3u) { return w > v || (w == v && j < i); }
+  if (OP == MAX || OP == ARGMAX) { return w > v || (w == v && j < i); }
   return w < v || (w == v && j < i);
 }
 
 fn emit(row: u32, v: f32, i: u32) {
-  if (OP >= 3u) { out[row] = i; } else { out[row] = bitcast<u32>(v); }
+  if (OP == ARGMAX || OP == ARGMIN) { out[row] = i; } else { out[row] = bitcast<u32>(v); }
 }
 
 var<workgroup> sv: array<f32, WG>;
@@ -53,7 +59,7 @@ fn reduce_rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
     var vi = 0xffffffffu;
     for (var k = lid.x; k < p.len; k = k + WG) {
       let w = x[base + k];
-      if (OP == 0u) { v = v + w; } else if (better(v, vi, w, k)) { v = w; vi = k; }
+      if (OP == SUM) { v = v + w; } else if (better(v, vi, w, k)) { v = w; vi = k; }
     }
     sv[lid.x] = v;
     si[lid.x] = vi;
@@ -62,7 +68,7 @@ fn reduce_rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
       if (lid.x < s) {
         let w = sv[lid.x + s];
         let j = si[lid.x + s];
-        if (OP == 0u) { sv[lid.x] = sv[lid.x] + w; }
+        if (OP == SUM) { sv[lid.x] = sv[lid.x] + w; }
         else if (j != 0xffffffffu && better(sv[lid.x], si[lid.x], w, j)) { sv[lid.x] = w; si[lid.x] = j; }
       }
       workgroupBarrier();
@@ -80,7 +86,7 @@ fn reduce_short(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     var vi = 0xffffffffu;
     for (var k = 0u; k < p.len; k = k + 1u) {
       let w = x[base + k];
-      if (OP == 0u) { v = v + w; } else if (better(v, vi, w, k)) { v = w; vi = k; }
+      if (OP == SUM) { v = v + w; } else if (better(v, vi, w, k)) { v = w; vi = k; }
     }
     emit(row, v, vi);
   }

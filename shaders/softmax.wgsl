@@ -20,7 +20,14 @@ struct Params {
 @group(0) @binding(4) var<storage, read> g: array<f32>;
 @group(0) @binding(5) var<storage, read> targets: array<f32>;
 
-override OP: u32 = 0u;
+// The row operations, by the names the engine asks for (softmax.ts reads these codes).
+const SOFTMAX: u32 = 0u;
+const LOG_SOFTMAX: u32 = 1u;
+const CROSS_ENTROPY: u32 = 2u;
+const CROSS_ENTROPY_BACKWARD: u32 = 3u;
+const CROSS_ENTROPY_SOFT: u32 = 4u;
+const CROSS_ENTROPY_SOFT_BACKWARD: u32 = 5u;
+override OP: u32;
 const WG: u32 = 64u;
 
 var<workgroup> red: array<f32, WG>;
@@ -85,8 +92,8 @@ fn row_sum(base: u32, lid: u32, weighted: bool) -> f32 {
 @compute @workgroup_size(WG)
 fn rows(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
-  let soft = OP == 4u || OP == 5u;
-  let with_labels = OP == 2u || OP == 3u;
+  let soft = OP == CROSS_ENTROPY_SOFT || OP == CROSS_ENTROPY_SOFT_BACKWARD;
+  let with_labels = OP == CROSS_ENTROPY || OP == CROSS_ENTROPY_BACKWARD;
   for (var row = w.x; row < p.rows; row = row + nwg.x) {
     let base = row * p.cols;
     let m = row_max(base, l.x);
@@ -103,10 +110,10 @@ fn rows(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: ve
       // Invocation-uniform: every invocation of the row reads the same label.
       others = row_sum_exp_others(base, l.x, m, select(u32(y), 0u, bad));
     }
-    if (OP == 2u || OP == 4u) {
+    if (OP == CROSS_ENTROPY || OP == CROSS_ENTROPY_SOFT) {
       // Per-row losses: one value per row.
       var loss = 0.0;
-      if (OP == 4u) { loss = tsum * lse - row_sum(base, l.x, true); }
+      if (OP == CROSS_ENTROPY_SOFT) { loss = tsum * lse - row_sum(base, l.x, true); }
       else if (!bad) {
         let zy = x[base + u32(y)] - m;
         // Near the top, log(1 + others / e^zy) keeps the tiny loss; far below it, lse - x_y has no cancellation.
@@ -118,9 +125,9 @@ fn rows(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: ve
         let e = exp(x[base + k] - m) / s;
         var v = e;
         switch OP {
-          case 1u: { v = x[base + k] - lse; }
-          case 3u: { v = select(select(e, -others / s, i32(k) == y) * g[row], nan(), bad); }
-          case 5u: { v = (e * tsum - targets[base + k]) * g[row]; }
+          case LOG_SOFTMAX: { v = x[base + k] - lse; }
+          case CROSS_ENTROPY_BACKWARD: { v = select(select(e, -others / s, i32(k) == y) * g[row], nan(), bad); }
+          case CROSS_ENTROPY_SOFT_BACKWARD: { v = (e * tsum - targets[base + k]) * g[row]; }
           default: {}
         }
         out[base + k] = v;

@@ -2,7 +2,7 @@
 // PyTorch user relies on: accumulation, noGrad, functional grad, reused nodes.
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../engine/node.js';
-import * as R from './helpers/reference.js';
+import * as R from '../engine/reference/float64.js';
 import { expectClose, gpu, Rng, toTensor } from './helpers/setup.js';
 
 beforeAll(gpu);

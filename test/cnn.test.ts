@@ -4,7 +4,7 @@
 // adjoint; batch-norm running statistics; stability of the fused cross-entropy.
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../engine/node.js';
-import * as R from './helpers/reference.js';
+import * as R from '../engine/reference/float64.js';
 import { expectClose, gpu, Rng, toTensor } from './helpers/setup.js';
 
 beforeAll(gpu);

@@ -49,11 +49,21 @@ describe('bad input', () => {
 });
 
 describe('GPU errors', () => {
-  it('a WebGPU validation error is rethrown naming the op', async () => {
+  it('a grid beyond the device\'s workgroup limit is refused before recording, naming the op and the limit', () => {
     const rt = runtime();
     const out = E.zeros([4]);
-    // Too many workgroups for the device: only the GPU's validation can catch this.
-    rt.dispatch(rt.kernel('copy', 'fill'), { op: 'test-op', label: 'test-op [4]', buffers: { dst: out.buffer }, workgroups: [rt.device.limits.maxComputeWorkgroupsPerDimension + 1] });
+    const max = rt.device.limits.maxComputeWorkgroupsPerDimension;
+    expect(() => rt.dispatch(rt.kernel('copy', 'fill'), { op: 'test-op', label: 'test-op [4]', buffers: { dst: out.buffer }, workgroups: [max + 1] }))
+      .toThrow(new RegExp(`test-op \\[4\\].*${max + 1} workgroups.*allows ${max}`));
+    out.dispose();
+  });
+
+  it('a WebGPU validation error is rethrown naming the op', async () => {
+    const rt = runtime();
+    // A destroyed buffer in a submitted dispatch: only the GPU's validation can catch this.
+    const gone = rt.device.gpu.createBuffer({ size: 256, usage: 0x80 /* STORAGE */ });
+    gone.destroy();
+    rt.dispatch(rt.kernel('copy', 'fill'), { op: 'test-op', label: 'test-op [4]', buffers: { dst: gone }, workgroups: [1] });
     await expect(E.sync()).rejects.toThrow(/WebGPU validation error in .*test-op \[4\]/);
     // The engine keeps working afterwards.
     expect(await E.ones([2]).sum().item()).toBe(2);

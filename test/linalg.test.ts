@@ -3,7 +3,7 @@
 import { beforeAll, describe, it } from 'vitest';
 import * as E from '../engine/node.js';
 import { matmulKernel } from '../engine/ops/linalg.js';
-import * as R from './helpers/reference.js';
+import * as R from '../engine/reference/float64.js';
 import { expectClose, gpu, Rng, toTensor } from './helpers/setup.js';
 
 beforeAll(gpu);

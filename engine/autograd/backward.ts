@@ -1,9 +1,12 @@
 // Reverse-mode autodiff: a topological sort of the graph behind `root`, then one reverse
 // sweep that calls each node's backward and accumulates gradients.
-import { keep, Tensor, tidy, type GradNode } from '../tensor.js';
+import { keep, releaseNode, Tensor, tidy } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
+import { accumulateKernel, filled } from '../kernels/launch.js';
 import { noGrad } from './mode.js';
-import { add, ones, zeros } from '../ops/table.js';
+
+/** Gradient accumulation: the one primitive autograd needs (a + b of one shape), below the op table. */
+const accumulate = (a: Tensor, b: Tensor): Tensor => accumulateKernel(a, b);
 
 function topoSort(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
@@ -39,20 +42,16 @@ export interface GradOptions extends BackwardOptions {
   allowUnused?: boolean;
 }
 
-/** Marks a node whose graph was consumed by a backward pass without retainGraph. */
-const FREED = Symbol('freed');
-type Freeable = GradNode & { [FREED]?: boolean };
-
 /**
  * d root / d t for every tensor t in the graph (root must be a scalar unless seed is given).
- * Unless retain, each node swept is marked freed, so a second sweep through it throws as in
- * PyTorch (its saved tensors would otherwise be used after the caller thinks them released).
+ * Unless retain, each node swept is released (its saved tensors freed), so a second sweep
+ * through it throws as in PyTorch.
  */
 function sweep(root: Tensor, seed: Tensor | undefined, wanted: (t: Tensor) => boolean, retain: boolean): { grads: Map<Tensor, Tensor>; reached: Set<Tensor> } {
   if (!root.requiresGrad) throw new Error(`medgrad: backward: tensor of shape ${fmt(root.shape)} does not require grad (no input had requiresGrad, or it was made under noGrad)`);
   if (!seed && root.size !== 1) throw new Error(`medgrad: backward: output of shape ${fmt(root.shape)} is not a scalar; pass a gradient of that shape`);
   if (seed && seed.shape.join() !== root.shape.join()) throw new Error(`medgrad: backward: gradient of shape ${fmt(seed.shape)} does not match output of shape ${fmt(root.shape)}`);
-  const grads = new Map<Tensor, Tensor>([[root, seed ?? ones(root.shape)]]);
+  const grads = new Map<Tensor, Tensor>([[root, seed ?? filled(root.shape, 1)]]);
   const order = topoSort(root);
   const result = new Map<Tensor, Tensor>();
   for (let k = order.length - 1; k >= 0; k--) {
@@ -60,19 +59,19 @@ function sweep(root: Tensor, seed: Tensor | undefined, wanted: (t: Tensor) => bo
     const g = grads.get(t);
     if (!g) continue;
     if (wanted(t)) result.set(t, g);
-    const node = t.node as Freeable | null;
+    const node = t.node;
     if (!node) continue;
-    if (node[FREED]) {
+    if (node.freed) {
       throw new Error(`medgrad: backward: the graph through ${node.op} (output of shape ${fmt(t.shape)}) was already differentiated and freed; pass { retainGraph: true } to the first backward() or grad() to differentiate it again`);
     }
     const gs = node.backward(g);
-    if (!retain) node[FREED] = true;
+    if (!retain) releaseNode(node);
     node.inputs.forEach((x, i) => {
       const gi = gs[i];
       if (!gi || !x.requiresGrad) return;
       if (gi.shape.join() !== x.shape.join()) throw new Error(`medgrad: internal: ${node.op} backward gave grad ${fmt(gi.shape)} for input ${fmt(x.shape)}`);
       const prev = grads.get(x);
-      grads.set(x, prev ? add(prev, gi) : gi);
+      grads.set(x, prev ? accumulate(prev, gi) : gi);
     });
   }
   return { grads: result, reached: new Set(order) };
@@ -84,7 +83,7 @@ export function backward(root: Tensor, gradient?: Tensor, options: BackwardOptio
     const { grads } = sweep(root, gradient, (t) => t.node === null, options.retainGraph ?? false);
     const owned = new Set<Tensor>();
     for (const [leaf, g] of grads) {
-      let next = leaf.grad ? add(leaf.grad, g) : g;
+      let next = leaf.grad ? accumulate(leaf.grad, g) : g;
       // Two leaves may receive the very same tensor (add's backward passes g through).
       if (next === gradient || owned.has(next)) next = next.view(next.shape);
       owned.add(next);
@@ -116,7 +115,7 @@ export function grad(output: Tensor, inputs: Tensor[], gradientOrOptions?: Tenso
     return inputs.map((x, i) => {
       let g = grads.get(x);
       // In the graph but given no gradient (sign's is zero everywhere): zeros, as in PyTorch.
-      if (!g && reached.has(x)) g = zeros(x.shape);
+      if (!g && reached.has(x)) g = filled(x.shape, 0);
       if (!g) {
         if (o.allowUnused) return null;
         throw new Error(`medgrad: grad: input ${i} (shape ${fmt(x.shape)}) was not used to compute the output; pass { allowUnused: true } to get null for it`);

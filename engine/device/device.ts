@@ -13,10 +13,11 @@ export interface AdapterDescription {
 }
 
 /**
- * Features the engine uses when the adapter offers them: only the profiler's GPU timestamps. No
- * shader enables f16 or subgroups, so they are not requested.
+ * Features requested when the adapter offers them: the profiler's GPU timestamps, and those that
+ * kernel variants may declare (`shader-f16`, `subgroups`); the variant policy only picks a variant
+ * whose features the device has.
  */
-export const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query'];
+export const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups'];
 
 /**
  * The limits the engine raises to the adapter's maximum: the buffer sizes, which bound the largest
@@ -34,6 +35,7 @@ export class Device {
   readonly limits: GPUSupportedLimits;
   private lostReason: string | null = null;
   private deferredError: Error | null = null;
+  private destroyedByOwner = false;
 
   constructor(readonly gpu: GPUDevice, adapter: GPUAdapter, backend: string) {
     const i = adapter.info;
@@ -48,17 +50,22 @@ export class Device {
     this.features = new Set(gpu.features);
     this.limits = gpu.limits;
     void gpu.lost.then((e) => {
-      if (e.reason === 'destroyed') return;
-      this.lostReason = `${e.reason}: ${e.message}`;
-      console.error(`medgrad: the GPU device was lost (${this.lostReason})`);
+      // destroy() through the engine is an orderly end; anything else (a driver reset, another
+      // holder of the GPUDevice destroying it) is a loss the engine must report.
+      if (this.destroyedByOwner) return;
+      this.lostReason = `${e.reason}: ${e.message || 'no message'}`;
+      if (e.reason !== 'destroyed') console.error(`medgrad: the GPU device was lost (${this.lostReason})`);
     });
   }
 
   get hasTimestamps(): boolean { return this.features.has('timestamp-query'); }
 
+  /** Why the device was lost, or null while it works. */
+  get lost(): string | null { return this.lostReason; }
+
   /** Throws if the device is gone or an earlier batch of GPU work failed validation. */
   check(): void {
-    if (this.lostReason) throw new DeviceLostError(`medgrad: the GPU device was lost (${this.lostReason}); create a new one with init()`);
+    if (this.lostReason) throw new DeviceLostError(`medgrad: the GPU device was lost (${this.lostReason}); call init() again for a new one`);
     const e = this.deferredError;
     if (e) { this.deferredError = null; throw e; }
   }
@@ -79,7 +86,11 @@ export class Device {
     };
   }
 
-  destroy(): void { this.gpu.destroy(); }
+  destroy(): void {
+    this.destroyedByOwner = true;
+    this.lostReason ??= 'destroyed by its engine';
+    this.gpu.destroy();
+  }
 }
 
 /** The features and limits to request: those the engine uses, as far as the adapter offers them. */

@@ -1,9 +1,9 @@
-// Node: Dawn through the `webgpu` package. Shader sources are read from ../../shaders.
+// Node: Dawn through the `webgpu` package. Shader sources are read from ../../shaders (the entry
+// point registers them with the kernels layer).
 import { readdirSync, readFileSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 import { Device, deviceDescriptor, NO_ADAPTER_HELP } from './device.js';
 import { filterNativeStderr } from './native-stderr.js';
-import { registerShaders } from '../kernels/shaders.js';
 
 const SHADER_DIR = new URL('../../shaders/', import.meta.url);
 
@@ -33,6 +33,5 @@ export async function requestNodeDevice(options: { powerPreference?: GPUPowerPre
   const adapter = await (process.env.MEDGRAD_DEBUG === '1' ? request() : filterNativeStderr(request, HARMLESS_DAWN_WARNING));
   if (!adapter) throw new Error(NO_ADAPTER_HELP);
   const gpu = await adapter.requestDevice(deviceDescriptor(adapter));
-  registerShaders(loadShaderSources());
   return new Device(gpu, adapter, 'dawn (node)');
 }

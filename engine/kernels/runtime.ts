@@ -1,24 +1,14 @@
-// Kernel runtime: compiles WGSL entry points into pipelines (cached by family, entry point and
-// override constants), derives bind-group layouts from wgsl_reflect, and records dispatches
-// into one command encoder that is submitted as a batch. Uniform parameters of a batch go into
-// one arena buffer written once per submit. The CPU waits on the GPU only in read(), sync()
-// and the promise fence() returns.
-import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
+// Kernel runtime: picks a kernel's variant through the policy, compiles it (compile.ts), and
+// records dispatches into one command encoder that is submitted as a batch. Uniform parameters
+// of a batch go into one arena buffer written once per submit. Observers (the profiler) see
+// every dispatch and submit. The CPU waits on the GPU only in read(), sync() and the promise
+// that fence() returns.
 import type { Device } from '../device/device.js';
 import { BufferPool, USAGE } from '../buffers/pool.js';
-import { shaderSource } from './shaders.js';
-import type { Profiler } from '../profiler/profiler.js';
+import { KernelCompiler, UNIFORM_SLOT, type Kernel } from './compile.js';
+import type { KernelDef, Variant, VariantPolicy } from './variants.js';
 
-export interface Kernel {
-  readonly key: string;
-  readonly pipeline: GPUComputePipeline;
-  readonly layout: GPUBindGroupLayout;
-  /** Binding variable name -> binding index; `p` (uniform) excluded. */
-  readonly bindings: ReadonlyMap<string, number>;
-  readonly uniformBinding: number | null;
-  /** Bytes of the uniform parameter struct (from reflection). */
-  readonly uniformSize: number;
-}
+export type { Kernel };
 
 export interface DispatchSpec {
   /** Op name and shapes, for errors and the profiler: "matmul [64,32]x[32,16]". */
@@ -31,7 +21,17 @@ export interface DispatchSpec {
   bytes?: number;
 }
 
-const ARENA_SLOT = 256;
+/** Sees every dispatch and submit; the profiler is one. */
+export interface DispatchObserver {
+  /** Before a dispatch is recorded: timestamp writes for its own pass, or undefined. */
+  beforeDispatch(spec: DispatchSpec): GPUComputePassTimestampWrites | undefined;
+  /** After it is recorded; return true to have it submitted at once (timing by completion). */
+  afterDispatch(spec: DispatchSpec, timed: boolean): boolean;
+  /** Before the batch's encoder is finished. */
+  beforeSubmit(encoder: GPUCommandEncoder): void;
+  afterSubmit(): void;
+}
+
 const ARENA_SLOTS = 2048;
 const MAX_PENDING = 1024;
 const BIND_GROUP_CACHE = 16384;
@@ -46,76 +46,63 @@ function bufferId(b: GPUBuffer): number {
 
 export class Runtime {
   readonly pool: BufferPool;
-  private kernels = new Map<string, Kernel>();
-  private reflections = new Map<string, WgslReflect>();
-  private modules = new Map<string, GPUShaderModule>();
+  private compiler: KernelCompiler;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private labels: string[] = [];
   private arena: GPUBuffer;
-  private arenaData = new Uint8Array(ARENA_SLOT * ARENA_SLOTS);
+  private arenaData = new Uint8Array(UNIFORM_SLOT * ARENA_SLOTS);
   private arenaUsed = 0;
   private closeScope: ((d: () => string) => Promise<void>) | null = null;
   private scopes: Promise<void>[] = [];
   private bindGroups = new Map<string, GPUBindGroup>();
-  profiler: Profiler | null = null;
+  private observers: DispatchObserver[] = [];
   /** Submit every dispatch alone, so a GPU error names exactly the op that caused it. */
   debug = false;
   dispatchCount = 0;
+  /** Largest workgroup count per grid dimension (the device's limit, not WebGPU's default). */
+  readonly maxWorkgroups: number;
 
-  constructor(readonly device: Device) {
+  constructor(readonly device: Device, readonly policy: VariantPolicy) {
     const gpu = device.gpu;
     this.pool = new BufferPool(gpu, Math.min(device.limits.maxBufferSize, device.limits.maxStorageBufferBindingSize));
     this.arena = gpu.createBuffer({ size: this.arenaData.byteLength, usage: USAGE.UNIFORM | USAGE.COPY_DST });
+    this.compiler = new KernelCompiler(gpu);
+    this.maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension;
   }
 
-  kernel(family: string, entry: string, constants: Record<string, number> = {}): Kernel {
-    const key = `${family}.${entry}${JSON.stringify(constants)}`;
-    const hit = this.kernels.get(key);
-    if (hit) return hit;
-    const gpu = this.device.gpu;
-    let module = this.modules.get(family);
-    let reflect = this.reflections.get(family);
-    if (!module || !reflect) {
-      const code = shaderSource(family);
-      module = gpu.createShaderModule({ code, label: family });
-      reflect = new WgslReflect(code);
-      this.modules.set(family, module);
-      this.reflections.set(family, reflect);
-    }
-    const ep = reflect.entry.compute.find((e) => e.name === entry);
-    if (!ep) throw new Error(`medgrad: shaders/${family}.wgsl has no compute entry point '${entry}'`);
-    const bindings = new Map<string, number>();
-    let uniformBinding: number | null = null;
-    let uniformSize = 0;
-    const entries: GPUBindGroupLayoutEntry[] = [];
-    for (const r of ep.resources) {
-      if (r.group !== 0) throw new Error(`medgrad: shaders/${family}.wgsl: only @group(0) is supported (${r.name})`);
-      const isUniform = r.resourceType === 0;
-      if (isUniform) {
-        uniformBinding = r.binding;
-        uniformSize = Math.ceil(r.size / 16) * 16;
-        if (uniformSize > ARENA_SLOT) throw new Error(`medgrad: shaders/${family}.wgsl: uniform ${r.name} is ${r.size} bytes; at most ${ARENA_SLOT} are supported`);
-      } else {
-        bindings.set(r.name, r.binding);
-      }
-      entries.push({
-        binding: r.binding,
-        visibility: 4, // GPUShaderStage.COMPUTE
-        buffer: { type: isUniform ? 'uniform' : r.access === 'read' ? 'read-only-storage' : 'storage' },
-      });
-    }
-    entries.sort((x, y) => x.binding - y.binding);
-    const layout = gpu.createBindGroupLayout({ entries, label: key });
-    const pipeline = gpu.createComputePipeline({
-      label: key,
-      layout: gpu.createPipelineLayout({ bindGroupLayouts: [layout] }),
-      compute: { module, entryPoint: entry, constants },
-    });
-    const k: Kernel = { key, pipeline, layout, bindings, uniformBinding, uniformSize };
-    this.kernels.set(key, k);
-    return k;
+  /** The pipeline of one entry point with these override constants (compiled once). */
+  kernel(family: string, entry: string, constants: Readonly<Record<string, number>> = {}): Kernel {
+    return this.compiler.kernel(family, entry, constants);
   }
+
+  /** A named integer constant of a shader family (`const ARGMAX: u32 = 3u;`): the WGSL declares it, TypeScript reads it. */
+  shaderCode(family: string, name: string): number {
+    const v = this.compiler.constants(family)[name];
+    if (v === undefined) throw new Error(`medgrad: shaders/${family}.wgsl declares no constant ${name}`);
+    return v;
+  }
+
+  /** The variant of `k` the policy picks for `shape`, compiled with its constants plus `extra`. */
+  select<S>(k: KernelDef<S>, shape: S, extra: Readonly<Record<string, number>> = {}): { variant: Variant<S>; kernel: Kernel } {
+    const variant = this.policy.pick(k, shape);
+    return { variant, kernel: this.kernel(variant.family, variant.entry, { ...variant.constants, ...extra }) };
+  }
+
+  /** Picks, compiles and records in one call; `spec` builds the dispatch from the compiled kernel. */
+  launch<S>(k: KernelDef<S>, shape: S, spec: (kernel: Kernel, variant: Variant<S>) => DispatchSpec, extra?: Readonly<Record<string, number>>): void {
+    const { variant, kernel } = this.select(k, shape, extra);
+    this.dispatch(kernel, spec(kernel, variant));
+  }
+
+  /** Adds an observer; returns the function that removes it. */
+  observe(o: DispatchObserver): () => void {
+    this.observers.push(o);
+    return () => { this.observers = this.observers.filter((x) => x !== o); };
+  }
+
+  /** Observers attached now (0 outside profile()). */
+  get observerCount(): number { return this.observers.length; }
 
   private open(): GPUCommandEncoder {
     if (!this.encoder) {
@@ -142,7 +129,7 @@ export class Runtime {
     let bg = this.bindGroups.get(key);
     if (!bg) {
       const entries: GPUBindGroupEntry[] = [];
-      if (kernel.uniformBinding !== null) entries.push({ binding: kernel.uniformBinding, resource: { buffer: this.arena, offset: slot * ARENA_SLOT, size: kernel.uniformSize } });
+      if (kernel.uniformBinding !== null) entries.push({ binding: kernel.uniformBinding, resource: { buffer: this.arena, offset: slot * UNIFORM_SLOT, size: kernel.uniformSize } });
       for (const [name, binding] of kernel.bindings) entries.push({ binding, resource: { buffer: spec.buffers[name]! } });
       bg = this.device.gpu.createBindGroup({ layout: kernel.layout, entries });
       if (this.bindGroups.size >= BIND_GROUP_CACHE) this.bindGroups.clear();
@@ -155,16 +142,20 @@ export class Runtime {
   clearBindGroups(): void { this.bindGroups.clear(); }
 
   dispatch(kernel: Kernel, spec: DispatchSpec): void {
+    const [x, y = 1, z = 1] = spec.workgroups;
+    if (Math.max(x, y, z) > this.maxWorkgroups) {
+      throw new Error(`medgrad: ${spec.label}: needs ${Math.max(x, y, z)} workgroups in one dimension; this device allows ${this.maxWorkgroups} (split the batch)`);
+    }
     const enc = this.open();
     let slot = 0;
     if (kernel.uniformBinding !== null) {
       if (this.arenaUsed >= ARENA_SLOTS) { this.flush(); return this.dispatch(kernel, spec); }
       slot = this.arenaUsed++;
-      if (spec.params) this.arenaData.set(new Uint8Array(spec.params, 0, Math.min(spec.params.byteLength, ARENA_SLOT)), slot * ARENA_SLOT);
+      if (spec.params) this.arenaData.set(new Uint8Array(spec.params, 0, Math.min(spec.params.byteLength, UNIFORM_SLOT)), slot * UNIFORM_SLOT);
     }
     const bindGroup = this.bindGroupFor(kernel, spec, slot);
-    const prof = this.profiler;
-    const timestampWrites = prof?.timestampWrites(spec);
+    let timestampWrites: GPUComputePassTimestampWrites | undefined;
+    for (const o of this.observers) timestampWrites ??= o.beforeDispatch(spec);
     if (timestampWrites) {
       this.endPass();
       this.pass = enc.beginComputePass({ timestampWrites });
@@ -173,13 +164,13 @@ export class Runtime {
     }
     this.pass.setPipeline(kernel.pipeline);
     this.pass.setBindGroup(0, bindGroup);
-    const [x, y = 1, z = 1] = spec.workgroups;
     this.pass.dispatchWorkgroups(x, y, z);
     if (timestampWrites) this.endPass();
     this.labels.push(spec.label);
     this.dispatchCount++;
-    if (prof && !timestampWrites) prof.untimed(spec);
-    if (this.debug || this.labels.length >= MAX_PENDING || (prof && !timestampWrites)) this.flush();
+    let submitNow = this.debug || this.labels.length >= MAX_PENDING;
+    for (const o of this.observers) submitNow = o.afterDispatch(spec, timestampWrites !== undefined) || submitNow;
+    if (submitNow) this.flush();
   }
 
   private endPass(): void {
@@ -197,9 +188,9 @@ export class Runtime {
   flush(): void {
     if (!this.encoder) return;
     this.endPass();
-    this.profiler?.resolve(this.encoder);
+    for (const o of this.observers) o.beforeSubmit(this.encoder);
     if (this.arenaUsed > 0) {
-      this.device.gpu.queue.writeBuffer(this.arena, 0, this.arenaData, 0, this.arenaUsed * ARENA_SLOT);
+      this.device.gpu.queue.writeBuffer(this.arena, 0, this.arenaData, 0, this.arenaUsed * UNIFORM_SLOT);
     }
     this.device.gpu.queue.submit([this.encoder.finish()]);
     const labels = this.labels;
@@ -210,7 +201,7 @@ export class Runtime {
     this.closeScope = null;
     if (close) this.scopes.push(close(() => describeBatch(labels)));
     if (this.scopes.length > 64) this.scopes = [Promise.all(this.scopes).then(() => undefined)];
-    this.profiler?.submitted();
+    for (const o of this.observers) o.afterSubmit();
   }
 
   /** Writes host data into a buffer, in order with all work recorded before it. */

@@ -1,13 +1,25 @@
 // WGSL sources by family name (the file name in shaders/ without .wgsl). The device module
 // of each platform registers them: Node reads the files, the browser bundles the same files.
+// A family may also receive generated code: a line `// @generated NAME` in the file is replaced
+// by the text registered under NAME (the elementwise op table comes from the op records).
 const sources = new Map<string, string>();
+const generated = new Map<string, string>();
 
 export function registerShaders(files: Record<string, string>): void {
   for (const [name, src] of Object.entries(files)) sources.set(name, src);
 }
 
+/** Code to insert at `// @generated name` in `family` (set before the family first compiles). */
+export function registerGenerated(family: string, name: string, code: string): void {
+  generated.set(`${family}/${name}`, code);
+}
+
 export function shaderSource(family: string): string {
   const s = sources.get(family);
   if (s === undefined) throw new Error(`medgrad: no shader family '${family}' is registered (is shaders/${family}.wgsl there, and was init() called?)`);
-  return s;
+  return s.replace(/^[ \t]*\/\/ @generated (\S+).*$/gm, (line, name: string) => {
+    const code = generated.get(`${family}/${name}`);
+    if (code === undefined) throw new Error(`medgrad: shaders/${family}.wgsl expects generated code '${name}', and none was registered`);
+    return code;
+  });
 }

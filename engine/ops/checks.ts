@@ -1,5 +1,5 @@
 // Argument checks shared by ops; each throws before any GPU work, naming op and shapes.
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
 
 export function float(x: unknown, op: string, what = 'input'): Tensor {

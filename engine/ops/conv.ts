@@ -2,13 +2,16 @@
 // bias fused, input gradient through the same kernel (transposed, flipped weights), weight
 // gradient as split-K partial sums reduced by reduce.wgsl, bias gradient as per-channel sums.
 import { runtime } from '../context.js';
-import { empty, Tensor, tidy } from '../tensor.js';
+import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
-import { defineOp } from './define.js';
+import { filled, fillKernel, packParams, reduceRowsKernel, stridedCopy } from '../kernels/launch.js';
+import { defineKernel, pow2 } from '../kernels/variants.js';
+import * as R from '../reference/float64.js';
+import type { Grad } from './record.js';
+import { op } from './record.js';
 import { float } from './checks.js';
-import { fillKernel, packParams, reduceRowsKernel, stridedCopy } from './launch.js';
 import { checkNCHW, windowGeometry, type Padding, type Pair, type Window } from './window.js';
-import { slice } from './movement.js';
+import { slice } from './slicing.js';
 import { channelSums } from './norm.js';
 
 export interface Conv2dOptions { stride?: Pair; padding?: Padding }
@@ -39,20 +42,35 @@ function params(g: Geometry, hasBias: boolean, splits = 1, perSplit = 0, wl: Wei
 const flopsOf = (g: Geometry) => 2 * g.N * g.Cout * g.OH * g.OW * g.Cin * g.KH * g.KW;
 const desc = (g: Geometry) => `[${g.N}, ${g.Cin}, ${g.H}, ${g.W}] * [${g.Cout}, ${g.Cin}, ${g.KH}, ${g.KW}] s${g.sh}x${g.sw} p${g.pt},${g.pb},${g.pl},${g.pr}`;
 
-/** Channel block of conv_fwd: 16, or 8 or 4 for layers with few output channels. */
-const channelBlock = (c: number) => (c <= 4 ? 4 : c <= 8 ? 8 : 16);
+/**
+ * The direct convolution (forward and, through weight strides, input gradient). Its variants
+ * compute 4, 8 or 16 output channels per invocation (the RB override); the table rule picks the
+ * smallest block that covers the layer's channels, so an RGB input's gradient (3 channels) does
+ * not idle three quarters of a 16-channel block.
+ */
+export const CONV_FORWARD = defineKernel<Geometry>({
+  name: 'conv2d.forward',
+  variants: [16, 8, 4].map((rb) => ({ name: `direct-rb${rb}`, family: 'conv2d', entry: 'conv_fwd', constants: { RB: rb } })),
+  prefer: (g, c) => c.find((v) => v.constants!.RB === (g.Cout <= 4 ? 4 : g.Cout <= 8 ? 8 : 16)) ?? c[0]!,
+  bucket: (g) => `cin${pow2(g.Cin)}.cout${pow2(g.Cout)}.k${g.KH}x${g.KW}.s${g.sh}.px${pow2(g.N * g.OH * g.OW)}`,
+  sample: (g) => {
+    const x = filled([g.N, g.Cin, g.H, g.W], 0.5);
+    const w = filled([g.Cout, g.Cin, g.KH, g.KW], 0.25);
+    return { run: () => forward(x, w, undefined, g).dispose(), dispose: () => { x.dispose(); w.dispose(); } };
+  },
+});
 
 function forward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
   const y = empty([g.N, g.Cout, g.OH, g.OW]);
-  const rt = runtime();
-  const rb = channelBlock(g.Cout);
-  const blocks = g.N * g.OH * Math.ceil(g.OW / 8);
-  if (blocks / 16 > 65535) throw new Error(`medgrad: ${op}: ${desc(g)} has too many output rows for one dispatch; split the batch`);
-  rt.dispatch(rt.kernel('conv2d', 'conv_fwd', { RB: rb }), {
-    op, label: `${op} ${desc(g)}`, params: params(g, b !== undefined, 1, 0, wl),
-    buffers: { x: x.buffer, w: w.buffer, bias: (b ?? w).buffer, y: y.buffer },
-    workgroups: [Math.ceil(blocks / 16), Math.ceil(g.Cout / rb / 4)],
-    flops: flopsOf(g), bytes: 4 * (x.size + w.size + y.size),
+  runtime().launch(CONV_FORWARD, g, (k) => {
+    const [wx, wy] = k.workgroupSize;
+    const blocks = g.N * g.OH * Math.ceil(g.OW / k.consts.C!);
+    return {
+      op, label: `${op} ${desc(g)}`, params: params(g, b !== undefined, 1, 0, wl),
+      buffers: { x: x.buffer, w: w.buffer, bias: (b ?? w).buffer, y: y.buffer },
+      workgroups: [Math.ceil(blocks / wx), Math.ceil(g.Cout / k.consts.RB! / wy)],
+      flops: flopsOf(g), bytes: x.nbytes + w.nbytes + y.nbytes,
+    };
   });
   return y;
 }
@@ -79,22 +97,31 @@ function inputGrad(dy: Tensor, w: Tensor, g: Geometry): Tensor {
   });
 }
 
+/** The weight gradient as split-K partial sums over slices of the pixels. */
+export const CONV_WEIGHT_GRAD = defineKernel<Geometry>({
+  name: 'conv2d.weightGrad',
+  variants: [{ name: 'split-k', family: 'conv2d', entry: 'conv_bwd_weight' }],
+});
+
 function weightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   const K = g.Cin * g.KH * g.KW;
   const P = g.N * g.OH * g.OW;
+  const rt = runtime();
+  const { kernel: k } = rt.select(CONV_WEIGHT_GRAD, g);
+  const [wx, wy] = k.workgroupSize;
+  const cols = k.consts.C!, rows = k.consts.RW!;
   // Split the pixel reduction so that there are enough independent sums to fill the device,
   // while each still covers enough pixels to amortise the final reduction.
-  const blocks = Math.ceil(K / 8) * Math.ceil(g.Cout / 16);
-  const splits = Math.max(1, Math.min(Math.ceil(P / 256), Math.ceil(4096 / blocks)));
+  const blocks = Math.ceil(K / cols) * Math.ceil(g.Cout / rows);
+  const splits = Math.min(Math.max(1, Math.min(Math.ceil(P / 256), Math.ceil(4096 / blocks))), rt.maxWorkgroups);
   const perSplit = Math.ceil(P / splits);
-  const rt = runtime();
   return tidy(() => {
     const partial = empty([g.Cout * K, splits]);
-    rt.dispatch(rt.kernel('conv2d', 'conv_bwd_weight'), {
+    rt.dispatch(k, {
       op: 'conv2d.dw', label: `conv2d.dw ${desc(g)} (${splits} splits)`, params: params(g, false, splits, perSplit),
       buffers: { dy: dy.buffer, x: x.buffer, dw: partial.buffer },
-      workgroups: [Math.ceil(K / 8 / 8), Math.ceil(g.Cout / 16 / 8), splits],
-      flops: flopsOf(g), bytes: 4 * (dy.size + x.size + partial.size),
+      workgroups: [Math.ceil(K / cols / wx), Math.ceil(g.Cout / rows / wy), splits],
+      flops: flopsOf(g), bytes: dy.nbytes + x.nbytes + partial.nbytes,
     });
     return reduceRowsKernel(partial, g.Cout * K, splits, 'sum', [g.Cout, g.Cin, g.KH, g.KW]);
   });
@@ -111,13 +138,33 @@ function spreadOut(dy: Tensor, g: Geometry, Hd: number, Wd: number): Tensor {
  * 2-D convolution (cross-correlation, as in PyTorch and Keras) of x [N, Cin, H, W] with
  * w [Cout, Cin, KH, KW], optional bias [Cout]; stride and padding as in Conv2dOptions.
  */
-export const conv2d: (x: Tensor, w: Tensor, b?: Tensor, options?: Conv2dOptions) => Tensor = defineOp('conv2d',
-  (x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}) => forward(x, w, b, geometry(x, w, b, options)),
-  (gy, _y, x, w, b, options = {}) => {
+export const conv2d: (x: Tensor, w: Tensor, b?: Tensor, options?: Conv2dOptions) => Tensor = op({
+  name: 'conv2d', kind: 'conv', method: true,
+  check: {
+    tol: { atol: 2e-5, rtol: 1e-5 }, grad: { atol: 5e-5, rtol: 2e-4 },
+    cases: (r) => ([
+      [[1, 3, 7, 6], [4, 3, 3, 3], 1, 'valid', true], [[2, 2, 6, 7], [3, 2, 3, 3], 2, 'same', false], [[2, 3, 5, 5], [2, 3, 1, 1], 2, 'same', true],
+      [[1, 2, 9, 8], [3, 2, 3, 2], [2, 1], [1, 0, 2, 1], true], [[3, 1, 8, 8], [2, 1, 7, 7], 1, 'same', false],
+    ] as Array<[number[], number[], number | [number, number], Padding, boolean]>).map(([xs, ws, stride, padding, bias]) => ({
+      inputs: [r.arr(xs, -1, 1), r.arr(ws, -1, 1), ...(bias ? [r.arr([ws[0]!], -1, 1)] : [])], args: [{ stride, padding }],
+      label: `[${xs}] * [${ws}] stride ${JSON.stringify(stride)} padding ${JSON.stringify(padding)}${bias ? ' +bias' : ''}`,
+    })),
+    run: (f, [x, w, b], [o]) => f(x, w, b, o),
+    ref: ([x, w, b], [o]) => {
+      const { stride, padding } = o as { stride: number | [number, number]; padding: Padding };
+      const [sh, sw] = typeof stride === 'number' ? [stride, stride] : stride;
+      const pads = padding === 'same' ? R.tfSamePads(x!.shape[2]!, x!.shape[3]!, w!.shape[2]!, w!.shape[3]!, sh, sw)
+        : padding === 'valid' ? [0, 0, 0, 0] : (padding as [number, number, number, number]);
+      return R.conv2d(x!, w!, b ?? null, sh, sw, pads as [number, number, number, number]);
+    },
+  },
+  forward: (x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Tensor => forward(x, w, b, geometry(x, w, b, options)),
+  backward: (gy: Tensor, _y: Tensor, x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Grad => {
     const g = geometry(x, w, b, options);
     // An image batch (the first layer's input) usually needs no gradient: skip that kernel.
     return [x.requiresGrad ? inputGrad(gy, w, g) : null, w.requiresGrad ? weightGrad(gy, x, g) : null, b?.requiresGrad ? channelSums(gy) : null];
-  });
+  },
+});
 
 /** Output height and width of conv2d for an input shape, without running it. */
 export function conv2dOutputSize(inShape: readonly number[], kernel: readonly [number, number], options: Conv2dOptions = {}): [number, number] {

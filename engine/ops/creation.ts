@@ -1,9 +1,10 @@
 // Tensor creation: from host data, constants, ranges and seeded random streams.
 import { runtime } from '../context.js';
-import { empty, Tensor, type DType, type NestedArray } from '../tensor.js';
+import { empty, Tensor, type NestedArray } from '../tensor/tensor.js';
+import { dtypeInfo, type DType } from '../dtype.js';
 import { checkShape, fmt, numel, type Shape } from '../shape.js';
 import { defaultGenerator, type Generator } from '../random.js';
-import { fillKernel } from './launch.js';
+import { fillKernel } from '../kernels/launch.js';
 
 export interface CreateOptions { dtype?: DType; requiresGrad?: boolean }
 
@@ -39,7 +40,7 @@ export function tensor(data: NestedArray | ArrayLike<number>, shape?: Shape, opt
   }
   checkShape(s);
   if (flat.length !== numel(s)) throw new Error(`medgrad: tensor: ${flat.length} values do not fill shape ${fmt(s)} (${numel(s)} elements; ragged nested arrays are not allowed)`);
-  const host = dtype === 'int32' ? Int32Array.from(flat) : Float32Array.from(flat);
+  const host = dtypeInfo(dtype).array.from(flat);
   const t = empty(s, dtype);
   if (host.length > 0) runtime().write(t.buffer, host);
   return finish(t, options);

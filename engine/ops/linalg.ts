@@ -2,11 +2,14 @@
 // register-tiled kernel in matmul.wgsl. Transposed operands are read through strides, so the
 // backward products g x B^T and A^T x g need no transpose copies.
 import { runtime } from '../context.js';
-import { empty, Tensor, tidy } from '../tensor.js';
+import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { broadcastShapes, fmt, numel } from '../shape.js';
-import { defineOp } from './define.js';
+import { filled, packParams } from '../kernels/launch.js';
+import { defineKernel, pow2 } from '../kernels/variants.js';
+import * as R from '../reference/float64.js';
+import type { Grad } from './record.js';
+import { op } from './record.js';
 import { float } from './checks.js';
-import { packParams } from './launch.js';
 import { broadcastTo, permute, reshape, sumTo } from './movement.js';
 
 interface Operand { t: Tensor; batchStride: number; rowStride: number; colStride: number }
@@ -20,6 +23,27 @@ function operand(t: Tensor, batch: number[], trans: boolean): Operand {
   const batchStride = own === 1 && numel(batch) !== 1 ? 0 : r * c;
   return trans ? { t: src, batchStride, rowStride: 1, colStride: c } : { t: src, batchStride, rowStride: c, colStride: 1 };
 }
+
+interface Product { M: number; N: number; K: number; batch: number; bRowContiguous: boolean }
+
+/**
+ * matmul's kernels: `rows` keeps an 8 x 8 block of C in registers and reads B as vec4 rows (needs
+ * N % 4 == 0, and B row-contiguous or a product big enough to pay for making it so); `tiled`
+ * stages 64 x 64 tiles in workgroup memory and reads any strides.
+ */
+export const MATMUL = defineKernel<Product>({
+  name: 'matmul',
+  variants: [
+    { name: 'rows', family: 'matmul', entry: 'matmul_rows', serves: (s) => s.N % 4 === 0 && (s.bRowContiguous || s.M * s.N * s.K >= 1 << 18) },
+    { name: 'tiled', family: 'matmul', entry: 'matmul' },
+  ],
+  bucket: (s) => `m${pow2(s.M)}.n${pow2(s.N)}.k${pow2(s.K)}.b${pow2(s.batch)}${s.bRowContiguous ? '' : '.bT'}`,
+  sample: (s) => {
+    const a = filled([s.batch, s.M, s.K], 0.5);
+    const b = filled(s.bRowContiguous ? [s.batch, s.K, s.N] : [s.batch, s.N, s.K], 0.25);
+    return { run: () => matmulKernel(a, b, false, !s.bRowContiguous).dispose(), dispose: () => { a.dispose(); b.dispose(); } };
+  },
+});
 
 /** C = op(A) x op(B), op = transpose when flagged; A, B at least 2-D. */
 export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
@@ -36,21 +60,24 @@ export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = fals
     const nb = numel(batch);
     if (out.size === 0) return out;
     const rt = runtime();
-    // The row kernel needs B's rows contiguous and vec4-aligned; a transposed B is worth a
-    // copy into that layout once the product is large enough to amortise it.
-    let Bv = B;
-    if (N % 4 === 0 && B.colStride !== 1 && M * N * K >= 1 << 18) {
-      const swapLast = B.t.shape.map((_, i, all) => (i === all.length - 2 ? i + 1 : i === all.length - 1 ? i - 1 : i));
-      Bv = { t: permute(B.t, swapLast), batchStride: B.batchStride, rowStride: N, colStride: 1 };
-    }
-    const rows = N % 4 === 0 && Bv.colStride === 1;
+    const shape: Product = { M, N, K, batch: nb, bRowContiguous: B.colStride === 1 };
+    const { variant, kernel: k } = rt.select(MATMUL, shape);
+    // The row kernel needs B's rows contiguous and vec4-aligned: a transposed B is copied into
+    // that layout first (the variant serves such shapes only when they are large enough to pay).
+    const Bv = variant.name === 'rows' && B.colStride !== 1
+      ? { t: permute(B.t, B.t.shape.map((_, i, all) => (i === all.length - 2 ? i + 1 : i === all.length - 1 ? i - 1 : i))), batchStride: B.batchStride, rowStride: N, colStride: 1 }
+      : B;
     const label = `matmul ${fmt(a.shape)}${transA ? '^T' : ''} x ${fmt(b.shape)}${transB ? '^T' : ''}`;
-    rt.dispatch(rt.kernel('matmul', rows ? 'matmul_rows' : 'matmul'), {
+    const [wx, wy] = k.workgroupSize;
+    // Output elements per workgroup along N and M: the rows kernel's register block (RV vec4
+    // columns x RM rows per invocation) or the tiled kernel's BN x BM tile.
+    const [perX, perY] = variant.name === 'rows' ? [4 * k.consts.RV! * wx, k.consts.RM! * wy] : [k.consts.BN!, k.consts.BM!];
+    rt.dispatch(k, {
       op: 'matmul', label,
       params: packParams([M, N, K, nb, A.batchStride, A.rowStride, A.colStride, 0, Bv.batchStride, Bv.rowStride, Bv.colStride, 0]),
       buffers: { c: out.buffer, a: A.t.buffer, b: Bv.t.buffer, c4: out.buffer, b4: Bv.t.buffer },
-      workgroups: rows ? [Math.ceil(N / 4 / 2 / 8), Math.ceil(M / 8 / 4), nb] : [Math.ceil(N / 64), Math.ceil(M / 64), nb],
-      flops: 2 * nb * M * N * K, bytes: 4 * (nb * (M * K + K * N + M * N)),
+      workgroups: [Math.ceil(N / perX), Math.ceil(M / perY), nb],
+      flops: 2 * nb * M * N * K, bytes: a.nbytes + b.nbytes + out.nbytes,
     });
     return out;
   });
@@ -61,8 +88,22 @@ function check2d(x: Tensor, which: string): void {
   if (x.rank < 1) throw new Error(`medgrad: matmul: ${which} is a scalar (shape ${fmt(x.shape)}); it needs at least 1 dimension`);
 }
 
-export const matmul: (a: Tensor, b: Tensor) => Tensor = defineOp('matmul',
-  (a: Tensor, b: Tensor) => {
+export const matmul: (a: Tensor, b: Tensor) => Tensor = op({
+  name: 'matmul', kind: 'linalg', method: true,
+  check: {
+    tol: { atol: 2e-5, rtol: 1e-5 }, grad: { atol: 5e-5, rtol: 2e-4 },
+    cases: (r) => ([[[3, 5], [5, 2]], [[1, 7], [7, 1]], [[2, 65, 5], [2, 5, 67]], [[4, 3, 5], [5, 6]], [[5, 3], [2, 3, 4]],
+      [[2, 1, 3, 4], [3, 4, 2]], [[7], [7, 3]], [[3, 7], [7]], [[66, 9], [9, 67]], [[7, 12], [12, 20]], [[3, 9, 13], [13, 36]], [[1, 5], [5, 4]], [[2, 3, 6], [1, 6, 8]]] as Array<[number[], number[]]>)
+      .map(([sa, sb]) => ({ inputs: [r.arr(sa, -1, 1), r.arr(sb, -1, 1)], args: [], label: `[${sa}] x [${sb}]` })),
+    ref: ([a, b]) => {
+      const A = a!.shape.length === 1 ? { ...a!, shape: [1, a!.shape[0]!] } : a!;
+      const B = b!.shape.length === 1 ? { ...b!, shape: [b!.shape[0]!, 1] } : b!;
+      const c = R.matmul(A, B);
+      const shape = c.shape.filter((_, i) => !((a!.shape.length === 1 && i === c.shape.length - 2) || (b!.shape.length === 1 && i === c.shape.length - 1)));
+      return { shape, data: c.data };
+    },
+  },
+  forward: (a: Tensor, b: Tensor): Tensor => {
     check2d(a, 'first operand'); check2d(b, 'second operand');
     if (a.rank >= 2 && b.rank >= 2) return matmulKernel(a, b);
     // Vectors as in NumPy: a 1-D left operand is a row, a 1-D right operand a column, dropped after.
@@ -74,7 +115,7 @@ export const matmul: (a: Tensor, b: Tensor) => Tensor = defineOp('matmul',
       return reshape(c, shape);
     });
   },
-  (g, _y, a, b) => tidy(() => {
+  backward: (g: Tensor, _y: Tensor, a: Tensor, b: Tensor): Grad => tidy(() => {
     const A = a.rank === 1 ? reshape(a, [1, a.shape[0]!]) : a;
     const B = b.rank === 1 ? reshape(b, [b.shape[0]!, 1]) : b;
     const G = reshape(g, [...g.shape.slice(0, g.rank - (a.rank === 1 ? 0 : 1) - (b.rank === 1 ? 0 : 1)),
@@ -82,4 +123,5 @@ export const matmul: (a: Tensor, b: Tensor) => Tensor = defineOp('matmul',
     const ga = matmulKernel(G, B, false, true);
     const gb = matmulKernel(A, G, true, false);
     return [reshape(sumTo(ga, A.shape), a.shape), reshape(sumTo(gb, B.shape), b.shape)];
-  }));
+  }),
+});

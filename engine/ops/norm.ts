@@ -2,12 +2,23 @@
 // the batch's statistics and updates the running ones in place; inference mode uses the running
 // statistics. Both modes are differentiable (attacks differentiate models in inference mode).
 import { runtime } from '../context.js';
-import { empty, Tensor, tidy } from '../tensor.js';
+import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
-import { defineSavedOp } from './define.js';
+import { f32bits, packParams } from '../kernels/launch.js';
+import { defineKernel } from '../kernels/variants.js';
+import { TRANS } from '../reference/check.js';
+import * as R from '../reference/float64.js';
+import type { Grad } from './record.js';
+import { savingOp } from './record.js';
 import { float } from './checks.js';
-import { f32bits, packParams } from './launch.js';
 import { checkNCHW } from './window.js';
+
+type Planes = { N: number; C: number; HW: number };
+const kernel = (name: string, entry: string) => defineKernel<Planes>({ name: `batchnorm.${name}`, variants: [{ name: 'default', family: 'batchnorm', entry }] });
+const SUMS = kernel('channelSums', 'channel_sums');
+const STATS = kernel('stats', 'bn_stats');
+const APPLY = kernel('apply', 'bn_apply');
+const BACKWARD = kernel('backward', 'bn_bwd');
 
 export interface BatchNormOptions {
   training?: boolean;
@@ -24,9 +35,9 @@ function dims(x: Tensor): { N: number; C: number; HW: number } {
 }
 
 /** Grid for the per-plane elementwise passes: x over a plane's H*W values, y over planes. */
-function planeGrid(x: Tensor): [number, number] {
+function planeGrid(x: Tensor, wg: number): [number, number] {
   const { N, C, HW } = dims(x);
-  return [Math.max(1, Math.min(Math.ceil(HW / 256), 64)), Math.min(N * C, 65535)];
+  return [Math.max(1, Math.min(Math.ceil(HW / wg), 64)), Math.min(N * C, runtime().maxWorkgroups)];
 }
 
 function bnParams(x: Tensor, o: { training?: boolean; eps?: number; momentum?: number }): ArrayBuffer {
@@ -38,11 +49,11 @@ function sumsKernel(dy: Tensor, withX?: { x: Tensor; mean: Tensor; invstd: Tenso
   const s1 = empty([dy.shape[1]!]);
   const s2 = empty([dy.shape[1]!]); // written only with withX, but never aliased with s1
   const rt = runtime();
-  rt.dispatch(rt.kernel('batchnorm', 'channel_sums', { OP: withX ? 1 : 0 }), {
+  rt.launch(SUMS, dims(dy), () => ({
     op: 'channelSums', label: `channelSums ${fmt(dy.shape)}`, params: bnParams(dy, {}),
     buffers: { dy: dy.buffer, x: (withX?.x ?? dy).buffer, m_in: (withX?.mean ?? dy).buffer, s_in: (withX?.invstd ?? dy).buffer, s1: s1.buffer, s2: s2.buffer },
-    workgroups: [dy.shape[1]!], bytes: 4 * dy.size * (withX ? 2 : 1),
-  });
+    workgroups: [dy.shape[1]!], bytes: dy.nbytes * (withX ? 2 : 1),
+  }), { OP: rt.shaderCode('batchnorm', withX ? 'WITH_XHAT' : 'SUMS_ONLY') });
   return [s1, s2];
 }
 
@@ -70,9 +81,17 @@ interface Saved { mean: Tensor; invstd: Tensor }
  * y = (x - mean) / sqrt(var + eps) * weight + bias per channel of x [N, C, H, W]. In training
  * the batch statistics are used and runningMean / runningVar are updated in place.
  */
-export const batchNorm2d: (x: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor, options?: BatchNormOptions) => Tensor =
-  defineSavedOp('batchNorm2d',
-    (x: Tensor, gamma: Tensor, beta: Tensor, rm: Tensor, rv: Tensor, o: BatchNormOptions = {}): [Tensor, Saved] => {
+export const batchNorm2d: (x: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor, options?: BatchNormOptions) => Tensor = savingOp({
+  name: 'batchNorm2d', kind: 'norm', method: true,
+  check: ([true, false] as const).map((training) => ({
+    tol: TRANS, grad: { atol: 5e-5, rtol: 5e-4 }, gradInputs: [0, 1, 2],
+    cases: (r) => [[2, 3, 4, 5], [1, 2, 3, 3], [3, 1, 1, 2]].map((xs) => ({
+      inputs: [r.arr(xs, -2, 3), r.arr([xs[1]!], 0.5, 1.5), r.arr([xs[1]!], -1, 1), r.arr([xs[1]!], -0.5, 0.5), r.arr([xs[1]!], 0.5, 2)],
+      args: [{ training, eps: 1e-3 }], label: `[${xs}] ${training ? 'training' : 'inference'}`,
+    })),
+    ref: ([x, g, b, m, v]) => R.batchNorm(x!, g!, b!, 1e-3, training ? undefined : { mean: m!, var: v! }).y,
+  })),
+  forward: (x: Tensor, gamma: Tensor, beta: Tensor, rm: Tensor, rv: Tensor, o: BatchNormOptions = {}): [Tensor, Saved] => {
       check(x, gamma, beta, rm, rv);
       const rt = runtime();
       const { C } = dims(x);
@@ -80,33 +99,34 @@ export const batchNorm2d: (x: Tensor, weight: Tensor, bias: Tensor, runningMean:
       if (o.training) {
         if (x.shape[0]! * x.shape[2]! * x.shape[3]! < 2) throw new Error(`medgrad: batchNorm2d: training needs more than one value per channel, got input ${fmt(x.shape)}`);
         mean = empty([C]); invstd = empty([C]);
-        rt.dispatch(rt.kernel('batchnorm', 'bn_stats'), {
+        rt.launch(STATS, dims(x), () => ({
           op: 'batchNorm2d.stats', label: `batchNorm2d.stats ${fmt(x.shape)}`, params: bnParams(x, o),
           buffers: { x: x.buffer, mean: mean.buffer, invstd: invstd.buffer, run_mean: rm.buffer, run_var: rv.buffer },
-          workgroups: [C], bytes: 8 * x.size,
-        });
+          workgroups: [C], bytes: 2 * x.nbytes,
+        }));
       } else {
         // Inference: mean = running mean, invstd = 1 / sqrt(running var + eps).
         mean = rm.view(rm.shape);
         invstd = tidy(() => rv.add(o.eps ?? 1e-5).sqrt().pow(-1));
       }
       const y = empty(x.shape);
-      rt.dispatch(rt.kernel('batchnorm', 'bn_apply'), {
+      rt.launch(APPLY, dims(x), (k) => ({
         op: 'batchNorm2d', label: `batchNorm2d ${fmt(x.shape)}`, params: bnParams(x, o),
         buffers: { x: x.buffer, m_in: mean.buffer, s_in: invstd.buffer, gamma: gamma.buffer, beta: beta.buffer, y: y.buffer },
-        workgroups: planeGrid(x), flops: 2 * x.size, bytes: 8 * x.size,
-      });
+        workgroups: planeGrid(x, k.workgroupSize[0]), flops: 2 * x.size, bytes: 2 * x.nbytes,
+      }));
       return [y, { mean, invstd }];
     },
-    (g, _y, { mean, invstd }, x, gamma, _beta, _rm, _rv, o = {}) => {
+  backward: (g: Tensor, _y: Tensor, { mean, invstd }: Saved, x: Tensor, gamma: Tensor, _beta: Tensor, _rm: Tensor, _rv: Tensor, o: BatchNormOptions = {}): Grad => {
       const [s1, s2] = sumsKernel(g, { x, mean, invstd });
       const dx = empty(x.shape);
       const rt = runtime();
-      rt.dispatch(rt.kernel('batchnorm', 'bn_bwd', { OP: o.training ? 0 : 1 }), {
+      rt.launch(BACKWARD, dims(x), (k) => ({
         op: 'batchNorm2d.backward', label: `batchNorm2d.backward ${fmt(x.shape)}`, params: bnParams(x, o),
         buffers: { x: x.buffer, dy: g.buffer, m_in: mean.buffer, s_in: invstd.buffer, gamma: gamma.buffer, s1: s1.buffer, s2: s2.buffer, y: dx.buffer },
-        workgroups: planeGrid(x), flops: 4 * x.size, bytes: 12 * x.size,
-      });
+        workgroups: planeGrid(x, k.workgroupSize[0]), flops: 4 * x.size, bytes: 3 * x.nbytes,
+      }), { OP: rt.shaderCode('batchnorm', o.training ? 'TRAINING' : 'INFERENCE') });
       // d weight = sum(dy * xhat), d bias = sum(dy); running statistics get no gradient.
       return [dx, s2, s1, null, null];
-    });
+    },
+});

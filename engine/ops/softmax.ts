@@ -2,16 +2,26 @@
 // is moved last when it is not. Cross-entropy's forward and backward are fused kernels: the
 // backward recomputes softmax from the logits instead of storing it.
 import { runtime } from '../context.js';
-import { empty, Tensor, tidy } from '../tensor.js';
+import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { fmt, normAxis } from '../shape.js';
-import { defineOp } from './define.js';
+import { packParams } from '../kernels/launch.js';
+import { defineKernel } from '../kernels/variants.js';
+import { GRAD, TRANS, type OpCheck } from '../reference/check.js';
+import * as R from '../reference/float64.js';
+import type { Grad } from './record.js';
+import { op } from './record.js';
 import { float } from './checks.js';
-import { packParams } from './launch.js';
 import { permute } from './movement.js';
 import { mul, sub } from './elementwise.js';
 import { mean, sum } from './reduce.js';
 
-const ROWS = { softmax: 0, logSoftmax: 1, crossEntropy: 2, 'crossEntropy.backward': 3, 'crossEntropy.soft': 4, 'crossEntropy.soft.backward': 5 } as const;
+/** The row kernels of softmax.wgsl, by the WGSL's names for them. */
+const ROWS = {
+  softmax: 'SOFTMAX', logSoftmax: 'LOG_SOFTMAX', crossEntropy: 'CROSS_ENTROPY', 'crossEntropy.backward': 'CROSS_ENTROPY_BACKWARD',
+  'crossEntropy.soft': 'CROSS_ENTROPY_SOFT', 'crossEntropy.soft.backward': 'CROSS_ENTROPY_SOFT_BACKWARD',
+} as const;
+
+const ROW_KERNEL = defineKernel<{ rows: number; cols: number }>({ name: 'softmax.rows', variants: [{ name: 'workgroup-per-row', family: 'softmax', entry: 'rows' }] });
 
 function rowsKernel(name: keyof typeof ROWS, x: Tensor, outShape: readonly number[],
   extra: { labels?: Tensor; g?: Tensor; targets?: Tensor } = {}): Tensor {
@@ -20,12 +30,12 @@ function rowsKernel(name: keyof typeof ROWS, x: Tensor, outShape: readonly numbe
   const out = empty(outShape);
   if (out.size === 0) return out;
   const rt = runtime();
-  rt.dispatch(rt.kernel('softmax', 'rows', { OP: ROWS[name] }), {
+  rt.launch(ROW_KERNEL, { rows, cols }, () => ({
     op: name, label: `${name} ${fmt(x.shape)}`,
     params: packParams([rows, cols]),
     buffers: { out: out.buffer, x: x.buffer, labels: (extra.labels ?? x).buffer, g: (extra.g ?? x).buffer, targets: (extra.targets ?? x).buffer },
-    workgroups: [Math.min(rows, 65535)], flops: 5 * x.size, bytes: 8 * x.size,
-  });
+    workgroups: [Math.min(rows, rt.maxWorkgroups)], flops: 5 * x.size, bytes: x.nbytes + out.nbytes,
+  }), { OP: rt.shaderCode('softmax', ROWS[name]) });
   return out;
 }
 
@@ -38,13 +48,28 @@ function alongAxis(x: Tensor, axis: number, op: string, fn: (t: Tensor) => Tenso
   return tidy(() => permute(fn(permute(x, perm)), perm));
 }
 
-export const softmax: (x: Tensor, axis?: number) => Tensor = defineOp('softmax',
-  (x: Tensor, axis = -1) => alongAxis(x, axis, 'softmax', (t) => rowsKernel('softmax', t, t.shape)),
-  (g, y, _x, axis = -1) => [mul(y, sub(g, sum(mul(g, y), axis, true)))]);
+const softmaxCheck = (log: boolean): OpCheck => ({
+  tol: TRANS, grad: GRAD,
+  cases: (r) => ([[[1, 2], -1], [[4, 7], -1], [[3, 5], 0], [[2, 3, 4], 1], [[2, 300], 1]] as Array<[number[], number]>)
+    .map(([s, axis]) => ({ inputs: [r.arr(s, -5, 5)], args: [axis], label: `[${s}] axis ${axis}` })),
+  ref: ([x], [axis]) => {
+    const ax = (axis as number) < 0 ? (axis as number) + x!.shape.length : (axis as number);
+    const p = x!.shape.map((_, i) => i); p[ax] = p.length - 1; p[p.length - 1] = ax;
+    return R.permute(R.softmax(R.permute(x!, p), log), p);
+  },
+});
 
-export const logSoftmax: (x: Tensor, axis?: number) => Tensor = defineOp('logSoftmax',
-  (x: Tensor, axis = -1) => alongAxis(x, axis, 'logSoftmax', (t) => rowsKernel('logSoftmax', t, t.shape)),
-  (g, _y, x, axis = -1) => [sub(g, mul(softmax(x, axis), sum(g, axis, true)))]);
+export const softmax: (x: Tensor, axis?: number) => Tensor = op({
+  name: 'softmax', kind: 'softmax', method: true, check: softmaxCheck(false),
+  forward: (x: Tensor, axis = -1): Tensor => alongAxis(x, axis, 'softmax', (t) => rowsKernel('softmax', t, t.shape)),
+  backward: (g: Tensor, y: Tensor, _x: Tensor, axis = -1): Grad => [mul(y, sub(g, sum(mul(g, y), axis, true)))],
+});
+
+export const logSoftmax: (x: Tensor, axis?: number) => Tensor = op({
+  name: 'logSoftmax', kind: 'softmax', method: true, check: softmaxCheck(true),
+  forward: (x: Tensor, axis = -1): Tensor => alongAxis(x, axis, 'logSoftmax', (t) => rowsKernel('logSoftmax', t, t.shape)),
+  backward: (g: Tensor, _y: Tensor, x: Tensor, axis = -1): Grad => [sub(g, mul(softmax(x, axis), sum(g, axis, true)))],
+});
 
 function checkTargets(logits: Tensor, target: Tensor): void {
   float(logits, 'crossEntropy', 'logits');
@@ -64,16 +89,35 @@ function checkTargets(logits: Tensor, target: Tensor): void {
  * target: int32 class indices [batch] (a label outside [0, classes) gives NaN) or float32
  * probabilities [batch, classes] (one-hot or soft; gradient flows to logits only).
  */
-export const crossEntropyPerSample: (logits: Tensor, target: Tensor) => Tensor = defineOp('crossEntropy',
-  (logits: Tensor, target: Tensor) => {
+export const crossEntropyPerSample: (logits: Tensor, target: Tensor) => Tensor = op({
+  name: 'crossEntropy', kind: 'softmax',
+  check: [{
+    tol: TRANS, grad: GRAD,
+    cases: (r) => [[1, 2], [5, 3], [8, 10], [3, 130]].map(([n, c]) => {
+      const labels = Array.from({ length: n! }, () => r.int(0, c! - 1));
+      // An Int32Array argument reaches the op as an int32 tensor (see OpCheck).
+      return { inputs: [r.arr([n!, c!], -4, 4)], args: [Int32Array.from(labels)], label: `[${n}, ${c}]` };
+    }),
+    ref: ([x], [labels]) => R.crossEntropy(x!, Array.from(labels as Int32Array)),
+  }, {
+    tol: TRANS, grad: GRAD, gradInputs: [0],
+    cases: (r) => [[1, 2], [4, 3], [3, 9]].map(([n, c]) => ({ inputs: [r.arr([n!, c!], -4, 4), r.arr([n!, c!], 0, 1)], args: [], label: `[${n}, ${c}] soft targets` })),
+    ref: ([x, t]) => {
+      const ls = R.softmax(x!, true);
+      const C = x!.shape[1]!;
+      return R.arr([x!.shape[0]!], Array.from({ length: x!.shape[0]! }, (_, i) => -Array.from({ length: C }, (_, k) => t!.data[i * C + k]! * ls.data[i * C + k]!).reduce((a, b) => a + b, 0)));
+    },
+  }],
+  forward: (logits: Tensor, target: Tensor): Tensor => {
     checkTargets(logits, target);
     return target.dtype === 'int32'
       ? rowsKernel('crossEntropy', logits, [logits.shape[0]!], { labels: target })
       : rowsKernel('crossEntropy.soft', logits, [logits.shape[0]!], { targets: target });
   },
-  (g, _y, logits, target) => [target.dtype === 'int32'
+  backward: (g: Tensor, _y: Tensor, logits: Tensor, target: Tensor): Grad => [target.dtype === 'int32'
     ? rowsKernel('crossEntropy.backward', logits, logits.shape, { labels: target, g })
-    : rowsKernel('crossEntropy.soft.backward', logits, logits.shape, { targets: target, g }), null]);
+    : rowsKernel('crossEntropy.soft.backward', logits, logits.shape, { targets: target, g }), null],
+});
 
 export type Reduction = 'mean' | 'sum' | 'none';
 

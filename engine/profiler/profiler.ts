@@ -1,8 +1,9 @@
 // Per-kernel GPU timing. With the adapter's `timestamp-query` every dispatch gets its own
 // compute pass with begin/end timestamps; without it every dispatch is submitted alone and
 // timed by queue completion (coarser: it includes submission latency). Nothing here runs
-// unless a profile is active: the runtime checks one nullable field per dispatch.
-import type { DispatchSpec } from '../kernels/runtime.js';
+// unless a profile is active: the profiler is one of the runtime's dispatch observers, added
+// for the profile's duration.
+import type { DispatchObserver, DispatchSpec } from '../kernels/runtime.js';
 import { USAGE } from '../buffers/pool.js';
 
 export interface KernelEvent { op: string; label: string; startNs: number; durNs: number; flops: number; bytes: number }
@@ -11,7 +12,7 @@ export interface OpRow { op: string; calls: number; totalMs: number; meanMs: num
 
 const QUERY_CAPACITY = 2048;
 
-export class Profiler {
+export class Profiler implements DispatchObserver {
   readonly events: KernelEvent[] = [];
   readonly method: 'timestamp-query' | 'queue-completion';
   private querySet: GPUQuerySet | null = null;
@@ -31,17 +32,22 @@ export class Profiler {
   }
 
   /** The pass's timestamp writes for one dispatch, or undefined when timed by completion. */
-  timestampWrites(spec: DispatchSpec): GPUComputePassTimestampWrites | undefined {
+  beforeDispatch(spec: DispatchSpec): GPUComputePassTimestampWrites | undefined {
     if (!this.querySet || this.batch.length * 2 >= QUERY_CAPACITY) return undefined;
     const i = this.batch.length * 2;
     this.batch.push(spec);
     return { querySet: this.querySet, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 };
   }
 
-  untimed(spec: DispatchSpec): void { this.untimedBatch.push(spec); }
+  /** An untimed dispatch is timed by its submit's completion, so it must be submitted alone. */
+  afterDispatch(spec: DispatchSpec, timed: boolean): boolean {
+    if (timed) return false;
+    this.untimedBatch.push(spec);
+    return true;
+  }
 
   /** Called before the batch's encoder is finished: copies its timestamps out. */
-  resolve(encoder: GPUCommandEncoder): void {
+  beforeSubmit(encoder: GPUCommandEncoder): void {
     if (!this.querySet || !this.resolveBuf || this.batch.length === 0) return;
     const n = this.batch.length * 2;
     const read = this.gpu.createBuffer({ size: n * 8, usage: USAGE.MAP_READ | USAGE.COPY_DST });
@@ -66,7 +72,7 @@ export class Profiler {
   }
 
   /** Called after each submit: times the untimed dispatches by queue completion. */
-  submitted(): void {
+  afterSubmit(): void {
     if (this.untimedBatch.length === 0) return;
     const specs = this.untimedBatch;
     this.untimedBatch = [];

@@ -8,6 +8,7 @@ import { trainCommand } from './train.js';
 import { studyCommand } from './study.js';
 import { attackCommand } from './attack.js';
 import { reportCommand } from './report.js';
+import { tuneCommand } from './tune.js';
 
 export interface Command {
   summary: string;
@@ -25,4 +26,5 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   attack: attackCommand,
   study: studyCommand,
   report: reportCommand,
+  tune: tuneCommand,
 };

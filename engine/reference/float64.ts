@@ -1,5 +1,6 @@
-// An independent float64 reference for every engine op, in plain TypeScript: no GPU, no
-// shared code with the engine beyond nothing at all (shape helpers are re-derived here).
+// An independent float64 reference for every engine op, in plain TypeScript: no GPU and no code
+// shared with the engine (shape helpers are re-derived here). Op records point at it; the tests
+// compare the GPU against it.
 
 export interface Arr { shape: number[]; data: Float64Array }
 

@@ -1,34 +1,49 @@
 // Tensor: a shape, a dtype and contiguous GPU storage, plus the autograd fields. Storage is
-// reference-counted so that reshape is a free view. Every tensor is owned: freed by dispose()
-// or by the tidy() scope it was created in.
-import { runtime } from './context.js';
-import { contiguousStrides, fmt, numel, type Shape } from './shape.js';
+// reference-counted so that reshape is a free view, and belongs to the engine that allocated
+// it. Every tensor is owned: freed by dispose() or by the tidy() scope it was created in.
+import { engine } from '../context.js';
+import type { Engine } from '../engine.js';
+import { contiguousStrides, fmt, numel, type Shape } from '../shape.js';
+import { dtypeInfo, type DType, type DTypeInfo, type TypedArrayFor } from '../dtype.js';
+import { DeviceLostError } from '../device/device.js';
 
-export type DType = 'float32' | 'int32';
-export type TypedArrayFor<D extends DType> = D extends 'int32' ? Int32Array : Float32Array;
+export { DeviceLostError };
+
+export type { DType, TypedArrayFor };
 export type NestedArray = number | NestedArray[];
 
 export class Storage {
   refs = 1;
-  constructor(readonly buffer: GPUBuffer, readonly bytes: number) { liveStorageBytes += buffer.size; }
+  constructor(readonly owner: Engine, readonly buffer: GPUBuffer, readonly bytes: number) { owner.liveBytes += buffer.size; }
   release(): void {
-    if (--this.refs === 0) {
-      liveStorageBytes -= this.buffer.size;
-      runtime().pool.release(this.buffer);
-    }
+    if (--this.refs > 0) return;
+    this.owner.liveBytes -= this.buffer.size;
+    if (!this.owner.lost) this.owner.pool.release(this.buffer);
   }
 }
 
-/** What an op leaves on its output so that backward can run. */
+/**
+ * What an op leaves on its output so that backward can run. The node owns the tensors it saved
+ * for backward (statistics, argmax indices): they go when the node is released, which happens
+ * after a backward pass that does not retain the graph, or when the output is disposed.
+ */
 export interface GradNode {
   op: string;
   inputs: Tensor[];
+  saved: Tensor[];
   backward: (grad: Tensor) => Array<Tensor | null>;
+  /** Set once a backward pass consumed the node without retainGraph. */
+  freed: boolean;
+}
+
+/** Disposes a node's saved tensors and marks it consumed. */
+export function releaseNode(node: GradNode): void {
+  for (const t of node.saved) t.dispose();
+  node.saved = [];
+  node.freed = true;
 }
 
 let nextId = 1;
-let liveStorageBytes = 0;
-const live = new Set<Tensor>();
 const scopes: Set<Tensor>[] = [];
 
 export class Tensor {
@@ -45,17 +60,22 @@ export class Tensor {
     this.shape = Object.freeze([...shape]);
     this.size = numel(shape);
     this._storage = storage;
-    live.add(this);
+    storage.owner.live.add(this);
     scopes[scopes.length - 1]?.add(this);
   }
 
   get rank(): number { return this.shape.length; }
   get strides(): number[] { return contiguousStrides(this.shape); }
   get isDisposed(): boolean { return this._storage === null; }
+  get dtypeInfo(): DTypeInfo { return dtypeInfo(this.dtype); }
+  /** Bytes of the elements (not of the pooled buffer, which may be larger). */
+  get nbytes(): number { return this.size * dtypeInfo(this.dtype).bytes; }
 
   get storage(): Storage {
-    if (!this._storage) throw new Error(`medgrad: tensor #${this.id} of shape ${fmt(this.shape)} was disposed and cannot be used`);
-    return this._storage;
+    const s = this._storage;
+    if (!s) throw new Error(`medgrad: tensor #${this.id} of shape ${fmt(this.shape)} was disposed and cannot be used`);
+    if (s.owner.lost) throw new DeviceLostError(`medgrad: tensor #${this.id} of shape ${fmt(this.shape)} lived on a GPU device that was lost; recreate it on the new device (init() makes one)`);
+    return s;
   }
   get buffer(): GPUBuffer { return this.storage.buffer; }
 
@@ -68,12 +88,14 @@ export class Tensor {
 
   /** Frees the GPU storage (shared storage is freed when its last view goes). */
   dispose(): void {
-    if (!this._storage) return;
-    this._storage.release();
+    const s = this._storage;
+    if (!s) return;
+    s.release();
     this._storage = null;
+    if (this.node) releaseNode(this.node);
     this.node = null;
-    live.delete(this);
-    for (const s of scopes) s.delete(this);
+    s.owner.live.delete(this);
+    for (const sc of scopes) sc.delete(this);
     if (this.grad) { this.grad.dispose(); this.grad = null; }
   }
 
@@ -92,8 +114,9 @@ export class Tensor {
 
   /** Copies the values to the host; the CPU waits for the GPU here (and in sync() and fences). */
   async data(): Promise<TypedArrayFor<DType>> {
-    const raw = await runtime().read(this.buffer, this.size * 4);
-    return this.dtype === 'int32' ? new Int32Array(raw) : new Float32Array(raw);
+    const s = this.storage;
+    const raw = await s.owner.runtime.read(s.buffer, this.nbytes);
+    return new (dtypeInfo(this.dtype).array)(raw);
   }
 
   /** Values as nested arrays of the tensor's shape (a number for a scalar). */
@@ -113,21 +136,45 @@ export class Tensor {
   }
 
   toString(): string { return `Tensor(${fmt(this.shape)}, ${this.dtype}${this.requiresGrad ? ', requiresGrad' : ''})`; }
+
+  /**
+   * Installs the op methods (x.add(y) === add(x, y)) from a table of functions whose first
+   * argument is the tensor. The engine's entry point passes the table generated from the op
+   * records, so each method is declared once, in its op's record.
+   */
+  static defineMethods(table: Readonly<Record<string, (self: Tensor, ...args: never[]) => unknown>>): void {
+    for (const [name, fn] of Object.entries(table)) {
+      Object.defineProperty(Tensor.prototype, name, {
+        value: function (this: Tensor, ...args: unknown[]) { return (fn as (...a: unknown[]) => unknown)(this, ...args); },
+        writable: true, configurable: true,
+      });
+    }
+  }
 }
 
-/** Allocates an uninitialised tensor from the buffer pool. */
+/** Allocates an uninitialised tensor from the current engine's buffer pool. */
 export function empty(shape: Shape, dtype: DType = 'float32', what?: string): Tensor {
-  const bytes = Math.max(numel(shape), 1) * 4;
-  const buf = runtime().pool.acquire(bytes, undefined, what ?? `a tensor of shape ${fmt(shape)}`);
-  return new Tensor(shape, dtype, new Storage(buf, bytes));
+  const e = engine();
+  const bytes = Math.max(numel(shape), 1) * dtypeInfo(dtype).bytes;
+  const buf = e.pool.acquire(bytes, undefined, what ?? `a tensor of shape ${fmt(shape)}`);
+  return new Tensor(shape, dtype, new Storage(e, buf, bytes));
 }
 
-// ---- ownership: scopes, keep, dispose, memory ----
+// ---- ownership: scopes, keep, dispose ----
 
 function collect(x: unknown, out: Set<Tensor>): void {
   if (x instanceof Tensor) out.add(x);
   else if (Array.isArray(x)) for (const v of x) collect(v, out);
   else if (x && typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype) for (const v of Object.values(x)) collect(v, out);
+}
+
+/** Disposes what `scope` holds except the tensors in `result`, which move to the parent scope. */
+function close(scope: Set<Tensor>, result: unknown): void {
+  const kept = new Set<Tensor>();
+  collect(result, kept);
+  for (const t of scope) if (!kept.has(t)) t.dispose();
+  const parent = scopes[scopes.length - 1];
+  if (parent) for (const t of kept) if (scope.has(t)) parent.add(t);
 }
 
 /**
@@ -144,11 +191,7 @@ export function tidy<T>(fn: () => T): T {
     scopes.pop();
   }
   if (result instanceof Promise) throw new Error('medgrad: tidy() takes a synchronous function; use startScope()/endScope() around async work');
-  const kept = new Set<Tensor>();
-  collect(result, kept);
-  for (const t of scope) if (!kept.has(t)) t.dispose();
-  const parent = scopes[scopes.length - 1];
-  if (parent) for (const t of kept) if (scope.has(t)) parent.add(t);
+  close(scope, result);
   return result;
 }
 
@@ -157,11 +200,7 @@ export function startScope(): void { scopes.push(new Set()); }
 export function endScope(result?: unknown): void {
   const scope = scopes.pop();
   if (!scope) throw new Error('medgrad: endScope() without startScope()');
-  const kept = new Set<Tensor>();
-  collect(result, kept);
-  for (const t of scope) if (!kept.has(t)) t.dispose();
-  const parent = scopes[scopes.length - 1];
-  if (parent) for (const t of kept) if (scope.has(t)) parent.add(t);
+  close(scope, result);
 }
 
 /** Exempts a tensor from every enclosing scope: the caller now owns it. */
@@ -174,21 +213,4 @@ export function dispose(x: unknown): void {
   const s = new Set<Tensor>();
   collect(x, s);
   for (const t of s) t.dispose();
-}
-
-export interface MemoryInfo {
-  /** Tensors not yet disposed. */
-  tensors: number;
-  /** Bytes of GPU storage held by live tensors. */
-  bytes: number;
-  /** Bytes of freed buffers kept in the pool for reuse. */
-  pooledBytes: number;
-  pooledBuffers: number;
-  /** GPU buffers ever created by the pool. */
-  buffersCreated: number;
-}
-
-export function memory(): MemoryInfo {
-  const p = runtime().pool.snapshot();
-  return { tensors: live.size, bytes: liveStorageBytes, pooledBytes: p.pooledBytes, pooledBuffers: p.pooledBuffers, buffersCreated: p.created };
 }

@@ -1,0 +1,98 @@
+// Compiles a WGSL entry point into a pipeline whose bind-group layout comes from reflection
+// (wgsl_reflect), and reads the shader's own numbers back: its module-scope integer constants
+// (tile sizes) and the entry's workgroup size, so a launcher computes its grid from the same
+// numbers the shader uses and no size is written twice.
+import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
+import { shaderSource } from './shaders.js';
+
+export interface Kernel {
+  readonly key: string;
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+  /** Binding variable name -> binding index; the uniform excluded. */
+  readonly bindings: ReadonlyMap<string, number>;
+  readonly uniformBinding: number | null;
+  /** Bytes of the uniform parameter struct (from reflection, rounded to 16). */
+  readonly uniformSize: number;
+  /** The shader's module-scope integer constants and this pipeline's override values. */
+  readonly consts: Readonly<Record<string, number>>;
+  readonly workgroupSize: readonly [number, number, number];
+}
+
+/** Largest uniform struct a kernel may declare (one arena slot). */
+export const UNIFORM_SLOT = 256;
+
+const CONST_RE = /^\s*(?:const|override)\s+([A-Za-z_]\w*)\s*(?::\s*[iu]32\s*)?=\s*(\d+)u?\s*;/gm;
+
+/** Integer `const` / `override` declarations with literal values, by name. */
+export function integerConstants(code: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of code.matchAll(CONST_RE)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+interface Module { module: GPUShaderModule; reflect: WgslReflect; consts: Record<string, number> }
+
+export class KernelCompiler {
+  private kernels = new Map<string, Kernel>();
+  private modules = new Map<string, Module>();
+
+  constructor(private readonly gpu: GPUDevice) {}
+
+  private moduleFor(family: string): Module {
+    let m = this.modules.get(family);
+    if (!m) {
+      const code = shaderSource(family);
+      m = { module: this.gpu.createShaderModule({ code, label: family }), reflect: new WgslReflect(code), consts: integerConstants(code) };
+      this.modules.set(family, m);
+    }
+    return m;
+  }
+
+  /** The family's module-scope integer constants (named codes, tile sizes). */
+  constants(family: string): Readonly<Record<string, number>> { return this.moduleFor(family).consts; }
+
+  kernel(family: string, entry: string, constants: Readonly<Record<string, number>> = {}): Kernel {
+    const key = `${family}.${entry}${JSON.stringify(constants)}`;
+    const hit = this.kernels.get(key);
+    if (hit) return hit;
+    const { module, reflect, consts } = this.moduleFor(family);
+    const ep = reflect.entry.compute.find((e) => e.name === entry);
+    if (!ep) throw new Error(`medgrad: shaders/${family}.wgsl has no compute entry point '${entry}'`);
+    const declared = new Set(reflect.overrides.map((o) => o.name));
+    for (const name of Object.keys(constants)) {
+      if (!declared.has(name)) throw new Error(`medgrad: shaders/${family}.wgsl entry '${entry}' declares no override '${name}'`);
+    }
+    const bindings = new Map<string, number>();
+    let uniformBinding: number | null = null;
+    let uniformSize = 0;
+    const entries: GPUBindGroupLayoutEntry[] = [];
+    for (const r of ep.resources) {
+      if (r.group !== 0) throw new Error(`medgrad: shaders/${family}.wgsl: only @group(0) is supported (${r.name})`);
+      const isUniform = r.resourceType === 0;
+      if (isUniform) {
+        uniformBinding = r.binding;
+        uniformSize = Math.ceil(r.size / 16) * 16;
+        if (uniformSize > UNIFORM_SLOT) throw new Error(`medgrad: shaders/${family}.wgsl: uniform ${r.name} is ${r.size} bytes; at most ${UNIFORM_SLOT} are supported`);
+      } else {
+        bindings.set(r.name, r.binding);
+      }
+      entries.push({
+        binding: r.binding,
+        visibility: 4, // GPUShaderStage.COMPUTE
+        buffer: { type: isUniform ? 'uniform' : r.access === 'read' ? 'read-only-storage' : 'storage' },
+      });
+    }
+    entries.sort((x, y) => x.binding - y.binding);
+    const layout = this.gpu.createBindGroupLayout({ entries, label: key });
+    const pipeline = this.gpu.createComputePipeline({
+      label: key,
+      layout: this.gpu.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: entry, constants: { ...constants } },
+    });
+    const [x = 1, y = 1, z = 1] = ep.workgroupSize ?? [];
+    const k: Kernel = { key, pipeline, layout, bindings, uniformBinding, uniformSize, consts: { ...consts, ...constants }, workgroupSize: [x, y, z] };
+    this.kernels.set(key, k);
+    return k;
+  }
+}

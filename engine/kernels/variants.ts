@@ -1,0 +1,106 @@
+// The kernel-variant registry. A kernel (one job, e.g. "conv2d.forward") declares its variants:
+// each names a WGSL entry point and its override constants, what it needs from the adapter
+// (features, limits) and which shapes it serves. A policy picks one variant per call: a
+// measured choice from the adapter's tune cache where `medgrad tune` filled one for the shape's
+// bucket, otherwise the kernel's own table rule (the lavapipe-tuned defaults).
+
+export interface Requirements {
+  /** Adapter features the variant's shader enables (e.g. 'subgroups', 'shader-f16'). */
+  features?: readonly string[];
+  /** Minimum device limits (e.g. { maxComputeInvocationsPerWorkgroup: 256 }). */
+  limits?: Readonly<Record<string, number>>;
+}
+
+export interface Variant<S> {
+  readonly name: string;
+  readonly family: string;
+  readonly entry: string;
+  /** WGSL override constants of this variant (tile sizes, unrolls). */
+  readonly constants?: Readonly<Record<string, number>>;
+  readonly requires?: Requirements;
+  /** Whether the variant computes this shape (default: every shape). */
+  serves?(shape: S): boolean;
+}
+
+export interface KernelDef<S> {
+  readonly name: string;
+  readonly variants: ReadonlyArray<Variant<S>>;
+  /** The table rule among the variants that can run the shape (default: the first). */
+  prefer?(shape: S, candidates: ReadonlyArray<Variant<S>>): Variant<S>;
+  /** Shapes that share a tuned choice; kernels without a bucket are never tuned. */
+  bucket?(shape: S): string;
+  /** Sets up one dispatch of this kernel for `shape` on fresh inputs, for the tuner to time. */
+  sample?(shape: S): Sample;
+}
+
+/** A timed unit of work: run() records the kernel's dispatch; dispose() frees its inputs. */
+export interface Sample { run(): void; dispose(): void }
+
+const registry = new Map<string, KernelDef<never>>();
+
+/** Declares a kernel and its variants (names are unique: a second declaration is a bug). */
+export function defineKernel<S>(def: KernelDef<S>): KernelDef<S> {
+  if (registry.has(def.name)) throw new Error(`medgrad: kernel '${def.name}' is declared twice`);
+  const names = new Set(def.variants.map((v) => v.name));
+  if (names.size !== def.variants.length || names.size === 0) throw new Error(`medgrad: kernel '${def.name}' needs variants with distinct names`);
+  registry.set(def.name, def as unknown as KernelDef<never>);
+  return def;
+}
+
+/** Every declared kernel, in declaration order. */
+export function kernels(): ReadonlyArray<KernelDef<unknown>> { return [...registry.values()] as unknown as KernelDef<unknown>[]; }
+
+/** The adapter's capabilities, as the policy sees them. */
+export interface Capabilities { features: ReadonlySet<string>; limits: Readonly<Record<string, number>> }
+
+/** Measured choices: kernel name -> bucket -> variant name. */
+export type TuneTable = Record<string, Record<string, string>>;
+
+export class VariantPolicy {
+  private forced = new Map<string, string>();
+  /** While set, every pick is recorded here by kernel and bucket (the tuner's way to see a workload's shapes). */
+  recording: Map<KernelDef<unknown>, Map<string, unknown>> | null = null;
+  constructor(private readonly caps: Capabilities, private table: TuneTable = {}) {}
+
+  /** Whether the adapter offers what the variant needs. */
+  supports(v: Variant<unknown>): boolean {
+    const r = v.requires;
+    if (!r) return true;
+    if (r.features?.some((f) => !this.caps.features.has(f))) return false;
+    return Object.entries(r.limits ?? {}).every(([k, min]) => (this.caps.limits[k] ?? 0) >= min);
+  }
+
+  /** The variants of `k` that this adapter can run for `shape`, in declaration order. */
+  candidates<S>(k: KernelDef<S>, shape: S): Array<Variant<S>> {
+    return k.variants.filter((v) => this.supports(v as Variant<unknown>) && (v.serves?.(shape) ?? true));
+  }
+
+  pick<S>(k: KernelDef<S>, shape: S): Variant<S> {
+    if (this.recording && k.bucket) {
+      const seen = this.recording.get(k as KernelDef<unknown>) ?? new Map<string, unknown>();
+      this.recording.set(k as KernelDef<unknown>, seen);
+      if (!seen.has(k.bucket(shape))) seen.set(k.bucket(shape), shape);
+    }
+    const cands = this.candidates(k, shape);
+    if (cands.length === 0) throw new Error(`medgrad: no variant of kernel '${k.name}' runs on this adapter for ${JSON.stringify(shape)}`);
+    const want = this.forced.get(k.name) ?? (k.bucket ? this.table[k.name]?.[k.bucket(shape)] : undefined);
+    const hit = want === undefined ? undefined : cands.find((v) => v.name === want);
+    return hit ?? k.prefer?.(shape, cands) ?? cands[0]!;
+  }
+
+  /** Makes every pick of `kernel` return `variant` where it can run (the tuner's lever); null undoes. */
+  force(kernel: string, variant: string | null): void {
+    if (variant === null) this.forced.delete(kernel);
+    else this.forced.set(kernel, variant);
+  }
+
+  /** Records a measured choice (kept in memory; the engine persists the table). */
+  remember(kernel: string, bucket: string, variant: string): void {
+    (this.table[kernel] ??= {})[bucket] = variant;
+  }
+
+  tuned(): TuneTable { return structuredClone(this.table); }
+}
+
+/** Size bucket: the next power of two, so shapes of one order of magnitude share a choice. */
+export const pow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(n, 1)));
