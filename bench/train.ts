@@ -1,9 +1,10 @@
-// Training throughput: one step (forward, backward, Adam) of each study model at 64 px,
+// Training throughput: one step (forward, backward, Adam: the trainer's trainStep) of each study model at 64 px,
 // batch 32, in images per second; ResNet-8 also in TensorFlow.js and jax-js (peers/resnet8.ts).
 import * as E from '../engine/node.js';
 import { createModel, MODEL_NAMES } from '../nn/models.js';
 import { Adam } from '../nn/optim.js';
 import type { Module } from '../nn/module.js';
+import { trainStep } from '../experiments/train/step.js';
 import type { Workload } from './harness.js';
 import { loadJax, loadTfjs } from './peers.js';
 import { jaxResnet8Step, tfjsResnet8Step } from './peers/resnet8.js';
@@ -24,7 +25,7 @@ export function trainWorkloads(quick: boolean): Workload[] {
         y = E.randint(0, 2, [batch], { generator: new E.Generator(3) });
       },
       run: async () => {
-        E.tidy(() => { E.crossEntropy(model.forward(x), y).backward(); opt.step(); opt.zeroGrad(); });
+        trainStep(model, opt, x, y).dispose();
         await E.sync();
       },
       teardown: () => { opt.dispose(); model.dispose(); E.dispose([x, y]); },

@@ -1,8 +1,8 @@
 // The page end to end in Debian's Chromium (playwright-core, no browser download): built with
 // Vite, served from loopback, it loads the example model (made by make-example.ts if missing)
 // and image, runs PGD at 4/255, and must show the adversarial prediction and perturbation bound
-// that the Node engine computes for the same inputs, with no console errors. A screenshot is
-// kept in test-results/.
+// that the Node engine computes for the same inputs, with no console errors (a screenshot is
+// kept in test-results/); and its Train button trains a model with the trainer's shared step.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { CHROMIUM, CHROMIUM_FLAGS, serveStatic } from '../bench/browser/serve.js';
@@ -84,6 +84,27 @@ describe.skipIf(!existsSync(CHROMIUM))('the web page in headless Chromium (skipp
     expect(shown.text).toBe(`max |δ| = ${(linf * 255).toFixed(2)}/255`);
     expect(errors).toEqual([]);
     model.dispose();
+  }, 300_000);
+
+  it('trains in the tab with the Node trainer\'s step and epoch loop (experiments/train/step.ts)', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.waitForSelector('#status[data-state="ready"]', { timeout: 120_000 });
+    await page.click('#train');
+    // Three steps or more (all 75 take minutes on SwiftShader): the loop runs, reads each step's loss and draws the curve.
+    const shown = await (await page.waitForFunction(() => {
+      const t = document.getElementById('train-status')!.textContent ?? '', m = /^epoch (\d)\/3, step (\d+)\//.exec(t);
+      return document.getElementById('status')!.dataset.state === 'error' || /^done/.test(t) || (m && (Number(m[1]) > 1 || Number(m[2]) >= 3)) ? t : false;
+    }, undefined, { timeout: 120_000 })).jsonValue();
+    expect(await page.textContent('#status')).not.toMatch(/Training failed/);
+    expect(shown).toMatch(/^(epoch [1-3]\/3, step \d+\/25|done: this model is now the current one)$/);
+    const drawn = await page.$eval('#loss-curve', (c) => (c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data.some((v) => v !== 0));
+    expect(drawn).toBe(true);
+    expect(errors).toEqual([]);
+    await page.close();
   }, 300_000);
 
   it('says plainly when the browser has no WebGPU, and what to enable', async () => {

@@ -6,16 +6,14 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from '../../engine/node.js';
 import { createModel, type ModelName } from '../../nn/models.js';
-import { Adam } from '../../nn/optim.js';
 import type { Module } from '../../nn/module.js';
 import { makeBatch } from '../data/augment.js';
 import type { ImageDataset, Splits } from '../data/dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { bestWeightsFile, checkpointFiles, loadTensors, publishBest, readSidecar, saveCheckpoint } from './checkpoint.js';
 import { Progress } from './progress.js';
-import { freeze } from '../attacks/gradient.js';
-import { perturb } from '../attacks/pgd.js';
 import { attackConfig } from '../attacks/spec.js';
+import { adamFor, batchTensors, tally, trainEpoch } from './step.js';
 
 /** True once the training loss has not improved on its best for `patience` epochs. */
 function stalled(history: readonly EpochRecord[], patience: number | undefined): boolean {
@@ -64,12 +62,6 @@ export function buildModel(c: TrainConfig): Module & { forward(x: E.Tensor): E.T
   return createModel(c.model, { imageSize: c.imageSize, inChannels: c.channels, classes: c.classes, smallInput: c.smallInput, seed: c.seed, bnMomentum: c.bnMomentum });
 }
 
-/** Adds a batch's summed loss and number of correct predictions to the running [loss, correct] on the GPU. */
-function tally(sums: E.Tensor, lossSum: E.Tensor, logits: E.Tensor, y: E.Tensor): void {
-  const correct = E.sum(E.eq(E.cast(E.argmax(logits, -1), 'float32'), E.cast(y, 'float32')));
-  sums.assign(E.add(sums, E.concat([E.reshape(lossSum, [1]), E.reshape(correct, [1])])));
-}
-
 /** Loss and accuracy of a model (inference mode) on a set of images. */
 export async function evaluate(model: Module & { forward(x: E.Tensor): E.Tensor }, ds: ImageDataset, idx: number[], channels: number, batchSize = 128): Promise<{ loss: number; acc: number }> {
   model.eval();
@@ -77,8 +69,7 @@ export async function evaluate(model: Module & { forward(x: E.Tensor): E.Tensor 
   for (let k = 0; k < idx.length; k += batchSize) {
     const b = makeBatch(ds, idx.slice(k, k + batchSize), { channels });
     E.noGrad(() => E.tidy(() => {
-      const x = E.tensor(b.x, [b.y.length, channels, ds.size, ds.size]);
-      const y = E.tensor(b.y, [b.y.length]);
+      const { x, y } = batchTensors(b, channels, ds.size);
       const logits = model.forward(x);
       const loss = E.crossEntropy(logits, y, { reduction: 'sum' });
       tally(sums, loss, logits, y);
@@ -104,9 +95,7 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
   mkdirSync(o.out, { recursive: true });
   const log = o.log ?? console.log;
   const model = buildModel(config);
-  const convKernels = model.namedParameters().filter(([n, t]) => n.endsWith('.weight') && t.rank === 4).map(([, t]) => t);
-  const others = model.parameters().filter((t) => !convKernels.includes(t));
-  const opt = new Adam([{ params: convKernels, l2: config.l2 }, { params: others }], { lr: config.lr });
+  const opt = adamFor(model, { lr: config.lr, l2: config.l2 });
   let state: TrainState = {
     config, run: o.run, epoch: 0, optimizerStep: 0, bestEpoch: -1, bestValAcc: -1, history: [],
     data: { source: o.ds.source, split: o.splits.kind, classes: o.ds.classes, train: o.splits.train.length, val: o.splits.val.length, test: o.splits.test.length },
@@ -133,46 +122,20 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
     opt.lr = config.lrDropEpoch !== null && epoch > config.lrDropEpoch ? config.lr / 10 : config.lr;
     const order = new E.Generator(config.seed * 7919 + epoch).shuffle([...o.splits.train]);
     const aug = config.augment ? { shift: 0.1, flip: true, generator: new E.Generator(config.seed * 104729 + epoch) } : undefined;
-    const attackGen = new E.Generator(config.seed * 15485863 + epoch);
-    model.train();
+    const adversarial = pgd ? { attack: pgd, eps: config.adversarial!.eps, generator: new E.Generator(config.seed * 15485863 + epoch) } : undefined;
     progress.startEpoch(epoch, config.epochs, steps);
-    const sums = E.zeros([2]);
     const t0 = performance.now();
-    let inFlight: Promise<void> | null = null;
-    for (let s = 0; s < steps; s++) {
-      const b = makeBatch(o.ds, order.slice(s * config.batchSize, (s + 1) * config.batchSize), { channels: config.channels, augment: aug });
-      E.tidy(() => {
-        let x = E.tensor(b.x, [b.y.length, config.channels, o.ds.size, o.ds.size]);
-        const y = E.tensor(b.y, [b.y.length]);
-        if (pgd) {
-          const restore = freeze(model);
-          x = perturb(model, x, y, null, pgd, config.adversarial!.eps, attackGen).xAdv;
-          restore();
-        }
-        const logits = model.forward(x);
-        const loss = E.crossEntropy(logits, y);
-        loss.backward();
-        opt.step();
-        opt.zeroGrad();
-        E.noGrad(() => {
-          tally(sums, E.mul(loss, b.y.length), logits, y);
-        });
-      });
-      // One step in flight: wait for the previous step while this one runs.
-      const done = E.fence();
-      if (inFlight) await inFlight;
-      inFlight = done;
-      if (progress.wantsUpdate(s + 1, steps)) {
-        const [l, c] = Array.from(await sums.data());
-        const seen = Math.min((s + 1) * config.batchSize, o.splits.train.length);
-        progress.step({ epoch, epochs: config.epochs, step: s + 1, steps, loss: l! / seen, acc: c! / seen, imagesPerSecond: seen / ((performance.now() - t0) / 1000) });
-      }
-    }
-    const [tl, tc] = Array.from(await sums.data());
-    sums.dispose();
+    const fit = await trainEpoch(model, opt, {
+      ds: o.ds, order, batchSize: config.batchSize, channels: config.channels, augment: aug, adversarial,
+      onStep: async (r) => {
+        if (!progress.wantsUpdate(r.step, r.steps)) return;
+        const [l, c] = Array.from(await r.sums.data());
+        progress.step({ epoch, epochs: config.epochs, step: r.step, steps: r.steps, loss: l! / r.seen, acc: c! / r.seen, imagesPerSecond: r.seen / ((performance.now() - t0) / 1000) });
+      },
+    });
     const seconds = (performance.now() - t0) / 1000;
     const val = await evaluate(model, o.ds, o.splits.val, config.channels);
-    const rec: EpochRecord = { epoch, lr: opt.lr, trainLoss: tl! / o.splits.train.length, trainAcc: tc! / o.splits.train.length, valLoss: val.loss, valAcc: val.acc, seconds, imagesPerSecond: o.splits.train.length / seconds };
+    const rec: EpochRecord = { epoch, lr: opt.lr, trainLoss: fit.loss, trainAcc: fit.acc, valLoss: val.loss, valAcc: val.acc, seconds, imagesPerSecond: o.splits.train.length / seconds };
     state.history.push(rec);
     state.epoch = epoch;
     state.optimizerStep = opt.step_;

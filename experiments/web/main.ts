@@ -4,13 +4,12 @@
 import * as E from '../../engine/browser.js';
 import { createModel, type ModelName } from '../../nn/models.js';
 import { decodeSafetensors, fromRaw } from '../../nn/safetensors.js';
-import { Adam } from '../../nn/optim.js';
 import { freeze, type Classifier } from '../attacks/gradient.js';
 import { perturbAsync } from '../attacks/pgd.js';
 import { attackConfig } from '../attacks/spec.js';
 import { saliency } from '../explain/saliency.js';
 import { generateDataset } from '../data/generated.js';
-import { makeBatch } from '../data/augment.js';
+import { adamFor, trainEpoch } from '../train/step.js';
 import { drawBars, drawCurve, drawHeat, drawPlanes, imageToPlanes } from './draw.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -110,25 +109,21 @@ async function trainHere(): Promise<void> {
   busy = true;
   const size = 24, ds = generateDataset('chest', { size, count: 480, seed: 0 });
   const model = createModel('resnet8', { imageSize: size, smallInput: true, inChannels: 3, classes: 2, seed: 0, bnMomentum: 0.5 });
-  const opt = new Adam(model.parameters());
+  const opt = adamFor(model);
   const losses: number[] = [];
   const gen = new E.Generator(1);
   const train = Array.from({ length: 400 }, (_, i) => i);
   try {
+    // The Node trainer's step and epoch loop (experiments/train/step.ts), reading each step's loss for the curve.
     for (let epoch = 1; epoch <= 3; epoch++) {
-      const order = gen.shuffle([...train]);
-      for (let s = 0; s < order.length; s += 16) {
-        const b = makeBatch(ds, order.slice(s, s + 16), { channels: 3, augment: { shift: 0.1, flip: true, generator: gen } });
-        const loss = E.tidy(() => {
-          const l = E.crossEntropy(model.forward(E.tensor(b.x, [b.y.length, 3, size, size])), E.tensor(b.y, [b.y.length]));
-          l.backward(); opt.step(); opt.zeroGrad();
-          return E.detach(l);
-        });
-        losses.push(await loss.item());
-        loss.dispose();
-        drawCurve($('loss-curve'), losses);
-        $('train-status').textContent = `epoch ${epoch}/3, step ${s / 16 + 1}/${Math.ceil(order.length / 16)}`;
-      }
+      await trainEpoch(model, opt, {
+        ds, order: gen.shuffle([...train]), batchSize: 16, channels: 3, augment: { shift: 0.1, flip: true, generator: gen },
+        onStep: async ({ step, steps, loss }) => {
+          losses.push(await loss.item());
+          drawCurve($('loss-curve'), losses);
+          $('train-status').textContent = `epoch ${epoch}/3, step ${step}/${steps}`;
+        },
+      });
     }
     model.eval();
     opt.dispose();
