@@ -28,6 +28,8 @@ function readOptions() {
       time: { type: 'string' },
       impl: { type: 'string' },
       'matmul-sizes': { type: 'string' },
+      baseline: { type: 'string' },
+      rounds: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -36,6 +38,7 @@ function readOptions() {
     values,
     matmulSizes: values['matmul-sizes'] ? parseNumberList('bench', 'matmul-sizes', values['matmul-sizes'], POSITIVE_INT) : q ? [128, 256] : [256, 512, 1024],
     sampleMs: values.time ? parseNumber('bench', 'time', values.time, POSITIVE) : q ? 300 : 2000,
+    rounds: values.rounds ? parseNumber('bench', 'rounds', values.rounds, POSITIVE_INT) : 1,
   };
 }
 
@@ -46,7 +49,7 @@ try {
   console.error((e as Error).message);
   process.exit(2);
 }
-const { values, matmulSizes, sampleMs } = options;
+const { values, matmulSizes, sampleMs, rounds } = options;
 
 if (values.help) {
   console.log(`usage: npm run bench -- [--json FILE] [--filter REGEX] [--no-peers] [--quick] [--suite core,cnn,train,attack] [--time MS]
@@ -56,7 +59,10 @@ if (values.help) {
   --quick        smaller sizes and shorter sampling (a smoke run)
   --time MS      sampling time per workload (default 2000, quick 300)
   --impl NAME    run one implementation in this process (${IMPLS.join(', ')})
-  --matmul-sizes N,N,...  square matmul sizes (default 256,512,1024)`);
+  --matmul-sizes N,N,...  square matmul sizes (default 256,512,1024)
+  --baseline DIR another checkout of medgrad (an older revision) run in the same session as
+                 'medgrad@<its commit>', so a change is measured before and after in one run
+  --rounds R     run medgrad (and the baseline) R times, alternating, keeping each workload's best`);
   process.exit(0);
 }
 
@@ -124,16 +130,39 @@ if (values.impl) {
 const dir = mkdtempSync(join(tmpdir(), 'medgrad-bench-'));
 const records: BenchRecord[] = [];
 const self = fileURLToPath(import.meta.url);
-const passOn = process.argv.slice(2).filter((a, i, all) => a !== '--json' && all[i - 1] !== '--json');
-for (const impl of values['no-peers'] ? (['medgrad'] as Impl[]) : [...IMPLS]) {
-  console.log(`${impl}:`);
-  const file = join(dir, `${impl}.json`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', self, ...passOn, '--impl', impl, '--json', file], { stdio: ['ignore', 'inherit', 'pipe'] });
+const passOn = process.argv.slice(2).filter((a, i, all) => !['--json', '--baseline', '--rounds'].includes(a) && !['--json', '--baseline', '--rounds'].includes(all[i - 1]!));
+
+/** Runs one implementation in a child process (from `root`, another checkout, when given). */
+function child(impl: Impl, root: string | null, label: string): BenchRecord[] {
+  console.log(`${label}:`);
+  const file = join(dir, `${label.replace(/[^\w.-]/g, '_')}.json`);
+  const script = root ? join(root, 'bench', 'run.ts') : self;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script, ...passOn, '--impl', impl, '--json', file], { cwd: root ?? undefined, stdio: ['ignore', 'inherit', 'pipe'] });
   const err = r.stderr.toString().trim();
-  if (r.status !== 0) { console.warn(`bench: ${impl} failed (exit ${r.status}):\n${err}`); continue; }
+  if (r.status !== 0) { console.warn(`bench: ${label} failed (exit ${r.status}):\n${err}`); return []; }
   if (err) console.warn(err);
-  records.push(...(JSON.parse(readFileSync(file, 'utf8')) as BenchRecord[]));
+  return (JSON.parse(readFileSync(file, 'utf8')) as BenchRecord[]).map((x) => ({ ...x, impl: label }));
 }
+
+/** The best of several runs of each workload (highest rate, lowest time). */
+function best(runs: BenchRecord[][]): BenchRecord[] {
+  const by = new Map<string, BenchRecord>();
+  for (const r of runs.flat()) {
+    const prev = by.get(r.name);
+    const lower = r.unit === 'us/op' || r.unit === 'ms';
+    if (!prev || (lower ? r.value < prev.value : r.value > prev.value)) by.set(r.name, r);
+  }
+  return [...by.values()];
+}
+
+const baseline = values.baseline ? { root: values.baseline, label: `medgrad@${spawnSync('git', ['-C', values.baseline, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || 'baseline'}` } : null;
+const mine: BenchRecord[][] = [], theirs: BenchRecord[][] = [];
+for (let k = 0; k < rounds; k++) {
+  if (baseline) theirs.push(child('medgrad', baseline.root, baseline.label));
+  mine.push(child('medgrad', null, 'medgrad'));
+}
+records.push(...best(mine), ...best(theirs));
+if (!values['no-peers']) for (const impl of IMPLS.filter((i) => i !== 'medgrad')) records.push(...child(impl, null, impl));
 rmSync(dir, { recursive: true, force: true });
 console.log(`\nmedgrad bench on ${records[0]?.adapter ?? 'no adapter'}\n` + formatTable(records));
 if (values.json) {

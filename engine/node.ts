@@ -4,6 +4,7 @@ import { registerShaders } from './kernels/shaders.js';
 import { attach, usableDevice } from './session.js';
 import { fileTuneStore } from './kernels/tune-store.js';
 import type { Device } from './device/device.js';
+import { variantFeatures } from './kernels/variants.js';
 
 export * from './index.js';
 export { tuneCacheFile } from './kernels/tune-store.js';
@@ -15,7 +16,7 @@ export { tuneCacheFile } from './kernels/tune-store.js';
 export async function init(options: { powerPreference?: GPUPowerPreference } = {}): Promise<Device> {
   const current = usableDevice();
   if (current) return current;
-  const device = await requestNodeDevice(options);
+  const device = await requestNodeDevice(options, variantFeatures());
   registerShaders(loadShaderSources());
   attach(device, fileTuneStore(device.info));
   return device;

@@ -55,19 +55,20 @@ fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 // Batched 2-D transpose: src is [batch, rows, cols] contiguous, dst [batch, cols, rows].
 // 16 x 16 tiles pass through workgroup memory so both the reads and the writes are row-wise.
 // shape = (rows, cols, batch); src_offset / dst_offset as in `strided`.
-var<workgroup> tile: array<array<u32, 17>, 16>;
+const TILE: u32 = 16u;
+var<workgroup> tile: array<array<u32, TILE + 1u>, TILE>; // +1: no bank conflicts on the transposed read
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(TILE, TILE)
 fn transpose(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>) {
   let rows = at(p.shape, 0u);
   let cols = at(p.shape, 1u);
   let b = w.z;
-  let r = w.y * 16u + l.y;
-  let c = w.x * 16u + l.x;
+  let r = w.y * TILE + l.y;
+  let c = w.x * TILE + l.x;
   if (r < rows && c < cols) { tile[l.y][l.x] = src[p.src_offset + (b * rows + r) * cols + c]; }
   workgroupBarrier();
-  let orow = w.x * 16u + l.y; // a column of src is a row of dst
-  let ocol = w.y * 16u + l.x;
+  let orow = w.x * TILE + l.y; // a column of src is a row of dst
+  let ocol = w.y * TILE + l.x;
   if (orow < cols && ocol < rows) { dst[p.dst_offset + (b * cols + orow) * rows + ocol] = tile[l.x][l.y]; }
 }
 

@@ -59,6 +59,8 @@ const TN: u32 = 4u;
 const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
+const TW: u32 = 16u; // the tiled kernel's workgroup is TW x TW invocations, each a TM x TN block
+const STAGE: u32 = (BM * BK) / (TW * TW); // elements of each tile every invocation stages
 
 var<workgroup> As: array<array<f32, BM>, BK>;
 var<workgroup> Bs: array<array<f32, BN>, BK>;
@@ -73,12 +75,12 @@ fn b_at(base: u32, k: u32, n: u32) -> f32 {
   return b[base + k * p.b_row + n * p.b_col];
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(TW, TW)
 fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let batch = wid.z;
   let row0 = wid.y * BM;
   let col0 = wid.x * BN;
-  let t = lid.y * 16u + lid.x;
+  let t = lid.y * TW + lid.x;
   let abase = p.a_off + batch * p.a_batch;
   let bbase = p.b_off + batch * p.b_batch;
 
@@ -86,9 +88,9 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
   for (var i = 0u; i < TM; i++) { for (var j = 0u; j < TN; j++) { acc[i][j] = 0.0; } }
 
   for (var k0 = 0u; k0 < p.K; k0 = k0 + BK) {
-    // Each of the 256 invocations stages 4 elements of A's 64x16 slice and 4 of B's 16x64.
-    for (var e = 0u; e < 4u; e++) {
-      let idx = t + e * 256u;
+    // Each invocation stages STAGE elements of A's BM x BK slice and STAGE of B's BK x BN.
+    for (var e = 0u; e < STAGE; e++) {
+      let idx = t + e * TW * TW;
       As[idx % BK][idx / BK] = a_at(abase, row0 + idx / BK, k0 + idx % BK);
       Bs[idx / BN][idx % BN] = b_at(bbase, k0 + idx / BN, col0 + idx % BN);
     }

@@ -101,6 +101,8 @@ describe('a quiet console', () => {
   it('requests only the features and limits the engine uses', async () => {
     const adapter = { features: new Set(['timestamp-query', 'shader-f16', 'subgroups']), limits: { maxBufferSize: 2 ** 32, maxStorageBufferBindingSize: 2 ** 30, maxDynamicUniformBuffersPerPipelineLayout: 1e6 } };
     expect(deviceDescriptor(adapter as unknown as GPUAdapter)).toEqual({ requiredFeatures: ['timestamp-query'], requiredLimits: { maxBufferSize: 2 ** 32, maxStorageBufferBindingSize: 2 ** 30 } });
+    // A feature a kernel variant declares is requested too, where the adapter has it.
+    expect(deviceDescriptor(adapter as unknown as GPUAdapter, ['subgroups', 'chromium-experimental-subgroup-matrix']).requiredFeatures).toEqual(['timestamp-query', 'subgroups']);
     expect([...RAISED_LIMITS]).toEqual(['maxBufferSize', 'maxStorageBufferBindingSize']);
     const device = await E.init();
     expect(['shader-f16', 'subgroups'].filter((f) => device.features.has(f))).toEqual([]);

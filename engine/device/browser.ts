@@ -11,11 +11,11 @@ export function bundledShaders(): Record<string, string> {
   return out;
 }
 
-export async function requestBrowserDevice(options: { powerPreference?: GPUPowerPreference } = {}): Promise<Device> {
+export async function requestBrowserDevice(options: { powerPreference?: GPUPowerPreference } = {}, variantFeatures: readonly string[] = []): Promise<Device> {
   const nav = (globalThis as { navigator?: Navigator }).navigator;
   if (!nav?.gpu) throw new Error('medgrad: this browser has no WebGPU (navigator.gpu is missing).\n' + NO_ADAPTER_HELP);
   const adapter = await nav.gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   if (!adapter) throw new Error(NO_ADAPTER_HELP);
-  const gpu = await adapter.requestDevice(deviceDescriptor(adapter));
+  const gpu = await adapter.requestDevice(deviceDescriptor(adapter, variantFeatures));
   return new Device(gpu, adapter, 'browser');
 }

@@ -13,11 +13,11 @@ export interface AdapterDescription {
 }
 
 /**
- * Features requested when the adapter offers them: the profiler's GPU timestamps, and those that
- * kernel variants may declare (`shader-f16`, `subgroups`); the variant policy only picks a variant
- * whose features the device has.
+ * Features the engine itself uses when the adapter offers them: the profiler's GPU timestamps.
+ * Kernel variants add the features they declare (init() passes them in); the variant policy only
+ * picks a variant whose features the device has.
  */
-export const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups'];
+export const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query'];
 
 /**
  * The limits the engine raises to the adapter's maximum: the buffer sizes, which bound the largest
@@ -94,9 +94,10 @@ export class Device {
 }
 
 /** The features and limits to request: those the engine uses, as far as the adapter offers them. */
-export function deviceDescriptor(adapter: GPUAdapter): GPUDeviceDescriptor {
+export function deviceDescriptor(adapter: GPUAdapter, variantFeatures: readonly string[] = []): GPUDeviceDescriptor {
+  const wanted = [...new Set([...OPTIONAL_FEATURES, ...variantFeatures])] as GPUFeatureName[];
   return {
-    requiredFeatures: OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)),
+    requiredFeatures: wanted.filter((f) => adapter.features.has(f)),
     requiredLimits: Object.fromEntries(RAISED_LIMITS.map((k) => [k, adapter.limits[k]])),
   };
 }

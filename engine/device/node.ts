@@ -22,7 +22,7 @@ interface Holder { __medgradDawn?: GPU }
 // uses no dynamic offsets, so the notice is noise; MEDGRAD_DEBUG=1 shows it.
 const HARMLESS_DAWN_WARNING = /^Warning: maxDynamic(Uniform|Storage)BuffersPerPipelineLayout artificially reduced/;
 
-export async function requestNodeDevice(options: { powerPreference?: GPUPowerPreference } = {}): Promise<Device> {
+export async function requestNodeDevice(options: { powerPreference?: GPUPowerPreference } = {}, variantFeatures: readonly string[] = []): Promise<Device> {
   Object.assign(globalThis, globals);
   // Dawn crashes at random if this object is garbage-collected: keep it for the process's life.
   const holder = globalThis as unknown as Holder;
@@ -32,6 +32,6 @@ export async function requestNodeDevice(options: { powerPreference?: GPUPowerPre
   // Adapters are enumerated synchronously inside the call, the only place the warning is printed.
   const adapter = await (process.env.MEDGRAD_DEBUG === '1' ? request() : filterNativeStderr(request, HARMLESS_DAWN_WARNING));
   if (!adapter) throw new Error(NO_ADAPTER_HELP);
-  const gpu = await adapter.requestDevice(deviceDescriptor(adapter));
+  const gpu = await adapter.requestDevice(deviceDescriptor(adapter, variantFeatures));
   return new Device(gpu, adapter, 'dawn (node)');
 }

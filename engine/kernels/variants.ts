@@ -50,6 +50,11 @@ export function defineKernel<S>(def: KernelDef<S>): KernelDef<S> {
 /** Every declared kernel, in declaration order. */
 export function kernels(): ReadonlyArray<KernelDef<unknown>> { return [...registry.values()] as unknown as KernelDef<unknown>[]; }
 
+/** Every adapter feature some declared variant can use (init() requests those the adapter has). */
+export function variantFeatures(): string[] {
+  return [...new Set(kernels().flatMap((k) => k.variants.flatMap((v) => v.requires?.features ?? [])))];
+}
+
 /** The adapter's capabilities, as the policy sees them. */
 export interface Capabilities { features: ReadonlySet<string>; limits: Readonly<Record<string, number>> }
 
