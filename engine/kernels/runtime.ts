@@ -57,6 +57,7 @@ export class Runtime {
   private scopes: Promise<void>[] = [];
   private bindGroups = new Map<string, GPUBindGroup>();
   private observers: DispatchObserver[] = [];
+  private compiled = new WeakMap<Variant<unknown>, Map<string | number, Kernel>>();
   /** Submit every dispatch alone, so a GPU error names exactly the op that caused it. */
   debug = false;
   dispatchCount = 0;
@@ -84,9 +85,16 @@ export class Runtime {
   }
 
   /** The variant of `k` the policy picks for `shape`, compiled with its constants plus `extra`. */
-  select<S>(k: KernelDef<S>, shape: S, extra: Readonly<Record<string, number>> = {}): { variant: Variant<S>; kernel: Kernel } {
+  select<S>(k: KernelDef<S>, shape: S, extra?: Readonly<Record<string, number>>): { variant: Variant<S>; kernel: Kernel } {
     const variant = this.policy.pick(k, shape);
-    return { variant, kernel: this.kernel(variant.family, variant.entry, { ...variant.constants, ...extra }) };
+    // Dispatch is on the hot path (thousands per training step): compiled kernels are looked up
+    // per variant object and extra-constant set, without building a key from the constants.
+    let byExtra = this.compiled.get(variant as Variant<unknown>);
+    if (!byExtra) this.compiled.set(variant as Variant<unknown>, (byExtra = new Map()));
+    const extraKey = extra ? (extra.OP !== undefined && Object.keys(extra).length === 1 ? extra.OP : JSON.stringify(extra)) : '';
+    let kernel = byExtra.get(extraKey);
+    if (!kernel) byExtra.set(extraKey, (kernel = this.kernel(variant.family, variant.entry, { ...variant.constants, ...extra })));
+    return { variant, kernel };
   }
 
   /** Picks, compiles and records in one call; `spec` builds the dispatch from the compiled kernel. */

@@ -86,9 +86,13 @@ export class VariantPolicy {
       this.recording.set(k as KernelDef<unknown>, seen);
       if (!seen.has(k.bucket(shape))) seen.set(k.bucket(shape), shape);
     }
+    const vs = k.variants;
+    // The common case, a kernel with one unconditional variant, costs nothing to pick.
+    if (vs.length === 1 && !vs[0]!.requires && !vs[0]!.serves) return vs[0]!;
     const cands = this.candidates(k, shape);
     if (cands.length === 0) throw new Error(`medgrad: no variant of kernel '${k.name}' runs on this adapter for ${JSON.stringify(shape)}`);
-    const want = this.forced.get(k.name) ?? (k.bucket ? this.table[k.name]?.[k.bucket(shape)] : undefined);
+    const tuned = k.bucket ? this.table[k.name] : undefined;
+    const want = this.forced.get(k.name) ?? (tuned ? tuned[k.bucket!(shape)] : undefined);
     const hit = want === undefined ? undefined : cands.find((v) => v.name === want);
     return hit ?? k.prefer?.(shape, cands) ?? cands[0]!;
   }

@@ -9,7 +9,7 @@ import { registerGenerated } from '../kernels/shaders.js';
 import { BINARY, broadcastKernel, unaryKernel, WHERE } from '../kernels/launch.js';
 import { binaryCheck, F32, near, nearZero, unaryCheck, type OpCheck } from '../reference/check.js';
 import * as R from '../reference/float64.js';
-import { composite, op, type Grad, type OpFn, type OpKind } from './record.js';
+import { composite, op, type Grad, type OpKind } from './record.js';
 import { float, finite, scalar } from './checks.js';
 import { sumTo } from './movement.js';
 import { zerosLike } from './creation.js';
@@ -22,7 +22,7 @@ export type Binary = (a: Tensor, b: Tensor | number) => Tensor;
 const unaryCases: string[] = [];
 const binaryCases: string[] = [];
 
-function unaryOp<const N extends string>(name: N, wgsl: string, check: OpCheck, backward: ((g: Tensor, y: Tensor, x: Tensor) => Grad) | null): OpFn<(x: Tensor) => Tensor, N, true> {
+function unaryOp(name: string, wgsl: string, check: OpCheck, backward: ((g: Tensor, y: Tensor, x: Tensor) => Grad) | null): Unary {
   const code = unaryCases.push(`    case ${unaryCases.length}u: { return ${wgsl}; }`) - 1;
   return op({
     name, kind: 'unary', method: true, wgsl, check,
@@ -31,8 +31,8 @@ function unaryOp<const N extends string>(name: N, wgsl: string, check: OpCheck, 
   });
 }
 
-function binaryOp<const N extends string>(name: N, kind: OpKind, wgsl: string, check: OpCheck,
-  backward?: (g: Tensor, y: Tensor, a: Tensor, b: Operand) => Grad): OpFn<(a: Tensor, b: Operand) => Tensor, N, true> {
+function binaryOp(name: string, kind: OpKind, wgsl: string, check: OpCheck,
+  backward?: (g: Tensor, y: Tensor, a: Tensor, b: Operand) => Grad): Binary {
   const code = binaryCases.push(`    case ${binaryCases.length}u: { return ${wgsl}; }`) - 1;
   const scalarCode = unaryCases.push(`    case ${unaryCases.length}u: { let y = p.alpha; return ${wgsl}; }`) - 1;
   return op({
@@ -114,7 +114,7 @@ export const minimum: Binary = binaryOp('minimum', 'binary', 'min_nan(x, y)', bi
 export const maximum: Binary = binaryOp('maximum', 'binary', 'max_nan(x, y)', binaryCheck(Math.max, { avoid: near(0.02) }), extremumGrad((a: Tensor, b: Operand): Tensor => gt(a, b)));
 
 // ---- comparisons: float32 0/1, no gradient ----
-const compare = <const N extends string>(name: N, cmp: string, f: (a: number, b: number) => boolean) =>
+const compare = (name: string, cmp: string, f: (a: number, b: number) => boolean) =>
   binaryOp(name, 'compare', `select(0.0, 1.0, x ${cmp} y)`, binaryCheck((a, b) => +f(a, b), { grad: false, lo: -2, hi: 2 }));
 
 export const eq: Binary = compare('eq', '==', (a, b) => a === b);

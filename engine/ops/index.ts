@@ -23,6 +23,7 @@ export * from './conv.js';
 export * from './norm.js';
 export * from './pool.js';
 export * from './creation.js';
+export { signStep } from './attack.js';
 export { adamUpdate } from './optim.js';
 export type { Padding, Pair } from './window.js';
 export { OPS, type OpKind, type RegisteredOp } from './record.js';

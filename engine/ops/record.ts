@@ -3,7 +3,7 @@
 // the generated WGSL of elementwise ops, and the op test spec (the float64 reference, random
 // cases and tolerances that test/ops.test.ts runs for every record).
 import { isGradEnabled, withGradMode } from '../autograd/mode.js';
-import { keep, releaseNode, Tensor } from '../tensor/tensor.js';
+import { keep, Tensor } from '../tensor/tensor.js';
 import type { OpCheck } from '../reference/check.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -11,34 +11,32 @@ export type AnyFn = (...args: any[]) => Tensor;
 /** What a backward returns: one gradient per tensor input, null where none flows. */
 export type Grad = Array<Tensor | null>;
 
-export type OpKind = 'unary' | 'binary' | 'compare' | 'select' | 'movement' | 'reduce' | 'linalg' | 'softmax' | 'conv' | 'norm' | 'pool';
+export type OpKind = 'unary' | 'binary' | 'compare' | 'select' | 'movement' | 'reduce' | 'linalg' | 'softmax' | 'conv' | 'norm' | 'pool' | 'update';
 
-interface Common<N extends string, M extends string | boolean> {
-  name: N;
+interface Common {
+  name: string;
   kind: OpKind;
   /** Tensor method: true for the op's name, a string for another name; absent for none. */
-  method?: M;
+  method?: boolean | string;
   /** Test specs: the float64 reference, cases and tolerances (see reference/check.ts). */
   check: OpCheck | OpCheck[];
   /** The WGSL of an elementwise op, in x (and y); ops/elementwise.ts generates the kernels from it. */
   wgsl?: string;
 }
 
-export interface Record_<F extends AnyFn, N extends string, M extends string | boolean> extends Common<N, M> {
+export interface OpRecord<F extends AnyFn> extends Common {
   forward: F;
   /** Gradient of each tensor input (array arguments flattened) from the output's gradient. */
-  backward?: (g: Tensor, out: Tensor, ...args: Parameters<F>) => Array<Tensor | null>;
+  backward?: (g: Tensor, out: Tensor, ...args: Parameters<F>) => Grad;
 }
 
-export interface SavingRecord<F extends AnyFn, S, N extends string, M extends string | boolean> extends Common<N, M> {
-  /** Forward that also returns what backward needs (statistics, argmax indices). */
+export interface SavingRecord<F extends AnyFn, S> extends Common {
+  /** Forward that also returns what backward needs (statistics, argmax indices); the graph node owns it. */
   forward: (...args: Parameters<F>) => [Tensor, S];
-  backward: (g: Tensor, out: Tensor, saved: S, ...args: Parameters<F>) => Array<Tensor | null>;
+  backward: (g: Tensor, out: Tensor, saved: S, ...args: Parameters<F>) => Grad;
 }
 
-type MethodName<N, M> = M extends true ? N : M extends string ? M : never;
-
-/** A declared op as the registry keeps it: its record, the function it made, its checks as a list. */
+/** A declared op as the registry keeps it. */
 export interface RegisteredOp {
   readonly name: string;
   readonly kind: OpKind;
@@ -48,14 +46,6 @@ export interface RegisteredOp {
   readonly checks: readonly OpCheck[];
   readonly fn: AnyFn;
 }
-
-/** What an op function carries: its registry entry and its Tensor method's name. */
-export interface OpMeta<N extends string, M> {
-  readonly record: RegisteredOp;
-  readonly methodName: MethodName<N, M>;
-}
-
-export type OpFn<F extends AnyFn, N extends string, M> = F & OpMeta<N, M>;
 
 /** Every declared op, in declaration order: the source of the op tests and the method table. */
 export const OPS: RegisteredOp[] = [];
@@ -76,8 +66,8 @@ function savedTensors(s: unknown, out: Tensor[] = []): Tensor[] {
   return out;
 }
 
-function build<F extends AnyFn, S>(r: Common<string, string | boolean>, forward: (...a: Parameters<F>) => [Tensor, S],
-  backward: ((g: Tensor, out: Tensor, saved: S, ...a: Parameters<F>) => Array<Tensor | null>) | undefined): F {
+function build<F extends AnyFn, S>(r: Common, forward: (...a: Parameters<F>) => [Tensor, S],
+  backward: ((g: Tensor, out: Tensor, saved: S, ...a: Parameters<F>) => Grad) | undefined): F {
   const fn = ((...args: Parameters<F>): Tensor => {
     const [out, saved] = withGradMode(false, () => forward(...args));
     const owned = savedTensors(saved);
@@ -93,24 +83,20 @@ function build<F extends AnyFn, S>(r: Common<string, string | boolean>, forward:
     return out;
   }) as F;
   const method = r.method === true ? r.name : r.method || undefined;
-  const record: RegisteredOp = {
-    name: r.name, kind: r.kind, differentiable: backward !== undefined, method, wgsl: r.wgsl,
-    checks: Array.isArray(r.check) ? r.check : [r.check], fn,
-  };
-  OPS.push(record);
-  return Object.assign(fn, { record, methodName: method });
+  const checks = Array.isArray(r.check) ? r.check : [r.check];
+  OPS.push({ name: r.name, kind: r.kind, differentiable: backward !== undefined, method, wgsl: r.wgsl, checks, fn });
+  return Object.assign(fn, { methodName: method });
 }
 
 /** Declares an op from its record; returns the function users call. */
-export function op<F extends AnyFn, const N extends string, const M extends string | boolean = false>(r: Record_<F, N, M>): OpFn<F, N, M> {
+export function op<F extends AnyFn>(r: OpRecord<F>): F {
   const bw = r.backward;
-  return build<F, null>(r, (...a) => [r.forward(...a), null],
-    bw && ((g, out, _s, ...a) => bw(g, out, ...a))) as OpFn<F, N, M>;
+  return build<F, null>(r, (...a) => [r.forward(...a), null], bw && ((g, out, _s, ...a) => bw(g, out, ...a)));
 }
 
 /** An op whose forward also returns tensors its backward needs; the graph node owns them. */
-export function savingOp<F extends AnyFn, S, const N extends string, const M extends string | boolean = false>(r: SavingRecord<F, S, N, M>): OpFn<F, N, M> {
-  return build<F, S>(r, r.forward, r.backward) as OpFn<F, N, M>;
+export function savingOp<F extends AnyFn, S>(r: SavingRecord<F, S>): F {
+  return build<F, S>(r, r.forward, r.backward);
 }
 
 /** A Tensor method that is a composition of recorded ops (flatten, transpose): no record of its own. */
@@ -123,7 +109,7 @@ export function methodTable(...namespaces: object[]): Record<string, (self: Tens
   const out: Record<string, (self: Tensor, ...args: never[]) => unknown> = {};
   for (const ns of namespaces) {
     for (const v of Object.values(ns)) {
-      const name = typeof v === 'function' ? (v as Partial<OpMeta<string, unknown>>).methodName : undefined;
+      const name = typeof v === 'function' ? (v as { methodName?: string }).methodName : undefined;
       if (name) {
         if (out[name]) throw new Error(`medgrad: two ops declare the Tensor method '${name}'`);
         out[name] = v as (self: Tensor, ...args: never[]) => unknown;

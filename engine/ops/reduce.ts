@@ -53,7 +53,7 @@ export const mean: Reduce = op({
   backward: (g: Tensor, _y: Tensor, x: Tensor, axes?: Axes): Grad => [mul(spread(g, x, axes), 1 / Math.max(plan(x, axes, true, 'mean').len, 1))],
 });
 
-const extremum = <const N extends 'max' | 'min'>(name: N): Reduce => op({
+const extremum = (name: 'max' | 'min'): Reduce => op({
   name, kind: 'reduce', method: true, check: reductionCheck(name === 'max' ? R.max : R.min, F32),
   forward: (x: Tensor, axes?: Axes, keepdims = false): Tensor => reduceForward(name, x, axes, keepdims),
   backward: (g: Tensor, y: Tensor, x: Tensor, axes?: Axes): Grad => {
@@ -67,7 +67,7 @@ export const max = extremum('max');
 export const min = extremum('min');
 
 /** Index of the largest (smallest) value along one axis, as int32; ties take the first. */
-const argExtremum = <const N extends 'argmax' | 'argmin'>(name: N): (x: Tensor, axis?: number, keepdims?: boolean) => Tensor => op({
+const argExtremum = (name: 'argmax' | 'argmin'): (x: Tensor, axis?: number, keepdims?: boolean) => Tensor => op({
   name, kind: 'reduce', method: true,
   check: {
     tol: EXACT, grad: false,

@@ -48,7 +48,7 @@ export const apgdStepper: StepperFactory = (model, x, y, target, spec, eps, box,
     const sum = E.tidy(() => {
       const a = i === 0 ? 1 : MOMENTUM;
       const xa = s.get('xa'), bounds = { lo: s.get('lo'), hi: s.get('hi') };
-      const z = project(E.add(xa, E.mul(E.sign(s.get('grad')), E.reshape(s.get('step'), [xa.shape[0]!, 1, 1, 1]))), bounds);
+      const z = E.signStep(xa, s.get('grad'), s.get('step'), bounds.lo, bounds.hi);
       const xNew = project(E.add(E.add(xa, E.mul(E.sub(z, xa), a)), E.mul(E.sub(xa, s.get('xPrev')), 1 - a)), bounds);
       const { logits, obj, grad, zero: z0 } = inputGradient(model, xNew, label(), goal(), spec.loss);
       const better = E.gt(obj, s.get('objBest'));

@@ -4,7 +4,7 @@
 // input-gradient backward (the weights are frozen, so no weight gradient is computed).
 import * as E from '../../engine/index.js';
 import type { Tensor } from '../../engine/index.js';
-import { ball, type Box, type Classifier, inputGradient, misclassified, project, randomStart } from './gradient.js';
+import { ball, type Box, type Classifier, inputGradient, misclassified, randomStart } from './gradient.js';
 import { objective } from './losses.js';
 import { apgdStepper } from './apgd.js';
 import { AttackState, bestOf, pick, track } from './state.js';
@@ -70,7 +70,7 @@ export const pgdStepper: StepperFactory = (model, x, y, target, spec, eps, box, 
     step: () => {
       const zero = E.keep(E.sum(s.get('zero')));
       done++;
-      const next = E.tidy(() => project(E.add(s.get('xa'), E.mul(E.sign(s.get('grad')), alpha)), { lo: s.get('lo'), hi: s.get('hi') }));
+      const next = E.signStep(s.get('xa'), s.get('grad'), alpha, s.get('lo'), s.get('hi'));
       return { obj: evaluate(next, done < spec.steps), zero };
     },
     fooled: () => (spec.bestIterate ? E.detach(s.get('fooled')) : misclassified(s.get('logits'), s.get('y'))),
