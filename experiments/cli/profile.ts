@@ -45,12 +45,13 @@ export const profileCommand: Command = {
       },
     });
     const num = numberReader('medgrad profile', values, NUMBERS);
+    const imageSize = num('image-size', 64); // read first: a bad value is named whatever else is wrong
     if (values.model !== undefined) {
       const model = values.model as ModelName;
       if (!MODEL_NAMES.includes(model)) throw new Error(`medgrad profile: --model must be one of ${MODEL_NAMES.join(', ')}, got '${values.model}'`);
       const workload = (values.workload ?? 'train') as Workload;
       if (!WORKLOADS.includes(workload)) throw new Error(`medgrad profile: --workload must be one of ${WORKLOADS.join(', ')}, got '${values.workload}'`);
-      const o = { model, workload, imageSize: num('image-size', 64), batch: num('batch', 32), steps: num('steps', 3) };
+      const o = { model, workload, imageSize, batch: num('batch', 32), steps: num('steps', 3) };
       await E.init();
       const report = await profileModel(o);
       console.log(`${model} ${workload} step at ${o.imageSize} px, batch ${o.batch}, ${o.steps} steps on ${E.getDevice().info.description || E.getDevice().info.vendor}`);
