@@ -74,6 +74,18 @@ const SUITES: Record<string, (d: Driver) => Workload[] | Promise<Workload[]>> = 
   train: (d) => (d.impl === 'medgrad' ? trainWorkloads(quick) : peerTrainWorkloads(d.impl, quick)),
 };
 
+/**
+ * The environment PyTorch runs in, as its CPU performance guidance has it: glibc's mmap threshold
+ * at its 64-bit maximum and trimming off in practice (large tensors are reused from the heap
+ * instead of being mapped, zeroed and unmapped each time), and no OPENBLAS_CORETYPE override (it
+ * pins OpenBLAS to one kernel family; medgrad's own processes never need it).
+ */
+function torchEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(2 ** 32) };
+  delete env.OPENBLAS_CORETYPE;
+  return env;
+}
+
 /** PyTorch on the CPU (bench/peers/torch_bench.py), where python3 can import torch. */
 function runTorch(filter: RegExp | null): BenchRecord[] {
   // The first interpreter that imports torch: $MEDGRAD_PYTHON, python3 on PATH, the system's.
@@ -87,12 +99,15 @@ function runTorch(filter: RegExp | null): BenchRecord[] {
     time: sampleMs / 1000,
   };
   const script = fileURLToPath(new URL('./peers/torch_bench.py', import.meta.url));
-  const r = spawnSync(python, [script], { input: JSON.stringify(job), encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(python, [script], { input: JSON.stringify(job), encoding: 'utf8', maxBuffer: 1 << 24, env: torchEnv() });
   if (r.status !== 0) throw new Error(`bench: pytorch-cpu failed: ${r.stderr}`);
-  const cpu = `${(spawnSync(python, ['-c', 'import torch; print(torch.__version__, torch.get_num_threads(), "threads")'], { encoding: 'utf8' }).stdout || '').trim()} on CPU`;
-  const records = (JSON.parse(r.stdout) as Array<Omit<BenchRecord, 'impl' | 'adapter'>>)
+  const out = JSON.parse(r.stdout) as { config: { torch: string; threads: number; blas: string[] }; records: Array<Omit<BenchRecord, 'impl' | 'adapter'>> };
+  const c = out.config;
+  const cpu = `${c.torch}, ${c.threads} threads, BLAS ${c.blas.map((b) => b.replace(/^.*\//, '')).join('+') || 'none loaded'}, on CPU`;
+  const records = out.records
     .filter((x) => !filter || filter.test(x.name))
     .map((x) => ({ ...x, impl: 'pytorch-cpu', adapter: `PyTorch ${cpu}` }));
+  console.log(`  pytorch-cpu: ${cpu}`);
   for (const rec of records) console.log(`  ${rec.impl} ${rec.name}: ${rec.value.toFixed(3)} ${rec.unit}`);
   return records;
 }

@@ -37,6 +37,11 @@ export class BatchNorm2d extends Module {
   forward(x: Tensor): Tensor {
     return E.batchNorm2d(x, this.weight, this.bias, this.runningMean, this.runningVar, { training: this.training, ...this.options });
   }
+
+  /** relu(this(x) + residual) as one fused op (residual optional): what a ResNet layer ends with. */
+  forwardRelu(x: Tensor, residual: Tensor | null = null): Tensor {
+    return E.batchNormRelu2d(x, this.weight, this.bias, this.runningMean, this.runningVar, residual, { training: this.training, ...this.options });
+  }
 }
 
 /** y = x W^T + b with W stored [out, in] as in PyTorch. */

@@ -28,9 +28,10 @@ class ConvBN extends Module {
     this.conv = this.registerModule('conv', new Conv2d(cin, cout, k, { ...opts, generator: gen, init }));
     this.bn = this.registerModule('bn', new BatchNorm2d(cout, bnOptions(o)));
   }
-  forward(x: Tensor): Tensor {
-    const y = this.bn.forward(this.conv.forward(x));
-    return this.activate ? E.relu(y) : y;
+  /** With `residual`, relu(bn(conv(x)) + residual): a basic block's tail. BN, residual and ReLU run fused. */
+  forward(x: Tensor, residual: Tensor | null = null): Tensor {
+    const z = this.conv.forward(x);
+    return this.activate || residual ? this.bn.forwardRelu(z, residual) : this.bn.forward(z);
   }
 }
 
@@ -88,8 +89,7 @@ class BasicBlock extends Module {
       : null;
   }
   forward(x: Tensor): Tensor {
-    const y = this.conv2.forward(this.conv1.forward(x));
-    return E.relu(E.add(y, this.shortcut ? this.shortcut.forward(x) : x));
+    return this.conv2.forward(this.conv1.forward(x), this.shortcut ? this.shortcut.forward(x) : x);
   }
 }
 

@@ -3,8 +3,10 @@
 // bn_stats:      mean, 1/sqrt(var + eps) (two passes, for accuracy) and, in training, the
 //                running statistics update: r = (1 - momentum) r + momentum * batch, with the
 //                unbiased variance going into the running variance.
-// bn_apply:      y = (x - mean) * invstd * gamma + beta.
+// bn_apply:      y = (x - mean) * invstd * gamma + beta, then (RESIDUAL) + res, then (RELU) ReLU.
 // channel_sums:  s1 = sum(dy); with OP = WITH_XHAT also s2 = sum(dy * (x - mean) * invstd).
+//                With RELU, dy is first masked by the forward output (yo > 0) and the masked
+//                gradient written to gm: the ReLU's (and the residual's) gradient in the same pass.
 // bn_bwd:        dx = gamma * invstd * (dy - s1 / M - xhat * s2 / M)   (training, OP = TRAINING)
 //                dx = gamma * invstd * dy                              (inference, OP = INFERENCE)
 
@@ -27,6 +29,9 @@ struct Params {
 @group(0) @binding(11) var<storage, read_write> s2: array<f32>;
 @group(0) @binding(12) var<storage, read> m_in: array<f32>;
 @group(0) @binding(13) var<storage, read> s_in: array<f32>;
+@group(0) @binding(14) var<storage, read> res: array<f32>;
+@group(0) @binding(15) var<storage, read> yo: array<f32>;
+@group(0) @binding(16) var<storage, read_write> gm: array<f32>;
 
 // Specialisations, by the names norm.ts asks for.
 const SUMS_ONLY: u32 = 0u;
@@ -34,6 +39,12 @@ const WITH_XHAT: u32 = 1u;
 const TRAINING: u32 = 0u;
 const INFERENCE: u32 = 1u;
 override OP: u32;
+// Fusions: 1 adds the residual `res` / applies ReLU after the normalisation (bn_apply), and
+// masks the incoming gradient by the forward output (channel_sums).
+override RESIDUAL: u32 = 0u;
+override RELU: u32 = 0u;
+
+fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
 const WG: u32 = 256u;
 var<workgroup> red: array<f32, WG>;
 var<workgroup> red2: array<f32, WG>;
@@ -88,7 +99,13 @@ fn bn_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let scale = s_in[c] * gamma[c];
     let shift = beta[c] - m_in[c] * scale;
     let base = plane * p.HW;
-    for (var i = gid.x; i < p.HW; i += nwg.x * WG) { y[base + i] = x[base + i] * scale + shift; }
+    for (var i = gid.x; i < p.HW; i += nwg.x * WG) {
+      var v = x[base + i] * scale + shift;
+      if (RESIDUAL == 1u) { v = v + res[base + i]; }
+      // The same operations as add then relu (NaN kept, as relu keeps it).
+      if (RELU == 1u) { v = select(max(v, 0.0), v, is_nan(v)); }
+      y[base + i] = v;
+    }
   }
 }
 
@@ -100,7 +117,9 @@ fn channel_sums(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_i
   for (var n = 0u; n < p.N; n++) {
     let base = (n * p.C + c) * p.HW;
     for (var i = l.x; i < p.HW; i += WG) {
-      let g = dy[base + i];
+      var g = dy[base + i];
+      // As relu's backward: dy times the 0/1 mask (so NaN and -0 come out as unfused).
+      if (RELU == 1u) { g = g * select(0.0, 1.0, yo[base + i] > 0.0); gm[base + i] = g; }
       a += g;
       if (OP == WITH_XHAT) { b += g * (x[base + i] - m_in[c]) * s_in[c]; }
     }

@@ -1,8 +1,14 @@
 """PyTorch on the CPU as a peer for medgrad's benchmarks (optional: run only where torch is
 installed). Reads a JSON job from stdin: {"matmul": [n, ...], "conv": [{x, w, stride,
 padding}, ...], "time": seconds}; prints a JSON list of records {name, value, unit}.
-Workload names and units match bench/core.ts and bench/cnn.ts."""
+Workload names and units match bench/core.ts and bench/cnn.ts.
+
+Run as a PyTorch user would run it: every core (torch.set_num_threads), the BLAS the system
+provides (Debian's threaded OpenBLAS where .ci/setup --bench installed it), and the malloc
+settings bench/run.ts puts in the environment. Prints {"config": ..., "records": [...]}, the
+config saying what actually ran (threads, the BLAS library loaded, the malloc settings)."""
 import json
+import os
 import statistics
 import sys
 import time
@@ -27,10 +33,29 @@ def tf_same_pads(size, k, s):
     return total // 2, total - total // 2
 
 
+def loaded_blas():
+    """The BLAS shared library this process actually mapped (after a matmul has run)."""
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "blas" in line.lower() and line.split()[-1].startswith("/")}
+        return sorted(os.path.realpath(p) for p in libs)
+    except OSError:
+        return []
+
+
 def main():
     job = json.load(sys.stdin)
     budget = job.get("time", 1.0)
+    torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(0)
+    torch.randn(64, 64) @ torch.randn(64, 64)
+    config = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "blas": loaded_blas(),
+        "env": {k: os.environ[k] for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS") if k in os.environ},
+    }
     records = []
     for n in job.get("matmul", []):
         a, b = torch.randn(n, n), torch.randn(n, n)
@@ -62,7 +87,7 @@ def main():
 
         s = median_seconds(step, budget)
         records.append({"name": f"conv2d.fwdbwd/{label}", "value": 3 * flops / s / 1e9, "unit": "GFLOP/s"})
-    json.dump(records, sys.stdout)
+    json.dump({"config": config, "records": records}, sys.stdout)
 
 
 if __name__ == "__main__":
