@@ -18,7 +18,7 @@ describe('medgrad profile --model', () => {
   it('profiles a training step: convolutions forward and backward, batch norm, the optimizer', async () => {
     const r = await profileModel({ model: 'resnet8', imageSize: 12, batch: 2, workload: 'train', steps: 1 });
     const ops = new Set(r.rows().map((x) => x.op));
-    for (const op of ['conv2d', 'conv2d.dx', 'conv2d.dw', 'batchNorm2d', 'batchNorm2d.backward', 'adam', 'crossEntropy']) expect(ops, op).toContain(op);
+    for (const op of ['conv2d', 'conv2d.dx', 'conv2d.dw', 'batchNorm2d.relu', 'batchNorm2d.relu.sums', 'batchNorm2d.backward', 'adam', 'crossEntropy']) expect(ops, op).toContain(op);
     const shares = familyShares(r);
     expect(shares.reduce((s, f) => s + f.share, 0)).toBeCloseTo(1, 6);
     expect(shares.map((f) => f.family)).toContain('convolution');
