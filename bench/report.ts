@@ -9,7 +9,9 @@ if (records.length === 0) {
   process.exit(1);
 }
 // PyTorch runs on the CPU, not on an adapter: its column joins every table, outside the ratio.
+// A baseline revision of medgrad (`medgrad@<commit>`, from --baseline) is not a peer either.
 const CPU = 'pytorch-cpu';
+const isPeer = (impl: string) => impl !== 'medgrad' && impl !== CPU && !impl.startsWith('medgrad@');
 const impls = [...new Set(records.map((r) => r.impl))].sort((a, b) => (a === 'medgrad' ? -1 : b === 'medgrad' ? 1 : a === CPU ? 1 : b === CPU ? -1 : a.localeCompare(b)));
 const cpu = records.filter((r) => r.impl === CPU);
 const fmt = (v: number | undefined) => (v === undefined ? '-' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
@@ -24,7 +26,7 @@ for (const adapter of new Set(records.filter((r) => r.impl !== CPU).map((r) => r
     const lower = unit === 'us/op' || unit === 'ms';
     const v = (impl: string) => row.find((r) => r.impl === impl)?.value;
     const mine = v('medgrad');
-    const peers = row.filter((r) => r.impl !== 'medgrad' && r.impl !== CPU).map((r) => r.value);
+    const peers = row.filter((r) => isPeer(r.impl)).map((r) => r.value);
     const best = peers.length ? (lower ? Math.min(...peers) : Math.max(...peers)) : undefined;
     const ratio = mine !== undefined && best !== undefined ? (lower ? best / mine : mine / best) : undefined;
     console.log(`| ${name} | ${unit} | ${impls.map((i) => fmt(v(i))).join(' | ')} | ${ratio === undefined ? '-' : `${ratio.toFixed(2)}x`} |`);
