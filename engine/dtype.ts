@@ -1,5 +1,6 @@
 // Dtypes as descriptors: what a dtype is on the host, in WGSL and in memory. Code that sizes a
-// buffer or picks a typed array asks the descriptor, so adding float16 storage is one entry.
+// buffer, counts bytes or picks a typed array asks the descriptor instead of assuming 4 bytes;
+// float16 storage is then an entry here plus the kernels that read it (today's are f32/i32).
 
 export interface DTypeInfo {
   readonly name: 'float32' | 'int32';

@@ -89,9 +89,13 @@ export class Engine {
       try {
         await fn();
         await this.sync();
-      } finally {
+      } catch (e) {
+        // Still release the query set and settle the pending timestamp reads before rethrowing.
         stop();
+        await prof.finish().catch(() => undefined);
+        throw e;
       }
+      stop();
       return await prof.finish();
     } finally {
       this.profiling = false;

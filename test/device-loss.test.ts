@@ -22,6 +22,9 @@ describe('device loss', () => {
     warn.mockRestore();
     expect(second).not.toBe(first);
     expect(E.getEngine()).not.toBe(engine);
+    // An op on a lost tensor is refused before it allocates anything on the new engine.
+    expect(() => x.mul(3)).toThrow(E.DeviceLostError);
+    expect(E.memory().tensors).toBe(0);
     const y = E.tensor([4, 5]);
     const z = y.mul(2);
     expect(Array.from(await z.data())).toEqual([8, 10]);

@@ -23,7 +23,7 @@ export interface DispatchSpec {
 
 /** Sees every dispatch and submit; the profiler is one. */
 export interface DispatchObserver {
-  /** Before a dispatch is recorded: timestamp writes for its own pass, or undefined. */
+  /** Before a dispatch is recorded: timestamp writes for its own pass, or undefined (only the first observer to ask is timed). */
   beforeDispatch(spec: DispatchSpec): GPUComputePassTimestampWrites | undefined;
   /** After it is recorded; return true to have it submitted at once (timing by completion). */
   afterDispatch(spec: DispatchSpec, timed: boolean): boolean;
@@ -61,7 +61,7 @@ export class Runtime {
   /** Submit every dispatch alone, so a GPU error names exactly the op that caused it. */
   debug = false;
   dispatchCount = 0;
-  /** Largest workgroup count per grid dimension (the device's limit, not WebGPU's default). */
+  /** Largest workgroup count per grid dimension: the device's own limit, read from device.limits. */
   readonly maxWorkgroups: number;
 
   constructor(readonly device: Device, readonly policy: VariantPolicy) {
@@ -88,7 +88,7 @@ export class Runtime {
   select<S>(k: KernelDef<S>, shape: S, extra?: Readonly<Record<string, number>>): { variant: Variant<S>; kernel: Kernel } {
     const variant = this.policy.pick(k, shape);
     // Dispatch is on the hot path (thousands per training step): compiled kernels are looked up
-    // per variant object and extra-constant set, without building a key from the constants.
+    // per variant object, then by the extra constants (a lone OP code as itself, else as JSON).
     let byExtra = this.compiled.get(variant as Variant<unknown>);
     if (!byExtra) this.compiled.set(variant as Variant<unknown>, (byExtra = new Map()));
     const extraKey = extra ? (extra.OP !== undefined && Object.keys(extra).length === 1 ? extra.OP : JSON.stringify(extra)) : '';
@@ -162,8 +162,13 @@ export class Runtime {
       if (spec.params) this.arenaData.set(new Uint8Array(spec.params, 0, Math.min(spec.params.byteLength, UNIFORM_SLOT)), slot * UNIFORM_SLOT);
     }
     const bindGroup = this.bindGroupFor(kernel, spec, slot);
+    // Every observer sees the dispatch; the first to ask for timestamps gets its pass timed.
     let timestampWrites: GPUComputePassTimestampWrites | undefined;
-    for (const o of this.observers) timestampWrites ??= o.beforeDispatch(spec);
+    let timedBy: DispatchObserver | null = null;
+    for (const o of this.observers) {
+      const w = o.beforeDispatch(spec);
+      if (w && !timestampWrites) { timestampWrites = w; timedBy = o; }
+    }
     if (timestampWrites) {
       this.endPass();
       this.pass = enc.beginComputePass({ timestampWrites });
@@ -177,7 +182,7 @@ export class Runtime {
     this.labels.push(spec.label);
     this.dispatchCount++;
     let submitNow = this.debug || this.labels.length >= MAX_PENDING;
-    for (const o of this.observers) submitNow = o.afterDispatch(spec, timestampWrites !== undefined) || submitNow;
+    for (const o of this.observers) submitNow = o.afterDispatch(spec, o === timedBy) || submitNow;
     if (submitNow) this.flush();
   }
 

@@ -1,5 +1,5 @@
-// WGSL sources by family name (the file name in shaders/ without .wgsl). The device module
-// of each platform registers them: Node reads the files, the browser bundles the same files.
+// WGSL sources by family name (the file name in shaders/ without .wgsl). Each platform's entry
+// point registers them at init(): Node reads the files, the browser bundles the same files.
 // A family may also receive generated code: a line `// @generated NAME` in the file is replaced
 // by the text registered under NAME (the elementwise op table comes from the op records).
 const sources = new Map<string, string>();

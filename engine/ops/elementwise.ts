@@ -21,9 +21,11 @@ export type Binary = (a: Tensor, b: Tensor | number) => Tensor;
 // The generated tables: unary ops (with alpha, beta), then the scalar forms of binary ops.
 const unaryCases: string[] = [];
 const binaryCases: string[] = [];
+/** Adds a case to the unary switch; returns its code. */
+const unaryCase = (wgsl: string, prelude = ''): number => unaryCases.push(`    case ${unaryCases.length}u: { ${prelude}return ${wgsl}; }`) - 1;
 
 function unaryOp(name: string, wgsl: string, check: OpCheck, backward: ((g: Tensor, y: Tensor, x: Tensor) => Grad) | null): Unary {
-  const code = unaryCases.push(`    case ${unaryCases.length}u: { return ${wgsl}; }`) - 1;
+  const code = unaryCase(wgsl);
   return op({
     name, kind: 'unary', method: true, wgsl, check,
     forward: (x: Tensor): Tensor => unaryKernel(float(x, name), code, name),
@@ -34,7 +36,7 @@ function unaryOp(name: string, wgsl: string, check: OpCheck, backward: ((g: Tens
 function binaryOp(name: string, kind: OpKind, wgsl: string, check: OpCheck,
   backward?: (g: Tensor, y: Tensor, a: Tensor, b: Operand) => Grad): Binary {
   const code = binaryCases.push(`    case ${binaryCases.length}u: { return ${wgsl}; }`) - 1;
-  const scalarCode = unaryCases.push(`    case ${unaryCases.length}u: { let y = p.alpha; return ${wgsl}; }`) - 1;
+  const scalarCode = unaryCase(wgsl, 'let y = p.alpha; ');
   return op({
     name, kind, method: true, wgsl, check, backward,
     forward: (a: Tensor, b: Operand): Tensor => {
@@ -63,28 +65,31 @@ export const sign: Unary = unaryOp('sign', 'sign(x)', unaryCheck(Math.sign, { av
 export const square: Unary = unaryOp('square', 'x * x', unaryCheck((x) => x * x), (g: Tensor, _y: Tensor, x: Tensor): Grad => [mul(g, mul(x, 2))]);
 
 // Unary ops with scalar parameters (the uniform's alpha and beta).
-const AFFINE = unaryCases.push(`    case ${unaryCases.length}u: { return p.alpha * x + p.beta; }`) - 1;
+const AFFINE_WGSL = 'p.alpha * x + p.beta';
+const AFFINE = unaryCase(AFFINE_WGSL);
 /** alpha * x + beta. */
 export const affine: (x: Tensor, alpha: number, beta?: number) => Tensor = op({
-  name: 'affine', kind: 'unary', method: true, wgsl: 'p.alpha * x + p.beta',
+  name: 'affine', kind: 'unary', method: true, wgsl: AFFINE_WGSL,
   check: unaryCheck((x) => -1.5 * x + 0.25, { args: [-1.5, 0.25] }),
   forward: (x: Tensor, alpha: number, beta = 0): Tensor => unaryKernel(float(x, 'affine'), AFFINE, 'affine', finite(alpha, 'affine', 'alpha'), finite(beta, 'affine', 'beta')),
   backward: (g: Tensor, _y: Tensor, _x: Tensor, alpha: number): Grad => [mul(g, alpha)],
 });
 
-const POW = unaryCases.push(`    case ${unaryCases.length}u: { return pow_scalar(x, p.alpha); }`) - 1;
+const POW_WGSL = 'pow_scalar(x, p.alpha)';
+const POW = unaryCase(POW_WGSL);
 /** x ** e for a finite number e (WGSL's pow is undefined for infinite exponents, so they are refused). */
 export const pow: (x: Tensor, e: number) => Tensor = op({
-  name: 'pow', kind: 'unary', method: true, wgsl: 'pow_scalar(x, p.alpha)',
+  name: 'pow', kind: 'unary', method: true, wgsl: POW_WGSL,
   check: [unaryCheck((x) => x ** 3, { args: [3] }), unaryCheck((x) => x ** 0.5, { lo: 0.2, hi: 4, args: [0.5] }), unaryCheck((x) => x ** -2, { avoid: (x) => Math.abs(x) < 0.3, args: [-2] })],
   forward: (x: Tensor, e: number): Tensor => unaryKernel(float(x, 'pow'), POW, 'pow', finite(e, 'pow', 'exponent')),
   backward: (g: Tensor, _y: Tensor, x: Tensor, e: number): Grad => [mul(g, mul(pow(x, e - 1), e))],
 });
 
-const CLAMP = unaryCases.push(`    case ${unaryCases.length}u: { return clamp_nan(x, p.alpha, p.beta); }`) - 1;
+const CLAMP_WGSL = 'clamp_nan(x, p.alpha, p.beta)';
+const CLAMP = unaryCase(CLAMP_WGSL);
 /** Limits x to [min, max]; the gradient passes where x is inside (bounds included). */
 export const clamp: (x: Tensor, min?: number, max?: number) => Tensor = op({
-  name: 'clamp', kind: 'unary', method: true, wgsl: 'clamp_nan(x, p.alpha, p.beta)',
+  name: 'clamp', kind: 'unary', method: true, wgsl: CLAMP_WGSL,
   check: unaryCheck((x) => Math.min(Math.max(x, -0.5), 1.25), { avoid: (x) => Math.abs(x + 0.5) < 0.02 || Math.abs(x - 1.25) < 0.02, tol: F32, args: [-0.5, 1.25] }),
   forward: (x: Tensor, min = -Infinity, max = Infinity): Tensor => {
     scalar(min, 'clamp', 'min'); scalar(max, 'clamp', 'max');

@@ -12,6 +12,7 @@ import type { Grad } from './record.js';
 import { savingOp } from './record.js';
 import { float } from './checks.js';
 import { checkNCHW } from './window.js';
+import { add, pow, sqrt } from './elementwise.js';
 
 type Planes = { N: number; C: number; HW: number };
 const kernel = (name: string, entry: string) => defineKernel<Planes>({ name: `batchnorm.${name}`, variants: [{ name: 'default', family: 'batchnorm', entry }] });
@@ -104,7 +105,7 @@ function normalize(x: Tensor, gamma: Tensor, beta: Tensor, rm: Tensor, rv: Tenso
   } else {
     // Inference: mean = running mean, invstd = 1 / sqrt(running var + eps).
     mean = rm.view(rm.shape);
-    invstd = tidy(() => rv.add(o.eps ?? 1e-5).sqrt().pow(-1));
+    invstd = tidy(() => pow(sqrt(add(rv, o.eps ?? 1e-5)), -1));
   }
   const y = empty(x.shape);
   const op = relu ? 'batchNorm2d.relu' : 'batchNorm2d';

@@ -20,7 +20,7 @@ interface Common {
   method?: boolean | string;
   /** Test specs: the float64 reference, cases and tolerances (see reference/check.ts). */
   check: OpCheck | OpCheck[];
-  /** The WGSL of an elementwise op, in x (and y); ops/elementwise.ts generates the kernels from it. */
+  /** The WGSL of an elementwise op, in x (and y): the expression elementwise.wgsl's generated switch runs for it. */
   wgsl?: string;
 }
 
@@ -69,10 +69,13 @@ function savedTensors(s: unknown, out: Tensor[] = []): Tensor[] {
 function build<F extends AnyFn, S>(r: Common, forward: (...a: Parameters<F>) => [Tensor, S],
   backward: ((g: Tensor, out: Tensor, saved: S, ...a: Parameters<F>) => Grad) | undefined): F {
   const fn = ((...args: Parameters<F>): Tensor => {
+    // Touching each input's storage first: a disposed tensor or one of a lost device is refused
+    // before the op allocates anything.
+    const inputs = tensorInputs(args);
+    for (const t of inputs) void t.storage;
     const [out, saved] = withGradMode(false, () => forward(...args));
     const owned = savedTensors(saved);
-    const inputs = backward && isGradEnabled() ? tensorInputs(args) : [];
-    if (backward && inputs.some((t) => t.requiresGrad)) {
+    if (backward && isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
       out.requiresGrad = true;
       // The node owns what forward saved: out of every scope, freed with the node.
       for (const t of owned) keep(t);

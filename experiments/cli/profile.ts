@@ -20,7 +20,7 @@ const USAGE = `usage: medgrad profile [--model NAME --image-size S --workload tr
   --features F   input features (default 256)
   --hidden H     hidden units (default 512)
   --classes K    output classes (default 10)
-  --steps S      training steps (default 10)
+  --steps S      steps profiled (default 3 for a model, 10 for the MLP)
   --trace FILE   also write a Chrome trace (open in chrome://tracing or ui.perfetto.dev)`;
 
 const NUMBERS = { batch: POSITIVE_INT, features: POSITIVE_INT, hidden: POSITIVE_INT, classes: POSITIVE_INT, steps: POSITIVE_INT, 'image-size': POSITIVE_INT };
@@ -47,6 +47,7 @@ export const profileCommand: Command = {
     const num = numberReader('medgrad profile', values, NUMBERS);
     const imageSize = num('image-size', 64); // read first: a bad value is named whatever else is wrong
     if (values.model !== undefined) {
+      for (const o of ['features', 'hidden', 'classes'] as const) if (values[o] !== undefined) throw new Error(`medgrad profile: --${o} is an option of the MLP demo, not of --model`);
       const model = values.model as ModelName;
       if (!MODEL_NAMES.includes(model)) throw new Error(`medgrad profile: --model must be one of ${MODEL_NAMES.join(', ')}, got '${values.model}'`);
       const workload = (values.workload ?? 'train') as Workload;
