@@ -18,8 +18,16 @@ type Planes = { N: number; C: number; HW: number };
 const kernel = (name: string, entry: string) => defineKernel<Planes>({ name: `batchnorm.${name}`, variants: [{ name: 'default', family: 'batchnorm', entry }] });
 const SUMS = kernel('channelSums', 'channel_sums');
 const STATS = kernel('stats', 'bn_stats');
-const APPLY = kernel('apply', 'bn_apply');
-const BACKWARD = kernel('backward', 'bn_bwd');
+// The elementwise passes: vec4 where each plane's H*W is a multiple of 4, else scalar.
+const planeKernel = (name: string, entry: string) => defineKernel<Planes>({
+  name: `batchnorm.${name}`,
+  variants: [
+    { name: 'vec4', family: 'batchnorm', entry: `${entry}4`, serves: (s) => s.HW % 4 === 0 },
+    { name: 'scalar', family: 'batchnorm', entry },
+  ],
+});
+const APPLY = planeKernel('apply', 'bn_apply');
+const BACKWARD = planeKernel('backward', 'bn_bwd');
 
 export interface BatchNormOptions {
   training?: boolean;
@@ -36,10 +44,12 @@ function dims(x: Tensor): { N: number; C: number; HW: number } {
 }
 
 /** Grid for the per-plane elementwise passes: x over a plane's H*W values, y over planes. */
-function planeGrid(x: Tensor, wg: number): [number, number] {
+function planeGrid(x: Tensor, wg: number, perInvocation: number): [number, number] {
   const { N, C, HW } = dims(x);
-  return [Math.max(1, Math.min(Math.ceil(HW / wg), 64)), Math.min(N * C, runtime().maxWorkgroups)];
+  return [Math.max(1, Math.min(Math.ceil(HW / perInvocation / wg), 64)), Math.min(N * C, runtime().maxWorkgroups)];
 }
+
+const perInvocation = (v: { name: string }) => (v.name === 'vec4' ? 4 : 1);
 
 function bnParams(x: Tensor, o: { training?: boolean; eps?: number; momentum?: number }): ArrayBuffer {
   const { N, C, HW } = dims(x);
@@ -109,10 +119,11 @@ function normalize(x: Tensor, gamma: Tensor, beta: Tensor, rm: Tensor, rv: Tenso
   }
   const y = empty(x.shape);
   const op = relu ? 'batchNorm2d.relu' : 'batchNorm2d';
-  rt.launch(APPLY, dims(x), (k) => ({
+  const res = (residual ?? x).buffer;
+  rt.launch(APPLY, dims(x), (k, v) => ({
     op, label: `${op} ${fmt(x.shape)}${residual ? ' +residual' : ''}`, params: bnParams(x, o),
-    buffers: { x: x.buffer, m_in: mean.buffer, s_in: invstd.buffer, gamma: gamma.buffer, beta: beta.buffer, y: y.buffer, res: (residual ?? x).buffer },
-    workgroups: planeGrid(x, k.workgroupSize[0]), flops: 2 * x.size, bytes: (residual ? 3 : 2) * x.nbytes,
+    buffers: { x: x.buffer, m_in: mean.buffer, s_in: invstd.buffer, gamma: gamma.buffer, beta: beta.buffer, y: y.buffer, res, x4: x.buffer, y4: y.buffer, res4: res },
+    workgroups: planeGrid(x, k.workgroupSize[0], perInvocation(v)), flops: 2 * x.size, bytes: (residual ? 3 : 2) * x.nbytes,
   }), { RELU: relu ? 1 : 0, RESIDUAL: residual ? 1 : 0 });
   return [y, { mean, invstd }];
 }
@@ -123,10 +134,10 @@ function normalizeBackward(g: Tensor, out: Tensor, { mean, invstd }: Saved, x: T
   const dy = masked ?? g;
   const dx = empty(x.shape);
   const rt = runtime();
-  rt.launch(BACKWARD, dims(x), (k) => ({
+  rt.launch(BACKWARD, dims(x), (k, v) => ({
     op: 'batchNorm2d.backward', label: `batchNorm2d.backward ${fmt(x.shape)}`, params: bnParams(x, o),
-    buffers: { x: x.buffer, dy: dy.buffer, m_in: mean.buffer, s_in: invstd.buffer, gamma: gamma.buffer, s1: s1.buffer, s2: s2.buffer, y: dx.buffer },
-    workgroups: planeGrid(x, k.workgroupSize[0]), flops: 4 * x.size, bytes: 3 * x.nbytes,
+    buffers: { x: x.buffer, dy: dy.buffer, m_in: mean.buffer, s_in: invstd.buffer, gamma: gamma.buffer, s1: s1.buffer, s2: s2.buffer, y: dx.buffer, x4: x.buffer, dy4: dy.buffer, y4: dx.buffer },
+    workgroups: planeGrid(x, k.workgroupSize[0], perInvocation(v)), flops: 4 * x.size, bytes: 3 * x.nbytes,
   }), { OP: rt.shaderCode('batchnorm', o.training ? 'TRAINING' : 'INFERENCE') });
   return [dx, s2, s1, masked];
 }
