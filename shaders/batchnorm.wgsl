@@ -97,15 +97,28 @@ fn bn_stats(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w
 
 // Elementwise passes run per (n, c) plane: the channel's coefficients are loaded once and the
 // plane is contiguous. gid.y walks planes, gid.x the plane's H*W values.
+
+// y = x * scale + shift for channel c: (scale, shift).
+fn apply_coeffs(c: u32) -> vec2<f32> {
+  let scale = s_in[c] * gamma[c];
+  return vec2<f32>(scale, beta[c] - m_in[c] * scale);
+}
+
+// dx = k dy + cx x + c0 for channel c: (k, cx, c0). Training: k (dy - s1/M - (x - mean) invstd
+// s2/M); inference: k dy.
+fn bwd_coeffs(c: u32) -> vec3<f32> {
+  let k = gamma[c] * s_in[c];
+  if (OP != TRAINING) { return vec3<f32>(k, 0.0, 0.0); }
+  let cx = -k * s_in[c] * s2[c] / p.count;
+  return vec3<f32>(k, cx, -k * s1[c] / p.count - cx * m_in[c]);
+}
 @compute @workgroup_size(WG)
 fn bn_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var plane = gid.y; plane < p.N * p.C; plane += nwg.y) {
-    let c = plane % p.C;
-    let scale = s_in[c] * gamma[c];
-    let shift = beta[c] - m_in[c] * scale;
+    let a = apply_coeffs(plane % p.C);
     let base = plane * p.HW;
     for (var i = gid.x; i < p.HW; i += nwg.x * WG) {
-      var v = x[base + i] * scale + shift;
+      var v = x[base + i] * a.x + a.y;
       if (RESIDUAL == 1u) { v = v + res[base + i]; }
       // The same operations as add then relu (NaN kept, as relu keeps it).
       if (RELU == 1u) { v = select(max(v, 0.0), v, is_nan(v)); }
@@ -139,19 +152,11 @@ fn channel_sums(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_i
 @compute @workgroup_size(WG)
 fn bn_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var plane = gid.y; plane < p.N * p.C; plane += nwg.y) {
-    let c = plane % p.C;
-    let k = gamma[c] * s_in[c];
-    // Training: dx = k (dy - s1/M - (x - mean) invstd s2/M) = k dy + cx x + c0.
-    var cx = 0.0;
-    var c0 = 0.0;
-    if (OP == TRAINING) {
-      cx = -k * s_in[c] * s2[c] / p.count;
-      c0 = -k * s1[c] / p.count - cx * m_in[c];
-    }
+    let k = bwd_coeffs(plane % p.C);
     let base = plane * p.HW;
     for (var i = gid.x; i < p.HW; i += nwg.x * WG) {
-      var v = k * dy[base + i];
-      if (OP == TRAINING) { v += cx * x[base + i] + c0; }
+      var v = k.x * dy[base + i];
+      if (OP == TRAINING) { v += k.y * x[base + i] + k.z; }
       y[base + i] = v;
     }
   }
@@ -167,12 +172,10 @@ fn relu4(v: vec4<f32>) -> vec4<f32> {
 fn bn_apply4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let hw4 = p.HW / 4u;
   for (var plane = gid.y; plane < p.N * p.C; plane += nwg.y) {
-    let c = plane % p.C;
-    let scale = s_in[c] * gamma[c];
-    let shift = beta[c] - m_in[c] * scale;
+    let a = apply_coeffs(plane % p.C);
     let base = plane * hw4;
     for (var i = gid.x; i < hw4; i += nwg.x * WG) {
-      var v = x4[base + i] * scale + shift;
+      var v = x4[base + i] * a.x + a.y;
       if (RESIDUAL == 1u) { v = v + res4[base + i]; }
       if (RELU == 1u) { v = relu4(v); }
       y4[base + i] = v;
@@ -184,18 +187,11 @@ fn bn_apply4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 fn bn_bwd4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let hw4 = p.HW / 4u;
   for (var plane = gid.y; plane < p.N * p.C; plane += nwg.y) {
-    let c = plane % p.C;
-    let k = gamma[c] * s_in[c];
-    var cx = 0.0;
-    var c0 = 0.0;
-    if (OP == TRAINING) {
-      cx = -k * s_in[c] * s2[c] / p.count;
-      c0 = -k * s1[c] / p.count - cx * m_in[c];
-    }
+    let k = bwd_coeffs(plane % p.C);
     let base = plane * hw4;
     for (var i = gid.x; i < hw4; i += nwg.x * WG) {
-      var v = k * dy4[base + i];
-      if (OP == TRAINING) { v += cx * x4[base + i] + c0; }
+      var v = k.x * dy4[base + i];
+      if (OP == TRAINING) { v += k.y * x4[base + i] + k.z; }
       y4[base + i] = v;
     }
   }
