@@ -60,3 +60,25 @@ describe('signStep', () => {
     E.dispose([x, grad, lo, hi, steps, fused, plain]);
   });
 });
+
+describe('batch-norm statistics in one pass', () => {
+  // A mean of 1000 with a spread of 0.01: raw sums of squares would cancel to nothing in float32.
+  it.each([[4, 3, 8, 8], [4, 3, 5, 5]])('match float64 on data far from zero, [%i, %i, %i, %i]', async (...shape: number[]) => {
+    const x = E.affine(E.randn(shape, { generator: new E.Generator(9) }), 0.01, 1000);
+    const C = shape[1]!;
+    const rm = E.zeros([C]), rv = E.ones([C]);
+    // Momentum 1: the running statistics become the batch's mean and unbiased variance.
+    const y = E.batchNorm2d(x, E.ones([C]), E.zeros([C]), rm, rv, { training: true, momentum: 1, eps: 1e-3 });
+    const xs = await x.data(), m = await rm.data(), v = await rv.data();
+    const [N, , H, W] = shape as [number, number, number, number];
+    for (let c = 0; c < C; c++) {
+      const vals: number[] = [];
+      for (let n = 0; n < N; n++) for (let i = 0; i < H * W; i++) vals.push(xs[(n * C + c) * H * W + i]!);
+      const mean = vals.reduce((a, b) => a + b, 0) / vals.length;
+      const unbiased = vals.reduce((a, b) => a + (b - mean) ** 2, 0) / (vals.length - 1);
+      expect(Math.abs(m[c]! - mean)).toBeLessThan(1e-4);
+      expect(Math.abs(v[c]! - unbiased) / unbiased).toBeLessThan(1e-3);
+    }
+    E.dispose([x, rm, rv, y]);
+  });
+});

@@ -17,7 +17,13 @@ import { add, pow, sqrt } from './elementwise.js';
 type Planes = { N: number; C: number; HW: number };
 const kernel = (name: string, entry: string) => defineKernel<Planes>({ name: `batchnorm.${name}`, variants: [{ name: 'default', family: 'batchnorm', entry }] });
 const SUMS = kernel('channelSums', 'channel_sums');
-const STATS = kernel('stats', 'bn_stats');
+const STATS = defineKernel<Planes>({
+  name: 'batchnorm.stats',
+  variants: [
+    { name: 'vec4', family: 'batchnorm', entry: 'bn_stats4', serves: (s) => s.HW % 4 === 0 },
+    { name: 'scalar', family: 'batchnorm', entry: 'bn_stats' },
+  ],
+});
 // The elementwise passes: vec4 where each plane's H*W is a multiple of 4, else scalar.
 const planeKernel = (name: string, entry: string) => defineKernel<Planes>({
   name: `batchnorm.${name}`,
@@ -109,8 +115,8 @@ function normalize(x: Tensor, gamma: Tensor, beta: Tensor, rm: Tensor, rv: Tenso
     mean = empty([C]); invstd = empty([C]);
     rt.launch(STATS, dims(x), () => ({
       op: 'batchNorm2d.stats', label: `batchNorm2d.stats ${fmt(x.shape)}`, params: bnParams(x, o),
-      buffers: { x: x.buffer, mean: mean.buffer, invstd: invstd.buffer, run_mean: rm.buffer, run_var: rv.buffer },
-      workgroups: [C], bytes: 2 * x.nbytes,
+      buffers: { x: x.buffer, x4: x.buffer, mean: mean.buffer, invstd: invstd.buffer, run_mean: rm.buffer, run_var: rv.buffer },
+      workgroups: [C], bytes: x.nbytes,
     }));
   } else {
     // Inference: mean = running mean, invstd = 1 / sqrt(running var + eps).
