@@ -63,6 +63,7 @@ export type TuneTable = Record<string, Record<string, string>>;
 
 export class VariantPolicy {
   private forced = new Map<string, string>();
+  private supportedBy = new WeakMap<KernelDef<unknown>, ReadonlyArray<Variant<unknown>>>();
   /** While set, every pick is recorded here by kernel and bucket (the tuner's way to see a workload's shapes). */
   recording: Map<KernelDef<unknown>, Map<string, unknown>> | null = null;
   constructor(private readonly caps: Capabilities, private table: TuneTable = {}) {}
@@ -75,9 +76,16 @@ export class VariantPolicy {
     return Object.entries(r.limits ?? {}).every(([k, min]) => (this.caps.limits[k] ?? 0) >= min);
   }
 
+  /** The variants of `k` this adapter can run at all (fixed per adapter, so computed once per kernel). */
+  private supported<S>(k: KernelDef<S>): ReadonlyArray<Variant<S>> {
+    let vs = this.supportedBy.get(k as KernelDef<unknown>) as ReadonlyArray<Variant<S>> | undefined;
+    if (!vs) this.supportedBy.set(k as KernelDef<unknown>, (vs = k.variants.filter((v) => this.supports(v as Variant<unknown>))) as ReadonlyArray<Variant<unknown>>);
+    return vs;
+  }
+
   /** The variants of `k` that this adapter can run for `shape`, in declaration order. */
   candidates<S>(k: KernelDef<S>, shape: S): Array<Variant<S>> {
-    return k.variants.filter((v) => this.supports(v as Variant<unknown>) && (v.serves?.(shape) ?? true));
+    return this.supported(k).filter((v) => v.serves?.(shape) ?? true);
   }
 
   pick<S>(k: KernelDef<S>, shape: S): Variant<S> {
@@ -86,15 +94,15 @@ export class VariantPolicy {
       this.recording.set(k as KernelDef<unknown>, seen);
       if (!seen.has(k.bucket(shape))) seen.set(k.bucket(shape), shape);
     }
-    const vs = k.variants;
-    // The common case, a kernel with one unconditional variant, costs nothing to pick.
-    if (vs.length === 1 && !vs[0]!.requires && !vs[0]!.serves) return vs[0]!;
-    const cands = this.candidates(k, shape);
-    if (cands.length === 0) throw new Error(`medgrad: no variant of kernel '${k.name}' runs on this adapter for ${JSON.stringify(shape)}`);
+    // On the dispatch path: no allocation unless the kernel has a table rule to consult.
+    const runs = (v: Variant<S>) => v.serves?.(shape) ?? true;
+    const vs = this.supported(k);
     const tuned = k.bucket ? this.table[k.name] : undefined;
     const want = this.forced.get(k.name) ?? (tuned ? tuned[k.bucket!(shape)] : undefined);
-    const hit = want === undefined ? undefined : cands.find((v) => v.name === want);
-    return hit ?? k.prefer?.(shape, cands) ?? cands[0]!;
+    const hit = want === undefined ? undefined : vs.find((v) => v.name === want && runs(v));
+    const chosen = hit ?? (k.prefer ? k.prefer(shape, vs.filter(runs)) : vs.find(runs));
+    if (!chosen) throw new Error(`medgrad: no variant of kernel '${k.name}' runs on this adapter for ${JSON.stringify(shape)}`);
+    return chosen;
   }
 
   /** Makes every pick of `kernel` return `variant` where it can run (the tuner's lever); null undoes. */
