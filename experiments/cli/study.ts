@@ -2,7 +2,9 @@
 import { join, resolve } from 'node:path';
 import * as E from '../../engine/node.js';
 import { loadStudyConfig, PRESETS, type StudyConfig } from '../study/config.js';
-import { parseShard, runStudy } from '../study/runner.js';
+import { runStudy } from '../study/runner.js';
+import { resolveShard } from '../study/shard.js';
+import { withLease } from '../study/lease.js';
 import { writeStudyOutputs } from '../study/tables.js';
 import { buildReport } from './report.js';
 import type { Command } from './commands.js';
@@ -16,6 +18,9 @@ const USAGE = `usage: medgrad study [--preset NAME | --config FILE] [--out DIR] 
   --out DIR        output folder (default runs/study-<name>); re-running skips finished cells
   --shard i/n      run only units i, i+n, i+2n, ... (1-based), e.g. one task of a Slurm array
                    writing to a shared --out; the tables cover every cell finished so far
+  --shard auto     i/n from a Slurm array (SLURM_ARRAY_TASK_ID, _MIN/_MAX or _COUNT) or a
+                   Kubernetes Indexed Job (JOB_COMPLETION_INDEX, count from auto/N or
+                   MEDGRAD_SHARD_COUNT); see "Running the study on a cluster" in the README
   --report-only    only rebuild tables.md, results.csv, figures/ and report.html from finished cells
   --no-report      skip the HTML report (saliency maps and t-SNE take a few minutes)
   --cache DIR      decoded-dataset cache (default ~/.cache/medgrad)`;
@@ -23,7 +28,7 @@ const USAGE = `usage: medgrad study [--preset NAME | --config FILE] [--out DIR] 
 export const studyCommand: Command = {
   summary: 'run the robustness study: train, attack, tabulate (resumable, shardable)',
   usage: USAGE,
-  numberOptions: {}, // --shard i/n is checked by parseShard
+  numberOptions: {}, // --shard is checked by resolveShard
   async run(argv) {
     const { values } = parseOptions('medgrad study', {
       args: argv,
@@ -38,14 +43,16 @@ export const studyCommand: Command = {
       config = make();
     }
     const out = resolve(values.out ?? join('runs', `study-${config.name}`));
-    const shard = values.shard ? parseShard(values.shard) : undefined;
+    const shard = values.shard ? resolveShard(values.shard) : undefined;
+    if (shard && values.shard!.startsWith('auto')) console.log(`shard ${shard.index}/${shard.count} (${shard.from})`);
     const t0 = performance.now();
     if (!values['report-only']) {
       await E.init();
       console.log(`device: ${E.getDevice().info.description || E.getDevice().info.vendor}`);
       await runStudy(config, out, { shard, cacheDir: values.cache });
     }
-    const o = await writeStudyOutputs(config, out);
+    // One task at a time rebuilds the tables, each from every cell finished when it starts.
+    const o = await withLease(join(out, 'locks', 'outputs.lock'), 'outputs', () => writeStudyOutputs(config, out));
     for (const r of o.recommendations) console.log(`\n${r.text}`);
     if (o.failedChecks) console.log(`\nWARNING: ${o.failedChecks} sanity check(s) failed; see ${join(out, 'tables.md')}`);
     console.log(`\ntables: ${join(out, 'tables.md')}\nresults: ${join(out, 'results.csv')}\nfigures: ${o.figures.length} in ${join(out, 'figures')}`);

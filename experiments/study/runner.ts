@@ -3,8 +3,9 @@
 // where configured), each cell with a stable id. A finished cell's result is one JSON file in
 // OUT/cells/, written atomically, and re-running skips it: a killed study resumes where it
 // stopped (a killed training cell resumes from its last epoch). `--shard i/n` takes every n-th
-// unit, so a scheduler's array job can spread a study over machines sharing OUT.
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+// unit, so a scheduler's array job can spread a study over machines sharing OUT; cells are
+// claimed with leases (lease.ts), so tasks sharing OUT never run one cell at the same time.
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 import * as E from '../../engine/node.js';
@@ -12,13 +13,14 @@ import type { ModelName } from '../../nn/models.js';
 import { loadDataset } from '../data/load.js';
 import { makeSplits } from '../data/splits.js';
 import type { ImageDataset, Splits } from '../data/dataset.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { createFileExclusive, writeFileAtomic } from '../io/atomic.js';
 import { loadTensors } from '../train/checkpoint.js';
 import { buildModel, train, type TrainConfig } from '../train/trainer.js';
 import { attackedSet, type AttackRecord, type RobustnessResult } from '../attacks/evaluate.js';
 import { evaluateWithChecks, type SanityCheck } from '../attacks/sanity.js';
 import type { DatasetConfig, StudyConfig } from './config.js';
 import { runTransfer, saveExamples, transferAttack, transferId, type TransferCell } from './transfer.js';
+import { claim, defaultOwner, leaseTtlMs, type LeaseOptions, type LeaseRecord } from './lease.js';
 
 export type Regime = 'standard' | 'adversarial';
 
@@ -53,7 +55,9 @@ export const inShard = (unitIndex: number, shard: { index: number; count: number
 export function readCells(out: string): Cell[] {
   const dir = join(out, 'cells');
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Cell);
+  const cells = readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Cell);
+  // One result per id, however many files claim it (a copied file, say): counted once.
+  return cells.filter((x, i) => cells.findIndex((y) => y.id === x.id) === i);
 }
 
 const cellFile = (out: string, id: string) => join(out, 'cells', `${id}.json`);
@@ -69,8 +73,25 @@ export function unitSplits(ds: ImageDataset, d: DatasetConfig, seed: number): Sp
   return { ...s, train: cap(s.train, d.maxTrain, 1), val: cap(s.val, d.maxVal, 2) };
 }
 
-export interface RunStudyOptions { shard?: { index: number; count: number }; cacheDir?: string; log?: (line: string) => void }
+export interface RunStudyOptions {
+  shard?: { index: number; count: number }; cacheDir?: string; log?: (line: string) => void;
+  /** Cell leases (time, clock, owner) and how often to look again at cells others hold. */
+  lease?: LeaseOptions & { pollMs?: number };
+}
 
+const lockFile = (out: string, id: string) => join(out, 'locks', `${id}.lock`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const until = (r: LeaseRecord) => new Date(r.expires).toISOString().slice(11, 19);
+
+/**
+ * Runs this shard's units, then every transfer cell whose models are all evaluated. Shards may
+ * share `out`: each cell is claimed with a lease (lease.ts) and a cell another task holds is left
+ * to it; when the shard's own pass is over it polls the cells of its units (and its transfer
+ * cells) that others hold until they are finished or their lease expires, which it then takes
+ * over. It never waits for cells nobody holds: a transfer cell is run by whichever task finishes
+ * its last dependency. A finished cell is created exclusively (the first finisher wins) and
+ * logged once to cells.log.
+ */
 export async function runStudy(c: StudyConfig, out: string, o: RunStudyOptions = {}): Promise<{ ran: number; skipped: number }> {
   const log = o.log ?? console.log;
   mkdirSync(join(out, 'cells'), { recursive: true });
@@ -83,73 +104,125 @@ export async function runStudy(c: StudyConfig, out: string, o: RunStudyOptions =
   const shard = o.shard ?? { index: 1, count: 1 };
   const mine = studyUnits(c).filter((_, i) => inShard(i, shard));
   const todo = mine.flatMap((u) => u.regimes.flatMap((r) => [cellId(u, r, 'train'), cellId(u, r, 'attack')]));
-  const pending = todo.filter((id) => !existsSync(cellFile(out, id)));
+  const done = (id: string) => existsSync(cellFile(out, id));
+  const pending = todo.filter((id) => !done(id));
   log(`study '${c.name}': ${studyUnits(c).length} units${shard.count > 1 ? `, shard ${shard.index}/${shard.count} has ${mine.length}` : ''}; ${todo.length - pending.length} of ${todo.length} cells already done`);
+  const leaseOpts: LeaseOptions = { ...o.lease, ttlMs: o.lease?.ttlMs ?? leaseTtlMs(), log };
+  const pollMs = o.lease?.pollMs ?? Math.min(leaseOpts.ttlMs! / 4, 10_000);
   const datasets = new Map<string, ImageDataset>();
+  const dataset = async (d: DatasetConfig) => {
+    let ds = datasets.get(d.name);
+    if (!ds) { ds = await loadStudyDataset(d, o.cacheDir, log); datasets.set(d.name, ds); }
+    return ds;
+  };
   let ran = 0;
   const t0 = performance.now();
-  for (const u of mine) {
-    if (u.regimes.every((r) => existsSync(cellFile(out, cellId(u, r, 'attack'))))) continue;
-    let ds = datasets.get(u.dataset.name);
-    if (!ds) {
-      ds = await loadStudyDataset(u.dataset, o.cacheDir, log);
-      datasets.set(u.dataset.name, ds);
-    }
-    const splits = unitSplits(ds, u.dataset, u.seed);
+  /** Creates the cell's file unless another task finished it first; true if this one counts. */
+  const finish = (cell: Cell): boolean => {
+    if (!createFileExclusive(cellFile(out, cell.id), JSON.stringify(cell) + '\n')) { log(`[${cell.id}] was finished by another task meanwhile: keeping that result`); return false; }
+    appendFileSync(join(out, 'cells.log'), `${new Date().toISOString()}\t${cell.id}\t${leaseOpts.owner ?? defaultOwner()}\n`);
+    ran++;
+    return true;
+  };
+  const holders = new Map<string, LeaseRecord>();
+  /** Runs the unit's unfinished cells in order; false when it stops at a cell another task holds. */
+  const runUnit = async (u: Unit): Promise<boolean> => {
+    let ds: ImageDataset | undefined, splits: Splits | undefined;
     for (const regime of u.regimes) {
       const dir = join(out, 'runs', u.dataset.name, u.model, `s${u.seed}`, regime);
-      const config = trainConfig(c, u, regime, ds, join(out, 'runs', u.dataset.name, u.model, `s${u.seed}`, 'standard', 'best.safetensors'));
-      const trainId = cellId(u, regime, 'train');
-      if (!existsSync(cellFile(out, trainId))) {
-        const resume = existsSync(join(dir, 'checkpoint.json'));
-        log(`[${trainId}] ${resume ? 'resuming' : 'training'} ${u.model} on ${u.dataset.name} (${regime}, seed ${u.seed}): train ${splits.train.length}, val ${splits.val.length}, test ${splits.test.length}`);
-        const r = await train(config, { out: dir, ds, splits, resume, run: { data: u.dataset.data, split: splits.kind, splitSeed: u.seed, count: u.dataset.count ?? 0 }, log });
-        const h = r.state.history;
-        const cell: TrainCell = {
-          kind: 'train', id: trainId, dataset: u.dataset.name, model: u.model, seed: u.seed, regime, test: r.test, bestEpoch: r.state.bestEpoch, epochs: h.length,
-          seconds: h.reduce((s, e) => s + e.seconds, 0), imagesPerSecond: h.length ? h[h.length - 1]!.imagesPerSecond : 0,
-        };
-        writeFileAtomic(cellFile(out, trainId), JSON.stringify(cell) + '\n');
-        ran++;
+      for (const stage of ['train', 'attack'] as const) {
+        const id = cellId(u, regime, stage);
+        if (done(id)) { holders.delete(id); continue; }
+        const claimed = claim(lockFile(out, id), id, leaseOpts);
+        if (!claimed.lease) { holders.set(id, claimed.holder); return false; }
+        holders.delete(id);
+        try {
+          if (done(id)) continue; // finished between the check and the claim
+          if (claimed.tookOver) log(`[${id}] taking over from ${claimed.tookOver.owner} (lease expired at ${until(claimed.tookOver)}, or its process is gone)`);
+          ds ??= await dataset(u.dataset);
+          splits ??= unitSplits(ds, u.dataset, u.seed);
+          const config = trainConfig(c, u, regime, ds, join(out, 'runs', u.dataset.name, u.model, `s${u.seed}`, 'standard', 'best.safetensors'));
+          if (stage === 'train') {
+            const resume = existsSync(join(dir, 'checkpoint.json'));
+            log(`[${id}] ${resume ? 'resuming' : 'training'} ${u.model} on ${u.dataset.name} (${regime}, seed ${u.seed}): train ${splits.train.length}, val ${splits.val.length}, test ${splits.test.length}`);
+            const r = await train(config, { out: dir, ds, splits, resume, run: { data: u.dataset.data, split: splits.kind, splitSeed: u.seed, count: u.dataset.count ?? 0 }, log });
+            const h = r.state.history;
+            finish({
+              kind: 'train', id, dataset: u.dataset.name, model: u.model, seed: u.seed, regime, test: r.test, bestEpoch: r.state.bestEpoch, epochs: h.length,
+              seconds: h.reduce((s, e) => s + e.seconds, 0), imagesPerSecond: h.length ? h[h.length - 1]!.imagesPerSecond : 0,
+            });
+          } else {
+            finish(await attackCell(c, u, regime, ds, splits, config, dir, id, log));
+            log(`study: ${todo.filter(done).length}/${todo.length} cells of this shard done, ${((performance.now() - t0) / 60000).toFixed(1)} min this run`);
+          }
+        } finally {
+          claimed.lease.release();
+        }
       }
-      const attackId = cellId(u, regime, 'attack');
-      if (!existsSync(cellFile(out, attackId))) {
-        await attackCell(c, u, regime, ds, splits, config, dir, attackId, out, log);
-        ran++;
-      }
-      const done = todo.filter((id) => existsSync(cellFile(out, id))).length;
-      log(`study: ${done}/${todo.length} cells done, ${((performance.now() - t0) / 60000).toFixed(1)} min this run`);
     }
+    return true;
+  };
+  let waiting: Unit[] = [];
+  for (const u of mine) if (!(await runUnit(u))) waiting.push(u);
+  const t = { c, out, shard, dataset, finish, leaseOpts, holders, told: new Set<string>(), log };
+  let transfersHeld = await transferCells(t);
+  let said = '';
+  while (waiting.length || transfersHeld) {
+    const what = [...holders].map(([id, h]) => `${id} (${h.owner}, lease until ${until(h)})`).join(', ');
+    if (what !== said) log(`study: waiting for cells other tasks hold: ${what}; polling every ${(pollMs / 1000).toFixed(1)} s`);
+    said = what;
+    await sleep(pollMs);
+    const still: Unit[] = [];
+    for (const u of waiting) if (!(await runUnit(u))) still.push(u);
+    waiting = still;
+    transfersHeld = await transferCells(t);
   }
-  ran += await transferCells(c, out, shard, datasets, o, log);
   return { ran, skipped: todo.length - pending.length };
 }
 
-/** The transfer cell of every (dataset, seed) of this shard whose standard models are all evaluated. */
-async function transferCells(c: StudyConfig, out: string, shard: { index: number; count: number }, datasets: Map<string, ImageDataset>, o: RunStudyOptions, log: (l: string) => void): Promise<number> {
+/**
+ * Runs every transfer cell (of any shard) whose standard models are all evaluated and that no
+ * other task holds. True while one of this shard's own transfer cells is held by another task.
+ */
+async function transferCells({ c, out, shard, dataset, finish, leaseOpts, holders, told, log }: {
+  c: StudyConfig; out: string; shard: { index: number; count: number }; dataset: (d: DatasetConfig) => Promise<ImageDataset>;
+  finish: (cell: Cell) => boolean; leaseOpts: LeaseOptions; holders: Map<string, LeaseRecord>; told: Set<string>; log: (l: string) => void;
+}): Promise<boolean> {
   const attack = transferAttack(c);
-  if (!attack || c.models.length < 2) return 0;
-  let ran = 0;
-  const pairs = c.datasets.flatMap((dataset) => c.seeds.map((seed) => ({ dataset, seed })));
-  for (const [j, { dataset: d, seed }] of pairs.entries()) {
+  if (!attack || c.models.length < 2) return false;
+  let ownHeld = false;
+  const pairs = c.datasets.flatMap((d) => c.seeds.map((seed) => ({ d, seed })));
+  for (const [j, { d, seed }] of pairs.entries()) {
     const id = transferId(d.name, seed);
-    if (!inShard(j, shard) || existsSync(cellFile(out, id))) continue;
+    if (existsSync(cellFile(out, id))) { holders.delete(id); continue; }
     const missing = c.models.filter((m) => !existsSync(cellFile(out, cellId({ dataset: d, model: m, seed }, 'standard', 'attack'))));
-    if (missing.length) { log(`[${id}] waits for the attack cells of ${missing.join(', ')} (another shard, or a later run)`); continue; }
-    let ds = datasets.get(d.name);
-    if (!ds) { ds = await loadStudyDataset(d, o.cacheDir, log); datasets.set(d.name, ds); }
-    const first = JSON.parse(readFileSync(cellFile(out, cellId({ dataset: d, model: c.models[0]!, seed }, 'standard', 'attack')), 'utf8')) as AttackCell;
-    const sources = c.models.map((model) => {
-      const u: Unit = { dataset: d, model, seed, regimes: ['standard'] };
-      const runDir = join(out, 'runs', d.name, model, `s${seed}`, 'standard');
-      return { model, runDir, config: trainConfig(c, u, 'standard', ds!, join(runDir, 'best.safetensors')) };
-    });
-    log(`[${id}] evaluating each of ${c.models.length} models on the others' ${attack.name} examples`);
-    const cell = await runTransfer(c, ds, d.name, seed, sources, first.result.indices, first.result.labels, attack);
-    writeFileAtomic(cellFile(out, id), JSON.stringify(cell) + '\n');
-    ran++;
+    if (missing.length) {
+      if (inShard(j, shard) && !told.has(id)) log(`[${id}] waits for the attack cells of ${missing.join(', ')}; the task that finishes the last of them runs it`);
+      told.add(id);
+      continue;
+    }
+    const claimed = claim(lockFile(out, id), id, leaseOpts);
+    if (!claimed.lease) {
+      if (inShard(j, shard)) { holders.set(id, claimed.holder); ownHeld = true; }
+      continue;
+    }
+    holders.delete(id);
+    try {
+      if (existsSync(cellFile(out, id))) continue;
+      const ds = await dataset(d);
+      const first = JSON.parse(readFileSync(cellFile(out, cellId({ dataset: d, model: c.models[0]!, seed }, 'standard', 'attack')), 'utf8')) as AttackCell;
+      const sources = c.models.map((model) => {
+        const u: Unit = { dataset: d, model, seed, regimes: ['standard'] };
+        const runDir = join(out, 'runs', d.name, model, `s${seed}`, 'standard');
+        return { model, runDir, config: trainConfig(c, u, 'standard', ds, join(runDir, 'best.safetensors')) };
+      });
+      log(`[${id}] evaluating each of ${c.models.length} models on the others' ${attack.name} examples`);
+      finish(await runTransfer(c, ds, d.name, seed, sources, first.result.indices, first.result.labels, attack));
+    } finally {
+      claimed.lease.release();
+    }
   }
-  return ran;
+  return ownHeld;
 }
 
 export function trainConfig(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDataset, standardWeights: string): TrainConfig {
@@ -163,7 +236,7 @@ export function trainConfig(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDa
   return { ...base, epochs: a.epochs, lr: a.lr, lrDropEpoch: null, adversarial: u.dataset.adversarial, init: standardWeights, selectBy: 'last', patience: a.patience };
 }
 
-async function attackCell(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDataset, splits: Splits, config: TrainConfig, dir: string, id: string, out: string, log: (l: string) => void): Promise<void> {
+async function attackCell(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDataset, splits: Splits, config: TrainConfig, dir: string, id: string, log: (l: string) => void): Promise<AttackCell> {
   const model = buildModel(config);
   const w = loadTensors(join(dir, 'best.safetensors'));
   model.loadStateDict(w); E.dispose(w);
@@ -175,7 +248,6 @@ async function attackCell(c: StudyConfig, u: Unit, regime: Regime, ds: ImageData
   const { result, large, checks, images } = await evaluateWithChecks(model, ds, idx, { attacks: c.attacks, eps: c.eps, channels: config.channels, batchSize: c.attackBatch, seed: u.seed, onProgress: progress, sanityEps: c.sanityEps, keepImagesOf: keep?.name });
   if (keep) saveExamples(dir, images, [idx.length, config.channels, ds.size, ds.size], keep.name);
   for (const ch of checks.filter((k) => !k.passed)) log(`[${id}] WARNING sanity check failed: ${ch.check}: ${ch.detail}`);
-  const cell: AttackCell = { kind: 'attack', id, dataset: u.dataset.name, model: u.model, seed: u.seed, regime, result, large, checks, seconds: (performance.now() - t0) / 1000 };
-  writeFileAtomic(cellFile(out, id), JSON.stringify(cell) + '\n');
   model.dispose();
+  return { kind: 'attack', id, dataset: u.dataset.name, model: u.model, seed: u.seed, regime, result, large, checks, seconds: (performance.now() - t0) / 1000 };
 }
