@@ -34,7 +34,7 @@ function badValues(r: NumberRule): string[] {
 const CONTEXT: Record<string, string[]> = { train: ['--adversarial-from', 'no-such-run'], report: ['no-such-study'] };
 
 describe('the two commands', () => {
-  it('are what the README\'s first screen says, and .ci/run runs the same test command', () => {
+  it('are what the README\'s first screen says, and .ci/run runs the same test command (then the Slurm proof)', () => {
     const readme = read('README.md');
     const firstScreen = readme.slice(0, readme.indexOf('\n## '));
     const block = /```sh\n([\s\S]*?)```/.exec(firstScreen)?.[1] ?? '';
@@ -46,7 +46,8 @@ describe('the two commands', () => {
     expect(scripts.start).toBe('node bin/medgrad.mjs study --preset quick');
     expect(scripts.pretest).toBe('bash .ci/setup');
     expect(scripts.test).toBe('vitest run');
-    expect(read('.ci/run').trim().split('\n').at(-1)).toBe('npm test');
+    // Then the Slurm proof (test/cluster.test.ts checks its job file against the README).
+    expect(read('.ci/run').trim().split('\n').slice(-2)).toEqual(['npm test', 'bash .ci/slurm-proof.sh']);
   });
 });
 
