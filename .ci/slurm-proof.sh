@@ -125,6 +125,7 @@ scancel "${job}_1"
 for _ in $(seq 150); do squeue -h -j "${job}_1" 2>/dev/null | grep -q . || break; sleep 0.2; done
 state1=$(scontrol show job "${job}_1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | head -1)
 [ "$state1" = JobState=CANCELLED ] || fail "task ${job}_1 is $state1 after scancel, not CANCELLED"
+{ grep -h "SIGTERM" "$T/logs/${job}_1.log" || true; } | sed 's/^/[slurm-proof]   '"${job}"'_1: /'
 job2=$(sbatch --parsable --array=1 --export=ALL,MEDGRAD_SHARD_COUNT=3 --output="$T/logs/%A_%a.log" "$JOB" "$CONFIG" "$OUT")
 jobs_submitted+=("$job2")
 say "task ${job}_1 $state1; resubmitted as ${job2}_1 (MEDGRAD_SHARD_COUNT=3: shard 1 of 3 again)"
