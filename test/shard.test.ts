@@ -165,7 +165,7 @@ describe('studies sharing one folder', () => {
     expect(a.code, a.log).toBe(0);
     expect(b.code, b.log).toBe(0);
     const audit = auditCells(config, out);
-    expect(audit, JSON.stringify([...audit.logged])).toMatchObject({ missing: [], extra: [], notOnce: [], locks: [] });
+    expect(audit, JSON.stringify([...audit.finishedBy])).toMatchObject({ missing: [], extra: [], notOnce: [], locks: [] });
     // They met: both finished cells, or one waited for a cell the other held.
     const owners = new Set(readFileSync(join(out, 'cells.log'), 'utf8').trim().split('\n').map((l) => l.split('\t')[2]));
     expect(owners.size === 2 || /waiting for cells other tasks hold/.test(a.log + b.log), a.log + b.log).toBe(true);

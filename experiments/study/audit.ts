@@ -7,7 +7,8 @@ import type { StudyConfig } from './config.js';
 import { cellId, studyUnits } from './runner.js';
 import { transferAttack, transferId } from './transfer.js';
 
-export interface Audit { expected: string[]; missing: string[]; extra: string[]; logged: Map<string, number>; notOnce: string[]; locks: string[]; ok: boolean }
+/** `finishedBy`: per cell id, the owner of each finish cells.log records. */
+export interface Audit { expected: string[]; missing: string[]; extra: string[]; finishedBy: Map<string, string[]>; notOnce: string[]; locks: string[]; ok: boolean }
 
 /** The id of every cell the study has, in the order a single process runs them. */
 export function expectedCells(c: StudyConfig): string[] {
@@ -20,16 +21,16 @@ export function auditCells(c: StudyConfig, out: string): Audit {
   const expected = expectedCells(c);
   const dir = join(out, 'cells');
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)) : [];
-  const logged = new Map<string, number>();
+  const finishedBy = new Map<string, string[]>();
   const log = join(out, 'cells.log');
   for (const line of existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []) {
-    const id = line.split('\t')[1] ?? '';
-    logged.set(id, (logged.get(id) ?? 0) + 1);
+    const [, id = '', owner = ''] = line.split('\t');
+    finishedBy.set(id, [...(finishedBy.get(id) ?? []), owner]);
   }
   const missing = expected.filter((id) => !files.includes(id));
-  const extra = [...new Set([...files, ...logged.keys()])].filter((id) => !expected.includes(id));
-  const notOnce = expected.filter((id) => logged.get(id) !== 1);
+  const extra = [...new Set([...files, ...finishedBy.keys()])].filter((id) => !expected.includes(id));
+  const notOnce = expected.filter((id) => finishedBy.get(id)?.length !== 1);
   const locksDir = join(out, 'locks');
   const locks = existsSync(locksDir) ? readdirSync(locksDir) : [];
-  return { expected, missing, extra, logged, notOnce, locks, ok: !missing.length && !extra.length && !notOnce.length && !locks.length };
+  return { expected, missing, extra, finishedBy, notOnce, locks, ok: !missing.length && !extra.length && !notOnce.length && !locks.length };
 }
