@@ -22,7 +22,7 @@ for b in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client munged:munge; do 
 if [ ${#need[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || fail "no apt-get: install Slurm (slurmctld, slurmd, client) and munge by hand"
   say "installing slurm-wlm and munge (Debian packages; missing: ${need[*]})"
-  # policy-rc.d keeps the packages from starting their system-wide daemons; ours run below.
+  # Daemons the packages may start system-wide are left alone: ours use their own socket, key and ports.
   $SUDO apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
 fi
