@@ -48,9 +48,13 @@ describe('--shard auto', () => {
   });
 });
 
-/** A node process that claims `lock` (lease `ttl` ms), says "held" (or "busy") and waits to be killed. */
-function holder(lock: string, ttl: number) {
+/**
+ * A node process that claims `lock` (lease `ttl` ms) at time `at` (spinning until then, so that
+ * racers claim within a millisecond or so), says "held" (or "busy") and waits to be killed.
+ */
+function holder(lock: string, ttl: number, at = 0) {
   const code = `import { claim } from ${JSON.stringify(join(ROOT, 'experiments/study/lease.ts'))};
+    while (Date.now() < ${at}) {}
     const c = claim(${JSON.stringify(lock)}, 'cell', { ttlMs: ${ttl}, owner: 'child' });
     console.log(c.lease ? 'held' : 'busy'); setInterval(() => {}, 1000);`;
   const h = node(['--import', 'tsx', '--input-type=module', '-e', code]);
@@ -132,7 +136,8 @@ describe('leases', () => {
     const lock = join(dir, 'l5', 'a.lock');
     const stale: LeaseRecord = { cell: 'a', owner: 'gone', host: 'elsewhere', pid: 1, pidns: '', token: 's', acquired: '', expires: 0, ttlSeconds: 1 };
     createFileExclusive(lock, JSON.stringify(stale));
-    const racers = Array.from({ length: 5 }, () => holder(lock, 3_600_000));
+    const at = Date.now() + 8000; // every racer started by then, on a loaded machine too
+    const racers = Array.from({ length: 5 }, () => holder(lock, 3_600_000, at));
     const said = await Promise.all(racers.map((r) => r.ready));
     for (const r of racers) { r.p.kill('SIGKILL'); await r.exit; }
     expect(said.filter((s) => /held/.test(s))).toHaveLength(1);
