@@ -34,12 +34,14 @@ jobs_submitted=()
 cleanup() {
   local rc=$?
   set +e
+  [ -n "${ref_pid:-}" ] && kill "$ref_pid" 2>/dev/null
   for j in "${jobs_submitted[@]}"; do scancel "$j" 2>/dev/null; done
+  [ ${#jobs_submitted[@]} -gt 0 ] && for _ in $(seq 50); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.2; done
   for p in slurmd slurmctld munged; do
     [ -s "$T/$p.pid" ] || continue
     pid=$(cat "$T/$p.pid"); $SUDO kill "$pid" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && $SUDO kill -9 "$pid" 2>/dev/null
+    for _ in $(seq 50); do $SUDO kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    $SUDO kill -0 "$pid" 2>/dev/null && $SUDO kill -9 "$pid" 2>/dev/null
   done
   if [ $rc -ne 0 ]; then
     for f in "$T"/slurmctld.log "$T"/slurmd.log "$T"/logs/*.log; do [ -f "$f" ] && { echo "--- $f (last lines)"; tail -n 25 "$f"; }; done
@@ -48,12 +50,16 @@ cleanup() {
   say "stopped the daemons it started; removed $T"
 }
 trap cleanup EXIT
+# A signal (a CI timeout, ^C) ends the script through exit, so that the EXIT trap runs too.
+trap 'exit 143' TERM; trap 'exit 130' INT; trap 'exit 129' HUP
 
 # --- munge, on its own socket and key --------------------------------------------------------
-mkdir -p "$T/munge" && chmod 700 "$T/munge"
-dd if=/dev/urandom of="$T/munge/munge.key" bs=1024 count=1 status=none && chmod 400 "$T/munge/munge.key"
+# munged checks that its key and files belong to the user it runs as (root), and clients need
+# the socket's folder readable: the key in a private folder, the socket in an open one.
+$SUDO install -d -m 700 "$T/munge-key" && $SUDO install -d -m 755 "$T/munge"
+$SUDO dd if=/dev/urandom of="$T/munge-key/munge.key" bs=1024 count=1 status=none && $SUDO chmod 400 "$T/munge-key/munge.key"
 SOCK="$T/munge/munge.socket"
-$SUDO munged --force --socket="$SOCK" --key-file="$T/munge/munge.key" --pid-file="$T/munged.pid" --log-file="$T/munge/munged.log" --seed-file="$T/munge/munged.seed"
+$SUDO munged --force --socket="$SOCK" --key-file="$T/munge-key/munge.key" --pid-file="$T/munged.pid" --log-file="$T/munge-key/munged.log" --seed-file="$T/munge-key/munged.seed"
 munge -n -S "$SOCK" | unmunge -S "$SOCK" >/dev/null || fail "munged does not answer on $SOCK"
 
 # --- slurm.conf: this host, its CPUs, no cgroups, state in $T --------------------------------
