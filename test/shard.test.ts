@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveShard } from '../experiments/study/shard.js';
 import { claim, leaseLive, type LeaseRecord } from '../experiments/study/lease.js';
-import { createFileExclusive } from '../experiments/io/atomic.js';
+import { createFileExclusive, writeFileAtomic } from '../experiments/io/atomic.js';
 import { parseStudyConfig } from '../experiments/study/config.js';
 import { auditCells } from '../experiments/study/audit.js';
 import { node, ROOT, SMALL, study } from './helpers/study-run.js';
@@ -188,12 +188,17 @@ describe('studies sharing one folder', () => {
     s.p.kill('SIGKILL');
     await s.done;
     expect(held()).toHaveLength(1);
-    // Another machine's task holds a cell not started yet, for 12 more seconds (the resumed run starts and
-    // finishes the killed cell well within them, then waits).
+    // Another machine's task holds a cell not started yet; its lease runs out only once the
+    // resumed run has done the rest and waits for it (no race with the machine's load).
     const train20 = 'chest.resnet20.s5.standard.train';
-    const far: LeaseRecord = { cell: train20, owner: 'far away', host: 'elsewhere', pid: 1, pidns: '', token: 'far', acquired: '', expires: Date.now() + 12_000, ttlSeconds: 12 };
-    if (!existsSync(join(out, 'cells', `${train20}.json`))) writeFileSync(join(lockDir, `${train20}.lock`), JSON.stringify(far));
-    const r = await study(out, cfg, { MEDGRAD_LEASE_SECONDS: '2' }).done;
+    const far = (expires: number): string => JSON.stringify({ cell: train20, owner: 'far away', host: 'elsewhere', pid: 1, pidns: '', token: 'far', acquired: '', expires, ttlSeconds: 600 } satisfies LeaseRecord);
+    expect(existsSync(join(out, 'cells', `${train20}.json`))).toBe(false);
+    writeFileAtomic(join(lockDir, `${train20}.lock`), far(Date.now() + 600_000));
+    const resumed = study(out, cfg, { MEDGRAD_LEASE_SECONDS: '2' });
+    const t1 = Date.now();
+    while (!/waiting for cells other tasks hold/.test(resumed.log()) && Date.now() - t1 < 120_000) await new Promise((r) => setTimeout(r, 50));
+    writeFileAtomic(join(lockDir, `${train20}.lock`), far(Date.now() - 1));
+    const r = await resumed.done;
     expect(r.code, r.log).toBe(0);
     expect(r.log).toMatch(/taking over from .* pid \d+ \(lease expired at .*, or its process is gone\)/);
     expect(r.log).toMatch(/waiting for cells other tasks hold: chest\.resnet20\.s5\.standard\.train \(far away, lease until/);
