@@ -1,0 +1,103 @@
+// The named studies. `quick` is the project's main job and `pneumonia` the CPU-sized
+// reproduction; `derm` and `evidence` are sized from measured costs for this machine (the
+// arithmetic is beside each and in experiments/RESULTS.md); `paper-chest` and `paper-derm` are
+// the protocol exactly (../shared/docs/protocol.md), for a cluster (`medgrad study --plan`
+// prices them). The presets that read ../shared/datasets stop at once, naming the path, when
+// it is missing (checkDatasets in config.ts).
+import { attackConfig, type AttackConfig, parseEps } from '../attacks/spec.js';
+import type { DatasetConfig, StudyConfig } from './config.js';
+
+/** The paper's two attacks, as it ran them (20 steps of eps/10 for PGD). */
+export const paperAttacks = (pgdSteps = 20): AttackConfig[] => [attackConfig('fgsm-ll'), attackConfig('pgd-ll', { steps: pgdSteps })];
+
+/**
+ * The strong suite, cheap attacks first: FGSM on CE and on the margin, PGD and APGD on both
+ * losses with the same budget (so that APGD can be checked against PGD), then Square on the
+ * images they all left correct. `steps` x `restarts` is each gradient attack's budget.
+ */
+export function strongSuite(steps: number, restarts: number, queries: number): AttackConfig[] {
+  const g = { steps, restarts };
+  return [
+    attackConfig('fgsm'), attackConfig('fgsm-margin'), attackConfig('pgd', g), attackConfig('pgd-margin', g),
+    attackConfig('apgd-ce', g), attackConfig('apgd-margin', g), attackConfig('square', { steps: queries }),
+  ];
+}
+
+
+/** The protocol's 29 epsilons (1/255 units): 0, 0.01..0.09, 0.1..0.9, 1..9, 10. */
+export const PAPER_EPS = parseEps(['0', ...[1, 2, 3, 4, 5, 6, 7, 8, 9].flatMap((k) => [k / 100, k / 10, k].map(String)), '10']).sort((a, b) => a - b);
+
+/** The protocol's seeds (the split's random_state, and the seed of everything else in a run). */
+const PROTOCOL_SEEDS = [127, 95, 14, 19, 77, 42, 33, 3, 215, 28];
+
+const CHEST = '../shared/datasets/chest_xray_224';
+const DERM = '../shared/datasets/dermoscopy_isic_180';
+const ALL_MODELS: StudyConfig['models'] = ['cbr-larget', 'resnet8', 'resnet20', 'resnet32', 'resnet50'];
+/** The protocol's Madry training attacks: chest 3/255 in 7 steps, dermoscopy 1/255 in 5, steps of eps/10. */
+const CHEST_ADV = { eps: 3 / 255, steps: 7, stepFraction: 0.1 };
+const DERM_ADV = { eps: 1 / 255, steps: 5, stepFraction: 0.1 };
+
+/**
+ * The protocol exactly, for one dataset: 224 px, the original architectures (valid padding,
+ * 8x8 pooling head), its 71/14.5/14.5 split and ten seeds, 100 epochs of Adam (1e-4 after 80)
+ * at batch 32 with Keras' batch-norm momentum, the best validation epoch kept, 150 attacked
+ * images per class, the 29-point grid, Madry training of the four ResNets at the paper's eps
+ * (every seed, so Table 2 gets intervals; "until the loss stops improving" is read as 3 epochs
+ * without a lower training loss), then the strong suite at full budget.
+ */
+function paper(name: string, dataset: DatasetConfig): StudyConfig {
+  return {
+    name, datasets: [dataset], models: ALL_MODELS, smallInput: false, seeds: PROTOCOL_SEEDS,
+    train: { epochs: 100, batchSize: 32, lr: 1e-3, bnMomentum: 0.99, lrDropEpoch: 80, augment: true },
+    adversarial: { models: ['resnet8', 'resnet20', 'resnet32', 'resnet50'], seeds: PROTOCOL_SEEDS.length, epochs: 100, lr: 1e-3, patience: 3 },
+    // AutoAttack's standard budget: 100 iterations, one run (restarts only revisit the images not yet broken).
+    attacks: [...paperAttacks(), ...strongSuite(100, 1, 1000)], transfer: true,
+    eps: PAPER_EPS, sanityEps: 64 / 255, recommendMargin: 2, attackBatch: 32,
+  };
+}
+
+export const PRESETS: Record<string, () => StudyConfig> = {
+  quick: () => ({
+    name: 'quick',
+    datasets: [{
+      name: 'chest', data: 'generated:chest', imageSize: 24, channels: 3, count: 480, maxTrain: 288, perClass: 8,
+      adversarial: { eps: 3 / 255, steps: 3, stepFraction: 0.4 }, tableEps: 2 / 255,
+    }],
+    models: ['cbr-larget', 'resnet8', 'resnet20', 'resnet32', 'resnet50'],
+    smallInput: true, seeds: [127],
+    // Runs of a few dozen steps need responsive batch-norm statistics (Keras momentum 0.5, not 0.99).
+    train: { epochs: 3, batchSize: 16, lr: 1e-3, bnMomentum: 0.5, lrDropEpoch: null, augment: true },
+    adversarial: { models: ['resnet8'], seeds: 1, epochs: 1, lr: 1e-3, patience: 1 },
+    // The strong suite at a budget that keeps the main job under 15 minutes on two CPU cores.
+    attacks: [...paperAttacks(5), ...strongSuite(20, 1, 50)], transfer: true,
+    eps: parseEps('0,2,8'), sanityEps: 64 / 255, recommendMargin: 5, attackBatch: 32,
+  }),
+  pneumonia: () => ({
+    name: 'pneumonia',
+    datasets: [{
+      name: 'pneumoniamnist', data: '../shared/datasets/pneumoniamnist/pneumoniamnist.npz', imageSize: 28, channels: 3,
+      maxTrain: 300, maxVal: 150, perClass: 10,
+      adversarial: { eps: 3 / 255, steps: 7, stepFraction: 0.1 }, tableEps: 1 / 255,
+    }],
+    models: ['cbr-larget', 'resnet8', 'resnet20', 'resnet32', 'resnet50'],
+    smallInput: true, seeds: [127],
+    train: { epochs: 3, batchSize: 16, lr: 1e-3, bnMomentum: 0.5, lrDropEpoch: 2, augment: true },
+    adversarial: { models: ['resnet8', 'resnet20'], seeds: 1, epochs: 2, lr: 1e-3, patience: 1 },
+    // APGD and PGD at 30 iterations with one run each (AutoAttack's standard version also runs APGD
+    // once), Square at 200 queries on the survivors, one seed: the budget that fits this preset in
+    // about an hour on two cores (CBR-LargeT, robust on most images, takes half of it). More seeds
+    // are one key of a config ("seeds": [127, 95, 14]).
+    attacks: [...paperAttacks(), ...strongSuite(30, 1, 200)], transfer: true,
+    eps: parseEps('0,1,4'), sanityEps: 64 / 255, recommendMargin: 2, attackBatch: 20,
+  }),
+  // The protocol pools Kermany's folders and splits by image (not by patient, though some
+  // patients have several images): 'protocol' here, as the paper did.
+  'paper-chest': () => paper('paper-chest', {
+    name: 'chest', data: CHEST, imageSize: 224, channels: 3, split: 'protocol', perClass: 150, adversarial: CHEST_ADV, tableEps: 1 / 255,
+  }),
+  // 180 px images resized to 224 (bicubic), as the protocol resizes every dataset. Table 1's
+  // dermoscopy column is at 0.1/255 (Table 2's at 1/255; both are in the grid).
+  'paper-derm': () => paper('paper-derm', {
+    name: 'derm', data: DERM, imageSize: 224, channels: 3, split: 'protocol', perClass: 150, adversarial: DERM_ADV, tableEps: 0.1 / 255,
+  }),
+};
