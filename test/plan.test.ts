@@ -2,6 +2,9 @@
 // profiler's count of a traced forward pass, the plan of a small study (cells, totals, shards),
 // and the command's errors.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as E from '../engine/node.js';
 import { createModel, MODEL_NAMES } from '../nn/models.js';
 import { COMMANDS } from '../experiments/cli/commands.js';
@@ -115,6 +118,25 @@ describe('the plan of a study', () => {
 });
 
 describe('medgrad study --plan', () => {
+  it('prints the plan of a config with given rates, as a table and as JSON', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'medgrad-plan-'));
+    const file = join(dir, 'tiny.json');
+    writeFileSync(file, JSON.stringify(TINY));
+    const lines: string[] = [];
+    const log = console.log;
+    console.log = (s: string) => { lines.push(s); };
+    try {
+      expect(await COMMANDS.study!.run(['--config', file, '--plan', '--machines', '2', '--rates', 'resnet8=1,resnet20=2'])).toBe(0);
+      expect(await COMMANDS.study!.run(['--config', file, '--plan', '--rates', 'resnet8=1,resnet20=2', '--json'])).toBe(0);
+    } finally { console.log = log; }
+    expect(lines[0]).toMatch(/plan of study 'tiny-plan': 6 units, 17 cells/);
+    expect(lines[0]).toMatch(/resnet8\s+1\.00 GFLOP\/s\s+\(given\)/);
+    expect(lines[0]).toMatch(/on 2 machines \(--shard i\/2\)/);
+    const json = JSON.parse(lines[1]!) as { cells: unknown[]; rates: Array<{ flopsPerSecond: number }>; machines: unknown[] };
+    expect(json.cells).toHaveLength(17);
+    expect(json.rates.map((r) => r.flopsPerSecond)).toEqual([1e9, 2e9]);
+  });
+
   it('gives clear errors for bad options', async () => {
     const study = COMMANDS.study!;
     await expect(study.run(['--plan', '--machines', '0'])).rejects.toThrow(/^medgrad study: --machines must be a positive integer, got '0'$/);
@@ -123,5 +145,9 @@ describe('medgrad study --plan', () => {
     await expect(study.run(['--machines', '4'])).rejects.toThrow(/^medgrad study: --machines only goes with --plan$/);
     await expect(study.run(['--json', '--rate-size', '16'])).rejects.toThrow(/^medgrad study: --rate-size, --json only go with --plan$/);
     await expect(study.run(['--plan', '--preset', 'nope'])).rejects.toThrow(/unknown --preset 'nope'/);
+    await expect(study.run(['--plan', '--rates', 'resnet8:4'])).rejects.toThrow(/^medgrad study: --rates must be MODEL=GFLOPS pairs, comma-separated, with positive rates \(e\.g\. cbr-larget=7\.7,resnet8=4\), got 'resnet8:4'$/);
+    await expect(study.run(['--plan', '--rates', 'resnet8=0'])).rejects.toThrow(/--rates must be MODEL=GFLOPS pairs/);
+    await expect(study.run(['--plan', '--rates', 'resnet18=4'])).rejects.toThrow(/^medgrad study: --rates: unknown model 'resnet18' \(have cbr-larget, resnet8, resnet20, resnet32, resnet50\)$/);
+    await expect(study.run(['--rates', 'resnet8=4'])).rejects.toThrow(/^medgrad study: --rates only goes with --plan$/);
   });
 });

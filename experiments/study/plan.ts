@@ -194,7 +194,7 @@ export function formatPlan(p: StudyPlan, device: string): string {
   const lines = [`plan of study '${p.study}': ${p.units} units, ${p.cells.length} cells; rates measured on ${device}`];
   lines.push('forward FLOPs per image (convolutions and dense layers, 2 per multiply-add):');
   for (const f of p.forwardFlops) lines.push(`  ${f.dataset} ${f.imageSize} px  ${f.model.padEnd(11)}${`${si(f.flops)}FLOP`.padStart(12)}`);
-  lines.push('rate of a training step (3 forward passes of FLOPs per image):');
+  lines.push('rate of a training step (3 forward passes of FLOPs per image), applied to every cell of the model:');
   for (const r of p.rates) {
     lines.push(r.steps ? `  ${r.model.padEnd(11)}${`${si(r.flopsPerSecond)}FLOP/s`.padStart(14)}  (${r.steps} steps of batch ${r.batch} at ${r.imageSize} px in ${r.seconds.toFixed(1)} s)`
       : `  ${r.model.padEnd(11)}${`${si(r.flopsPerSecond)}FLOP/s`.padStart(14)}  (given)`);
