@@ -2,7 +2,7 @@
 // profiler's count of a traced forward pass, the plan of a small study (cells, totals, shards),
 // and the command's errors.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as E from '../engine/node.js';
@@ -12,7 +12,8 @@ import { parseStudyConfig } from '../experiments/study/config.js';
 import { forwardFlops } from '../experiments/study/flops.js';
 import { attackPasses, formatPlan, planStudy } from '../experiments/study/plan.js';
 import { attackConfig } from '../experiments/attacks/spec.js';
-import { describeDataset } from '../experiments/data/load.js';
+import { describeDataset, loadDataset } from '../experiments/data/load.js';
+import { PNG } from 'pngjs';
 import { unitSplits } from '../experiments/study/runner.js';
 
 beforeAll(async () => { await E.init(); });
@@ -64,6 +65,37 @@ const TINY = {
   train: { epochs: 2, batchSize: 16 }, adversarial: { models: ['resnet8'], seeds: 1, epochs: 1 },
   attacks: ['fgsm', { name: 'pgd', steps: 3, restarts: 2 }, { name: 'square', steps: 20 }], eps: [0, 4, 16], attackBatch: 5,
 };
+
+describe('a data set described without its pixels', () => {
+  const same = (a: Awaited<ReturnType<typeof loadDataset>>, b: Awaited<ReturnType<typeof loadDataset>>) => {
+    expect(Array.from(a.y)).toEqual(Array.from(b.y));
+    expect([a.n, a.classes, a.groups, a.split]).toEqual([b.n, b.classes, b.groups, b.split]);
+    expect(a.x).toHaveLength(0);
+  };
+
+  it('gives a folder tree\'s labels, patient ids and split as loading it does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'medgrad-describe-'));
+    const rows = ['path,label,patient_id'];
+    for (const split of ['train', 'test']) {
+      for (const [k, cls] of ['NORMAL', 'PNEUMONIA'].entries()) {
+        mkdirSync(join(dir, split, cls), { recursive: true });
+        for (let i = 0; i < 2 + k; i++) {
+          const p = new PNG({ width: 5, height: 5 });
+          p.data.fill(40 * i + 10 * k);
+          writeFileSync(join(dir, split, cls, `${i}.png`), PNG.sync.write(p));
+          rows.push(`${split}/${cls}/${i}.png,${cls},P${i % 2}${k}`);
+        }
+      }
+    }
+    writeFileSync(join(dir, 'labels.csv'), rows.join('\n'));
+    same(await describeDataset(dir, { imageSize: 4 }), await loadDataset(dir, { imageSize: 4, cacheDir: null }));
+  });
+
+  it.skipIf(!existsSync('../shared/datasets/pneumoniamnist/pneumoniamnist.npz'))('gives an .npz file\'s labels and split as loading it does (skipped without ../shared)', async () => {
+    const f = '../shared/datasets/pneumoniamnist/pneumoniamnist.npz';
+    same(await describeDataset(f, { imageSize: 28 }), await loadDataset(f, { imageSize: 28, cacheDir: null }));
+  });
+});
 
 describe('the plan of a study', () => {
   it('counts every cell, and its totals agree with the cells and the shards', async () => {

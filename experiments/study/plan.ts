@@ -100,9 +100,9 @@ export async function planStudy(c: StudyConfig, o: PlanOptions = {}): Promise<St
     log(`reading the labels of ${d.data}`);
     data.set(d.name, await describeDataset(d.data, { imageSize: d.imageSize, channels: 'auto', count: d.count, seed: 0, allowNoGroups: d.allowNoGroups }));
   }
-  const shapeOf = (dataset: string, model: ModelName, imageSize?: number): ModelShape => {
+  const shapeOf = (dataset: string, model: ModelName): ModelShape => {
     const d = c.datasets.find((x) => x.name === dataset)!;
-    return { model, imageSize: imageSize ?? d.imageSize, channels: d.channels, classes: data.get(dataset)!.classes.length, smallInput: c.smallInput };
+    return { model, imageSize: d.imageSize, channels: d.channels, classes: data.get(dataset)!.classes.length, smallInput: c.smallInput };
   };
   const fwd = c.datasets.flatMap((d) => c.models.map((model) => ({ dataset: d.name, model, imageSize: d.imageSize, flops: forwardFlops(shapeOf(d.name, model)) })));
   const F = (dataset: string, model: ModelName) => fwd.find((f) => f.dataset === dataset && f.model === model)!.flops;
@@ -181,17 +181,19 @@ const si = (v: number): string => {
   return `${(v / d).toPrecision(3)} ${u}`;
 };
 
-/** "42 s", "12.5 min", "3.21 h", "4.2 days": a duration at a readable scale. */
+/** "42 s", "12.5 min", "3.21 h", "4.2 days", "3.1 years": a duration at a readable scale. */
 export function duration(s: number): string {
   if (s < 90) return `${s.toFixed(0)} s`;
   if (s < 5400) return `${(s / 60).toFixed(1)} min`;
   if (s < 172800) return `${(s / 3600).toFixed(2)} h`;
-  return `${(s / 86400).toFixed(1)} days`;
+  if (s < 2 * 31557600) return `${(s / 86400).toFixed(1)} days`;
+  return `${(s / 31557600).toFixed(1)} years`;
 }
 
 /** The plan as a table: forward FLOPs, rates, one row per group of like cells, and the totals. */
 export function formatPlan(p: StudyPlan, device: string): string {
-  const lines = [`plan of study '${p.study}': ${p.units} units, ${p.cells.length} cells; rates measured on ${device}`];
+  const timed = p.rates.some((r) => r.steps > 0);
+  const lines = [`plan of study '${p.study}': ${p.units} units, ${p.cells.length} cells; ${timed ? `rates measured on ${device}` : 'rates given (--rates)'}`];
   lines.push('forward FLOPs per image (convolutions and dense layers, 2 per multiply-add):');
   for (const f of p.forwardFlops) lines.push(`  ${f.dataset} ${f.imageSize} px  ${f.model.padEnd(11)}${`${si(f.flops)}FLOP`.padStart(12)}`);
   lines.push('rate of a training step (3 forward passes of FLOPs per image), applied to every cell of the model:');
@@ -204,15 +206,16 @@ export function formatPlan(p: StudyPlan, device: string): string {
     const key = c.kind === 'transfer' ? `${c.dataset} transfer` : `${c.dataset} ${c.model} ${c.regime} ${c.kind}`;
     groups.set(key, [...(groups.get(key) ?? []), c]);
   }
-  const w = Math.max(...[...groups.keys()].map((k) => k.length), 5) + 2;
   const range = (lo: string, hi: string) => (lo === hi ? hi : `${lo} - ${hi}`);
-  lines.push(`${'cells'.padEnd(w)}${'n'.padStart(4)}${'images'.padStart(8)}${'FLOP/cell'.padStart(20)}${'time/cell'.padStart(24)}${'time, all n'.padStart(26)}`);
+  const rows = [['cells', 'n', 'images', 'FLOP/cell', 'time/cell', 'time, all n']];
   for (const [key, cs] of groups) {
     const mean = (f: (c: CellPlan) => number) => cs.reduce((t, c) => t + f(c), 0) / cs.length;
     const [slo, shi] = [mean((c) => c.secondsLow), mean((c) => c.seconds)];
-    lines.push(`${key.padEnd(w)}${String(cs.length).padStart(4)}${mean((c) => c.images).toFixed(0).padStart(8)}${range(si(mean((c) => c.flopsLow)), si(mean((c) => c.flops))).padStart(20)}`
-      + `${range(duration(slo), duration(shi)).padStart(24)}${range(duration(slo * cs.length), duration(shi * cs.length)).padStart(26)}`);
+    rows.push([key, String(cs.length), mean((c) => c.images).toFixed(0), `${range(si(mean((c) => c.flopsLow)), si(mean((c) => c.flops)))}FLOP`,
+      range(duration(slo), duration(shi)), range(duration(slo * cs.length), duration(shi * cs.length))]);
   }
+  const widths = rows[0]!.map((_, j) => Math.max(...rows.map((r) => r[j]!.length)));
+  for (const r of rows) lines.push(r.map((v, j) => (j === 0 ? v.padEnd(widths[j]!) : v.padStart(widths[j]!))).join('  '));
   lines.push(`total: ${range(si(p.totalFlopsLow), si(p.totalFlops))}FLOP; ${p.machines.map((m) => `${range(duration(m.secondsLow), duration(m.seconds))} on ${m.count} machine${m.count > 1 ? `s (--shard i/${m.count})` : ''}`).join(', ')}`);
   lines.push('(ranges: Square and the restarts after the first run on no attacked image (all broken at once) - on every one; training counts every epoch, the training split\'s images; a machine shared with other jobs makes the rates lower bounds)');
   return lines.join('\n');

@@ -94,9 +94,11 @@ export const PRESETS: Record<string, () => StudyConfig> = {
   // models, five of the protocol's seeds and every test image attacked. Image size: 32 px, the
   // smallest at which the ResNets are the protocol's own (their 8x8 pooling head is then the
   // global pool of the small-input variant; only CBR-LargeT runs 'same'-padded). No size fits a
-  // few hours on this machine (2 shared cores, lavapipe, 1-3 GFLOP/s measured): `medgrad study
-  // --preset derm --plan` prices this preset at 32 px in days (experiments/RESULTS.md), most of
-  // it CBR-LargeT's and ResNet-50's attacks, and the work grows with the square of the side.
+  // few hours on this machine (2 shared cores, lavapipe, about 4 GFLOP/s when quiet):
+  // `medgrad study --preset derm --plan` prices this preset at 220-335 TFLOP, 14-22 hours
+  // (experiments/RESULTS.md), most of it 500 attacked images x 310-594 forward passes x seven
+  // models. Work goes with the side squared: 16 px would still be 3.6-5.4 hours if the rate held
+  // (it falls at small sizes), with lesions a few pixels wide.
   derm: () => ({
     name: 'derm',
     datasets: [{ name: 'derm', data: DERM, imageSize: 32, channels: 3, split: 'protocol', perClass: 'all', adversarial: DERM_ADV, tableEps: 1 / 255 }],
@@ -115,11 +117,12 @@ export const PRESETS: Record<string, () => StudyConfig> = {
   // meets the evidence it needs: PneumoniaMNIST at its native 28 px (the Kermany images, the
   // file's own split: 4,708 train / 524 val / 624 test, so 100 attacked images per class fit
   // in the test split, where the dermoscopy test split has about 50), every model trained on the
-  // full training split until validation accuracy stops improving (2 epochs of patience, 12 at most), three
-  // seeds, 100 images per class each, the strong suite at 1/255 and 4/255. ResNet-32/50 do not
-  // fit; the sizing arithmetic (measured rates, FLOPs per cell) is in experiments/RESULTS.md,
-  // and it does not fit 3 hours on this machine either: CBR-LargeT alone (189 MFLOP per 28 px
-  // image) needs hours per seed for its training and its attacks. Resumable across sittings.
+  // full training split until validation accuracy stops improving (2 epochs of patience, 12 at
+  // most), three seeds, 100 images per class each, the strong suite at 1/255 and 4/255. ResNet-32/50 do not
+  // fit. Sizing (experiments/RESULTS.md, `--plan`): per seed, a full-split epoch of CBR-LargeT
+  // is 2.8 TFLOP (189 MFLOP per 28 px image) and its attacks 8-19 TFLOP (200 images x 222-506
+  // passes): 180-226 TFLOP in all, 13-16 hours at this machine's quieter 4 GFLOP/s, so it does
+  // not fit 3 hours, and no configuration meeting these requirements does. Resumable across sittings.
   evidence: () => ({
     name: 'evidence',
     datasets: [{
