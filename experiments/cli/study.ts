@@ -9,8 +9,10 @@ import { writeStudyOutputs } from '../study/tables.js';
 import { buildReport } from './report.js';
 import type { Command } from './commands.js';
 import { parseOptions } from './args.js';
+import { PLAN_NUMBERS, PLAN_OPTIONS, PLAN_USAGE, planOptions, printPlan } from './plan.js';
 
 const USAGE = `usage: medgrad study [--preset NAME | --config FILE] [--out DIR] [--shard i/n] [--report-only]
+       medgrad study [--preset NAME | --config FILE] --plan [--machines N] [--json]
   --preset NAME    ${Object.keys(PRESETS).join(' | ')} (default quick: generated data, all five models,
                    FGSM, PGD and APGD; about 10 minutes on a 2-core CPU)
   --config FILE    a JSON study config (keys as in experiments/study/config.ts; "preset" picks
@@ -23,18 +25,20 @@ const USAGE = `usage: medgrad study [--preset NAME | --config FILE] [--out DIR] 
                    MEDGRAD_SHARD_COUNT); see "Running the study on a cluster" in the README
   --report-only    only rebuild tables.md, results.csv, figures/ and report.html from finished cells
   --no-report      skip the HTML report (saliency maps and t-SNE take a few minutes)
-  --cache DIR      decoded-dataset cache (default ~/.cache/medgrad)`;
+  --cache DIR      decoded-dataset cache (default ~/.cache/medgrad)
+${PLAN_USAGE}`;
 
 export const studyCommand: Command = {
   summary: 'run the robustness study: train, attack, tabulate (resumable, shardable)',
   usage: USAGE,
-  numberOptions: {}, // --shard is checked by resolveShard
+  numberOptions: PLAN_NUMBERS, // --shard is checked by resolveShard
   async run(argv) {
     const { values } = parseOptions('medgrad study', {
       args: argv,
-      options: { preset: { type: 'string' }, config: { type: 'string' }, out: { type: 'string' }, shard: { type: 'string' }, 'report-only': { type: 'boolean', default: false }, 'no-report': { type: 'boolean', default: false }, cache: { type: 'string' } },
+      options: { preset: { type: 'string' }, config: { type: 'string' }, out: { type: 'string' }, shard: { type: 'string' }, 'report-only': { type: 'boolean', default: false }, 'no-report': { type: 'boolean', default: false }, cache: { type: 'string' }, ...PLAN_OPTIONS },
     });
     if (values.preset && values.config) throw new Error('medgrad study: give --preset or --config, not both');
+    const plan = planOptions(values);
     let config: StudyConfig;
     if (values.config) config = loadStudyConfig(values.config);
     else {
@@ -42,6 +46,7 @@ export const studyCommand: Command = {
       if (!make) throw new Error(`medgrad study: unknown --preset '${values.preset}' (have ${Object.keys(PRESETS).join(', ')})`);
       config = make();
     }
+    if (plan) { await E.init(); return printPlan(config, plan); }
     const out = resolve(values.out ?? join('runs', `study-${config.name}`));
     const shard = values.shard ? resolveShard(values.shard) : undefined;
     if (shard && values.shard!.startsWith('auto')) console.log(`shard ${shard.index}/${shard.count} (${shard.from})`);

@@ -56,6 +56,39 @@ export async function loadDataset(spec: string, o: LoadOptions): Promise<ImageDa
   return ds;
 }
 
+/**
+ * A dataset's labels, classes, patient ids and own split without its pixels (x is empty), for
+ * planning a study (split sizes, attacked sets) without decoding every image. Folders are only
+ * listed; an .npz is parsed but not resized; generated data is generated at the given size.
+ */
+export async function describeDataset(spec: string, o: LoadOptions): Promise<ImageDataset> {
+  if (spec.startsWith('generated:')) return { ...(await loadDataset(spec, { ...o, cacheDir: null })), x: new Float32Array(0) };
+  const path = resolve(spec);
+  if (!existsSync(path)) throw new Error(`medgrad: dataset ${spec} does not exist (give a .npz file, an image folder, or generated:chest|skin|retina)`);
+  const empty = { x: new Float32Array(0), channels: 0, size: o.imageSize };
+  if (statSync(path).isDirectory()) {
+    const files = listImages(path);
+    const classes = [...new Set(files.map((f) => f.cls))].sort();
+    const patients = readLabelsCsv(path, o);
+    return {
+      ...empty, y: Int32Array.from(files, (f) => classes.indexOf(f.cls)), n: files.length, classes,
+      groups: patients ? patientIds(path, files, patients, o) : undefined,
+      split: files.every((f) => f.split) ? files.map((f) => f.split!) : undefined, source: `${path} (${files.length} images, ${classes.join('/')})`,
+    };
+  }
+  const arrays = parseNpz(new Uint8Array(readFileSync(path)), path);
+  const parts = (['train', 'val', 'test'] as const).filter((s) => arrays[`${s}_labels`]);
+  if (parts.length === 0) throw new Error(`medgrad: ${path} has no train_labels array (keys: ${Object.keys(arrays).join(', ')})`);
+  const ys = parts.map((s) => classLabels(arrays[`${s}_labels`]!, `${path}: ${s}_labels`));
+  const y = Int32Array.from(ys.flatMap((v) => Array.from(v)));
+  let nClasses = 0;
+  for (const v of y) if (v + 1 > nClasses) nClasses = v + 1;
+  return {
+    ...empty, y, n: y.length, classes: Array.from({ length: nClasses }, (_, i) => String(i)),
+    split: parts.flatMap((s, k) => Array.from(ys[k]!, () => s)), source: `${path} (${y.length} images)`,
+  };
+}
+
 interface Listed { file: string; cls: string; split?: 'train' | 'val' | 'test' }
 
 /** Images under root/[split/]class/, in a stable order. */

@@ -3,9 +3,13 @@
 // naming the option. Epsilons are written in 1/255 units (as the paper writes them) unless
 // `epsUnit` says 'fraction'; inside the program they are fractions.
 import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { MODEL_NAMES, type ModelName } from '../../nn/models.js';
 import { attackConfig, type AttackConfig, parseEps } from '../attacks/spec.js';
+import { PRESETS } from './presets.js';
 import type { SplitMode } from '../data/splits.js';
+
+export { paperAttacks, PRESETS, strongSuite } from './presets.js';
 
 export interface DatasetConfig {
   /** Short name used in ids, tables and folder names. */
@@ -24,8 +28,8 @@ export interface DatasetConfig {
   maxVal?: number;
   /** Split a folder whose labels.csv has no patient ids by image (one patient may then land in two splits). */
   allowNoGroups?: boolean;
-  /** The attacked set: this many test images per class (the paper: 150). */
-  perClass: number;
+  /** The attacked set: this many test images per class (the paper: 150), or 'all': every test image. */
+  perClass: number | 'all';
   /** Madry training attack for this dataset (the protocol's: chest 3/255, 7 steps; eps/10 steps). */
   adversarial: { eps: number; steps: number; stepFraction: number };
   /** The eps (fraction) of this dataset's Table 1 / 2 and of the recommendation. */
@@ -41,7 +45,8 @@ export interface StudyConfig {
   /** Run seeds: split seed for protocol splits, and the seed of initialisation, data order and the attacked set. */
   seeds: number[];
   /** bnMomentum in Keras' convention: the share of the running statistics kept per step (the protocol's 0.99). */
-  train: { epochs: number; batchSize: number; lr: number; bnMomentum: number; lrDropEpoch: number | null; augment: boolean };
+  /** `patience`: early stopping, after this many epochs without a better validation accuracy (absent: all epochs run). */
+  train: { epochs: number; batchSize: number; lr: number; bnMomentum: number; lrDropEpoch: number | null; augment: boolean; patience?: number };
   /** Adversarial training of some models with the first `seeds` seeds; null for none. */
   adversarial: { models: ModelName[]; seeds: number; epochs: number; lr: number; patience: number } | null;
   /** In evaluation order: the paper's attacks, then the strong suite (strongSuite()). */
@@ -56,59 +61,6 @@ export interface StudyConfig {
   recommendMargin: number;
   attackBatch: number;
 }
-
-/** The paper's two attacks, as it ran them (20 steps of eps/10 for PGD). */
-export const paperAttacks = (pgdSteps = 20): AttackConfig[] => [attackConfig('fgsm-ll'), attackConfig('pgd-ll', { steps: pgdSteps })];
-
-/**
- * The strong suite, cheap attacks first: FGSM on CE and on the margin, PGD and APGD on both
- * losses with the same budget (so that APGD can be checked against PGD), then Square on the
- * images they all left correct. `steps` x `restarts` is each gradient attack's budget.
- */
-export function strongSuite(steps: number, restarts: number, queries: number): AttackConfig[] {
-  const g = { steps, restarts };
-  return [
-    attackConfig('fgsm'), attackConfig('fgsm-margin'), attackConfig('pgd', g), attackConfig('pgd-margin', g),
-    attackConfig('apgd-ce', g), attackConfig('apgd-margin', g), attackConfig('square', { steps: queries }),
-  ];
-}
-
-/** The presets. `quick` is the project's main job; `pneumonia` the CPU-sized reproduction. */
-export const PRESETS: Record<string, () => StudyConfig> = {
-  quick: () => ({
-    name: 'quick',
-    datasets: [{
-      name: 'chest', data: 'generated:chest', imageSize: 24, channels: 3, count: 480, maxTrain: 288, perClass: 8,
-      adversarial: { eps: 3 / 255, steps: 3, stepFraction: 0.4 }, tableEps: 2 / 255,
-    }],
-    models: ['cbr-larget', 'resnet8', 'resnet20', 'resnet32', 'resnet50'],
-    smallInput: true, seeds: [127],
-    // Runs of a few dozen steps need responsive batch-norm statistics (Keras momentum 0.5, not 0.99).
-    train: { epochs: 3, batchSize: 16, lr: 1e-3, bnMomentum: 0.5, lrDropEpoch: null, augment: true },
-    adversarial: { models: ['resnet8'], seeds: 1, epochs: 1, lr: 1e-3, patience: 1 },
-    // The strong suite at a budget that keeps the main job under 15 minutes on two CPU cores.
-    attacks: [...paperAttacks(5), ...strongSuite(20, 1, 50)], transfer: true,
-    eps: parseEps('0,2,8'), sanityEps: 64 / 255, recommendMargin: 5, attackBatch: 32,
-  }),
-  pneumonia: () => ({
-    name: 'pneumonia',
-    datasets: [{
-      name: 'pneumoniamnist', data: '../shared/datasets/pneumoniamnist/pneumoniamnist.npz', imageSize: 28, channels: 3,
-      maxTrain: 300, maxVal: 150, perClass: 10,
-      adversarial: { eps: 3 / 255, steps: 7, stepFraction: 0.1 }, tableEps: 1 / 255,
-    }],
-    models: ['cbr-larget', 'resnet8', 'resnet20', 'resnet32', 'resnet50'],
-    smallInput: true, seeds: [127],
-    train: { epochs: 3, batchSize: 16, lr: 1e-3, bnMomentum: 0.5, lrDropEpoch: 2, augment: true },
-    adversarial: { models: ['resnet8', 'resnet20'], seeds: 1, epochs: 2, lr: 1e-3, patience: 1 },
-    // APGD and PGD at 30 iterations with one run each (AutoAttack's standard version also runs APGD
-    // once), Square at 200 queries on the survivors, one seed: the budget that fits this preset in
-    // about an hour on two cores (CBR-LargeT, robust on most images, takes half of it). More seeds
-    // are one key of a config ("seeds": [127, 95, 14]).
-    attacks: [...paperAttacks(), ...strongSuite(30, 1, 200)], transfer: true,
-    eps: parseEps('0,1,4'), sanityEps: 64 / 255, recommendMargin: 2, attackBatch: 20,
-  }),
-};
 
 type Json = Record<string, unknown>;
 
@@ -181,6 +133,9 @@ export function parseStudyConfig(raw: Json, where = 'config'): StudyConfig {
       lrDropEpoch: t.lrDropEpoch === undefined ? c.train.lrDropEpoch : t.lrDropEpoch === null ? null : pick(t, 'lrDropEpoch', at, isPosInt, 'a positive integer or null'),
       augment: pick(t, 'augment', at, isBool, 'true or false', c.train.augment),
     };
+    // Absent, not undefined, when off: a config's JSON (and so a resumed study's check) is unchanged.
+    const patience = t.patience === undefined ? c.train.patience ?? null : t.patience === null ? null : pick(t, 'patience', at, isPosInt, 'a positive integer (epochs without a better validation accuracy) or null');
+    if (patience !== null) c.train.patience = patience;
   }
   if (raw.adversarial !== undefined) {
     if (raw.adversarial === null) c.adversarial = null;
@@ -212,7 +167,7 @@ export function parseStudyConfig(raw: Json, where = 'config'): StudyConfig {
         maxTrain: d.maxTrain === undefined ? undefined : pick(d, 'maxTrain', at, isPosInt, 'a positive integer'),
         maxVal: d.maxVal === undefined ? undefined : pick(d, 'maxVal', at, isPosInt, 'a positive integer'),
         allowNoGroups: d.allowNoGroups === undefined ? undefined : pick(d, 'allowNoGroups', at, isBool, 'true or false'),
-        perClass: pick(d, 'perClass', at, isPosInt, 'a positive integer', 150),
+        perClass: pick(d, 'perClass', at, (v): v is number | 'all' => isPosInt(v) || v === 'all', "a positive integer or 'all' (every test image)", 150),
         adversarial: {
           eps: adv.eps === undefined ? 3 / 255 : epsOf(adv.eps, `datasets[${i}].adversarial.eps`),
           steps: pick(adv, 'steps', `${at}.adversarial`, isPosInt, 'a positive integer', 7),
@@ -229,4 +184,19 @@ export function parseStudyConfig(raw: Json, where = 'config'): StudyConfig {
     if (!c.eps.some((e) => Math.abs(e - d.tableEps) < 1e-9)) throw new Error(`medgrad study: ${where}: dataset '${d.name}': tableEps ${+(d.tableEps * 255).toFixed(4)}/255 is not in the eps grid`);
   }
   return c;
+}
+
+/** Test images attacked per class: 'all' is every one (attackedSet takes what a class has). */
+export const perClassCount = (d: DatasetConfig): number => (d.perClass === 'all' ? Number.POSITIVE_INFINITY : d.perClass);
+
+/**
+ * Stops a study before any work when a dataset it reads is missing, naming the path: the
+ * larger presets read the real data sets beside the project (../shared/datasets).
+ */
+export function checkDatasets(c: StudyConfig): void {
+  for (const d of c.datasets) {
+    if (d.data.startsWith('generated:') || existsSync(resolve(d.data))) continue;
+    const shared = d.data.includes('shared/datasets') ? '; this preset reads the real data sets kept beside the project (../shared/datasets, laid out as its README says): run from the project root, or give a --config whose datasets[].data names your copy' : '';
+    throw new Error(`medgrad study: '${c.name}': dataset '${d.name}' reads ${d.data} (${resolve(d.data)}), which does not exist${shared}`);
+  }
 }

@@ -20,7 +20,7 @@ import { saliency } from '../explain/saliency.js';
 import { saliencyFigure } from '../explain/figures.js';
 import { tsne } from '../explain/tsne.js';
 import { marginProxy, regionsFigure } from '../explain/regions.js';
-import type { StudyConfig } from './config.js';
+import { perClassCount, type StudyConfig } from './config.js';
 import { loadStudyDataset, readCells, trainConfig, unitSplits, type AttackCell, type Regime } from './runner.js';
 
 export interface ExplainEntry {
@@ -61,7 +61,7 @@ export async function explainStudy(c: StudyConfig, out: string, o: { cacheDir?: 
         const net = buildModel(config);
         const w = loadTensors(join(out, 'runs', d.name, model, `s${cell.seed}`, regime, 'best.safetensors'));
         net.loadStateDict(w); E.dispose(w);
-        const idx = attackedSet(ds, unitSplits(ds, d, cell.seed).test, d.perClass, cell.seed);
+        const idx = attackedSet(ds, unitSplits(ds, d, cell.seed).test, perClassCount(d), cell.seed);
         const entry = await explainModel(net, ds, idx, { ...config, attack, eps: c.eps.filter((e) => e > 0), tableEps: d.tableEps, images: o.images ?? 4, out, id, title: `${d.name}, ${model}, ${regime}` });
         writeFileAtomic(file, JSON.stringify({ ...entry, dataset: d.name, model, seed: cell.seed, regime }) + '\n');
         entries.push({ ...entry, dataset: d.name, model, seed: cell.seed, regime });

@@ -18,7 +18,7 @@ import { loadTensors } from '../train/checkpoint.js';
 import { buildModel, train, type TrainConfig } from '../train/trainer.js';
 import { attackedSet, type AttackRecord, type RobustnessResult } from '../attacks/evaluate.js';
 import { evaluateWithChecks, type SanityCheck } from '../attacks/sanity.js';
-import type { DatasetConfig, StudyConfig } from './config.js';
+import { checkDatasets, perClassCount, type DatasetConfig, type StudyConfig } from './config.js';
 import { runTransfer, saveExamples, transferAttack, transferId, type TransferCell } from './transfer.js';
 import { claim, defaultOwner, leaseTtlMs, type LeaseOptions, type LeaseRecord } from './lease.js';
 
@@ -94,6 +94,7 @@ const until = (r: LeaseRecord) => new Date(r.expires).toISOString().slice(11, 19
  */
 export async function runStudy(c: StudyConfig, out: string, o: RunStudyOptions = {}): Promise<{ ran: number; skipped: number }> {
   const log = o.log ?? console.log;
+  checkDatasets(c);
   mkdirSync(join(out, 'cells'), { recursive: true });
   const cfgFile = join(out, 'study.json');
   const cfgText = JSON.stringify(c, null, 2) + '\n';
@@ -230,6 +231,7 @@ export function trainConfig(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDa
     model: u.model, imageSize: u.dataset.imageSize, channels: u.dataset.channels, classes: ds.classes.length, smallInput: c.smallInput,
     epochs: c.train.epochs, batchSize: c.train.batchSize, lr: c.train.lr, lrDropEpoch: c.train.lrDropEpoch,
     l2: u.model === 'cbr-larget' ? 0 : 1e-4, augment: c.train.augment, seed: u.seed, bnMomentum: 1 - c.train.bnMomentum,
+    ...(c.train.patience ? { valPatience: c.train.patience } : {}),
   };
   if (regime === 'standard') return base;
   const a = c.adversarial!;
@@ -240,7 +242,7 @@ async function attackCell(c: StudyConfig, u: Unit, regime: Regime, ds: ImageData
   const model = buildModel(config);
   const w = loadTensors(join(dir, 'best.safetensors'));
   model.loadStateDict(w); E.dispose(w);
-  const idx = attackedSet(ds, splits.test, u.dataset.perClass, u.seed);
+  const idx = attackedSet(ds, splits.test, perClassCount(u.dataset), u.seed);
   log(`[${id}] attacking ${idx.length} test images: ${c.attacks.map((a) => a.name).join(', ')} at eps ${c.eps.map((e) => +(e * 255).toFixed(3)).join(', ')} (/255)`);
   const t0 = performance.now();
   const progress = (done: number, total: number, what: string) => log(`[${id}] ${done}/${total} ${what}; ${((performance.now() - t0) / 60000).toFixed(1)} min`);

@@ -22,6 +22,11 @@ function stalled(history: readonly EpochRecord[], patience: number | undefined):
   return history.slice(-patience).every((h) => h.trainLoss >= best);
 }
 
+/** True once validation accuracy has not beaten its best for `patience` epochs (early stopping). */
+function noValGain(state: { epoch: number; bestEpoch: number }, patience: number | undefined): boolean {
+  return !!patience && state.bestEpoch > 0 && state.epoch - state.bestEpoch >= patience;
+}
+
 export interface TrainConfig {
   model: ModelName;
   imageSize: number;
@@ -47,6 +52,8 @@ export interface TrainConfig {
   selectBy?: 'val-acc' | 'last';
   /** Stop once the training loss has not improved for this many epochs ("until the loss stops improving"). */
   patience?: number;
+  /** Early stopping: stop once validation accuracy has not beaten its best for this many epochs (the best epoch's weights are kept). */
+  valPatience?: number;
 }
 
 export interface EpochRecord { epoch: number; lr: number; trainLoss: number; trainAcc: number; valLoss: number; valAcc: number; seconds: number; imagesPerSecond: number }
@@ -118,7 +125,7 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
   }
   const progress = o.progress ?? new Progress();
   const steps = Math.ceil(o.splits.train.length / config.batchSize);
-  for (let epoch = state.epoch + 1; epoch <= config.epochs && !stalled(state.history, config.patience); epoch++) {
+  for (let epoch = state.epoch + 1; epoch <= config.epochs && !stalled(state.history, config.patience) && !noValGain(state, config.valPatience); epoch++) {
     opt.lr = config.lrDropEpoch !== null && epoch > config.lrDropEpoch ? config.lr / 10 : config.lr;
     const order = new E.Generator(config.seed * 7919 + epoch).shuffle([...o.splits.train]);
     const aug = config.augment ? { shift: 0.1, flip: true, generator: new E.Generator(config.seed * 104729 + epoch) } : undefined;
