@@ -116,7 +116,8 @@ ref_pid=$!
 job=$(sbatch --parsable --array=1-3 --output="$T/logs/%A_%a.log" "$JOB" "$CONFIG" "$OUT")
 jobs_submitted+=("$job")
 say "submitted array job $job (tasks 1-3) writing to $OUT"
-# Task 1 has the most units: cancel it once it has finished a cell and holds the next one.
+# Task 1 (a ResNet-20 unit: training, then its attack cell): cancel it once it has finished a cell
+# and holds the next one.
 held=""
 for _ in $(seq 600); do
   if grep -qs "slurm job ${job}_1\$" "$OUT/cells.log"; then

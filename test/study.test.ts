@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_FLAGS } from '../bench/browser/serve.js';
 import { parseStudyConfig, PRESETS } from '../experiments/study/config.js';
-import { inShard, parseShard, studyUnits, type AttackCell } from '../experiments/study/runner.js';
+import { parseShard, shardUnits, studyUnits, type AttackCell } from '../experiments/study/runner.js';
 import { accuracyRows, evaluated, recommend, TRANSFER, WORST, WORST_AMONG_CORRECT } from '../experiments/study/summary.js';
 import type { TransferCell } from '../experiments/study/transfer.js';
 
@@ -57,9 +57,15 @@ describe('study config', () => {
     const units = studyUnits(c);
     expect(units).toHaveLength(15);
     expect(units.filter((u) => u.regimes.includes('adversarial')).map((u) => `${u.model}.s${u.seed}`)).toEqual(['resnet8.s127', 'resnet20.s127']);
-    const shards = [1, 2, 3, 4].map((i) => units.filter((_, k) => inShard(k, { index: i, count: 4 })));
+    const dealt = shardUnits(c, 4);
+    const shards = [0, 1, 2, 3].map((i) => units.filter((_, k) => dealt[k] === i));
     expect(shards.flat().length).toBe(units.length);
     expect(new Set(shards.flat()).size).toBe(units.length);
+    expect(shardUnits(c, 4)).toEqual(dealt); // every task deals the same
+    // 10 shards of 10 seeds x 5 models: every shard gets a mix of models, not one architecture each.
+    const many = parseStudyConfig({ preset: 'pneumonia', seeds: [127, 95, 14, 19, 77, 42, 33, 3, 215, 28] });
+    const ten = shardUnits(many, 10);
+    for (let i = 0; i < 10; i++) expect(new Set(studyUnits(many).filter((_, k) => ten[k] === i).map((u) => u.model)).size).toBeGreaterThan(1);
     expect(parseShard('2/4')).toEqual({ index: 2, count: 4 });
     for (const bad of ['0/4', '5/4', '1', 'a/b']) expect(() => parseShard(bad)).toThrow(/--shard must be i\/n with 1 <= i <= n/);
   });

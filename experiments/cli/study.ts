@@ -18,7 +18,8 @@ const USAGE = `usage: medgrad study [--preset NAME | --config FILE] [--out DIR] 
   --config FILE    a JSON study config (keys as in experiments/study/config.ts; "preset" picks
                    the defaults it starts from; epsilons in 1/255 units unless "epsUnit": "fraction")
   --out DIR        output folder (default runs/study-<name>); re-running skips finished cells
-  --shard i/n      run only units i, i+n, i+2n, ... (1-based), e.g. one task of a Slurm array
+  --shard i/n      run only the units dealt to shard i of n (1-based; units balanced by estimated
+                   work, every shard a mix of models), e.g. one task of a Slurm array
                    writing to a shared --out; the tables cover every cell finished so far
   --shard auto     i/n from a Slurm array (SLURM_ARRAY_TASK_ID, _MIN/_MAX or _COUNT) or a
                    Kubernetes Indexed Job (JOB_COMPLETION_INDEX, count from auto/N or

@@ -2,7 +2,7 @@
 // FLOPs from the models' layer shapes (flops.ts) and the split sizes of its data (read from the
 // labels, no pixels decoded); a short timed training step of each model on this adapter gives
 // its rate; the time on one machine and on n machines follows from the runner's assignment of
-// units to shards (`--shard i/n` takes units i, i+n, ...). The attack counts are upper bounds:
+// units to shards (shardUnits). The attack counts are upper bounds:
 // restarts and Square's queries are counted on every attacked image, where the study runs them
 // only on the images not yet broken; training counts every epoch, where early stopping may end
 // sooner.
@@ -16,7 +16,7 @@ import type { ImageDataset } from '../data/dataset.js';
 import { adamFor, trainStep } from '../train/step.js';
 import { checkDatasets, perClassCount, type StudyConfig } from './config.js';
 import { ATTACK_STEP, forwardFlops, TRAIN_STEP, type ModelShape } from './flops.js';
-import { cellId, inShard, studyUnits, unitSplits, type Regime } from './runner.js';
+import { cellId, inShard, shardUnits, studyUnits, unitSplits, type Regime } from './runner.js';
 import { transferAttack, transferId } from './transfer.js';
 
 export interface CellPlan {
@@ -164,9 +164,10 @@ export async function planStudy(c: StudyConfig, o: PlanOptions = {}): Promise<St
   const counts = [...new Set([1, ...(o.machines ?? [])])].sort((a, b) => a - b);
   const machines = counts.map((count) => {
     const load = new Array<number>(count).fill(0), low = new Array<number>(count).fill(0);
+    const dealt = shardUnits(c, count);
     cells.forEach((cell, k) => {
-      const key = k < unitOfCell.length ? unitOfCell[k]! : transferShard[k - unitOfCell.length]!;
-      const shard = Array.from({ length: count }, (_, i) => i).find((i) => inShard(key, { index: i + 1, count }))!;
+      const shard = k < unitOfCell.length ? dealt[unitOfCell[k]!]!
+        : Array.from({ length: count }, (_, i) => i).find((i) => inShard(transferShard[k - unitOfCell.length]!, { index: i + 1, count }))!;
       load[shard] = load[shard]! + cell.seconds;
       low[shard] = low[shard]! + cell.secondsLow;
     });

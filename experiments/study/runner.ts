@@ -2,8 +2,8 @@
 // (standard training, its attack evaluation, then adversarial training and its evaluation
 // where configured), each cell with a stable id. A finished cell's result is one JSON file in
 // OUT/cells/, written atomically, and re-running skips it: a killed study resumes where it
-// stopped (a killed training cell resumes from its last epoch). `--shard i/n` takes every n-th
-// unit, so a scheduler's array job can spread a study over machines sharing OUT; cells are
+// stopped (a killed training cell resumes from its last epoch). `--shard i/n` takes the units
+// dealt to shard i of n (shardUnits), so a scheduler's array job can spread a study over machines sharing OUT; cells are
 // claimed with leases (lease.ts), so tasks sharing OUT never run one cell at the same time.
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { attackedSet, type AttackRecord, type RobustnessResult } from '../attack
 import { evaluateWithChecks, type SanityCheck } from '../attacks/sanity.js';
 import { checkDatasets, perClassCount, type DatasetConfig, type StudyConfig } from './config.js';
 import { runTransfer, saveExamples, transferAttack, transferId, type TransferCell } from './transfer.js';
+import { forwardFlops } from './flops.js';
 import { claim, defaultOwner, leaseTtlMs, type LeaseOptions, type LeaseRecord } from './lease.js';
 
 export type Regime = 'standard' | 'adversarial';
@@ -51,6 +52,25 @@ export function parseShard(s: string): { index: number; count: number } {
 }
 
 export const inShard = (unitIndex: number, shard: { index: number; count: number }): boolean => unitIndex % shard.count === shard.index - 1;
+
+/**
+ * The shard (0-based) of every unit: heaviest first, each to the least-loaded shard (ties: the
+ * lowest), by an estimate of its work (forward FLOPs of its model times its regimes). Dealing
+ * units round-robin would give each of 10 shards of a 5-model study one architecture, the
+ * CBR-LargeT shards finishing hours after the others. Deterministic: every task computes the same.
+ */
+export function shardUnits(c: StudyConfig, count: number): number[] {
+  const units = studyUnits(c);
+  const cost = units.map((u) => u.regimes.length * forwardFlops({ model: u.model, imageSize: u.dataset.imageSize, channels: u.dataset.channels, classes: 2, smallInput: c.smallInput }));
+  const load = new Array<number>(count).fill(0);
+  const shardOf = new Array<number>(units.length).fill(0);
+  for (const i of units.map((_, k) => k).sort((a, b) => cost[b]! - cost[a]! || a - b)) {
+    const s = load.indexOf(Math.min(...load));
+    shardOf[i] = s;
+    load[s] = load[s]! + cost[i]!;
+  }
+  return shardOf;
+}
 
 export function readCells(out: string): Cell[] {
   const dir = join(out, 'cells');
@@ -103,7 +123,8 @@ export async function runStudy(c: StudyConfig, out: string, o: RunStudyOptions =
   }
   if (!existsSync(cfgFile)) writeFileAtomic(cfgFile, cfgText);
   const shard = o.shard ?? { index: 1, count: 1 };
-  const mine = studyUnits(c).filter((_, i) => inShard(i, shard));
+  const dealt = shardUnits(c, shard.count);
+  const mine = studyUnits(c).filter((_, i) => dealt[i] === shard.index - 1);
   const todo = mine.flatMap((u) => u.regimes.flatMap((r) => [cellId(u, r, 'train'), cellId(u, r, 'attack')]));
   const done = (id: string) => existsSync(cellFile(out, id));
   const pending = todo.filter((id) => !done(id));
