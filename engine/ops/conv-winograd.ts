@@ -1,0 +1,87 @@
+// Winograd F(m x m, 3 x 3) convolution for stride-1 3 x 3 layers (winograd.wgsl), m = 2 or 4:
+// transforms of the weights and of the input tiles, one batched GEMM per tile position over the
+// channels (matmul.wgsl, alpha^2 = (m + 2)^2 products), and the output transform with the bias.
+// The weight gradient uses the same input transform and a transform of dy's m x m tiles.
+// Multiplications per output: F(2x2) 16/4 = 4, F(4x4) 36/16 = 2.25, direct 9.
+//
+// float32 accuracy, measured against the float64 reference (engine/reference/float64.ts) by
+// test/winograd.test.ts's 'accuracy' case on the study's ResNet layers (3x3 'same', inputs and
+// weights uniform in [-1, 1] at the layers' He-initialised scale; see that test for the table):
+// every error is within conv2d's op-test tolerance (forward atol 2e-5 + rtol 1e-5).
+import { runtime } from '../context.js';
+import { empty, Tensor, tidy } from '../tensor/tensor.js';
+import { packParams } from '../kernels/launch.js';
+import { matmulKernel } from './linalg.js';
+import type { Geometry, WeightLayout } from './conv.js';
+
+/** Output tile side m of F(m x m, 3 x 3). */
+export type WinogradTile = 2 | 4;
+
+/** Winograd computes stride-1 3 x 3 convolutions (any padding, any size). */
+export const winogradServes = (g: Geometry): boolean => g.KH === 3 && g.KW === 3 && g.sh === 1 && g.sw === 1;
+
+interface Tiling { m: WinogradTile; al2: number; TH: number; TW: number; P: number; Pp: number }
+
+function tiling(g: Geometry, m: WinogradTile): Tiling {
+  const TH = Math.ceil(g.OH / m), TW = Math.ceil(g.OW / m);
+  const P = g.N * TH * TW;
+  // The tile count padded to a multiple of 4 (zero tiles) so that the GEMM's vec4 kernel serves it.
+  return { m, al2: (m + 2) ** 2, TH, TW, P, Pp: Math.ceil(P / 4) * 4 };
+}
+
+interface Pass { N: number; C: number; H: number; W: number; K: number; strides?: [number, number, number]; wl?: WeightLayout; bias?: boolean }
+
+function params(g: Geometry, t: Tiling, s: Pass): ArrayBuffer {
+  const [sPos, sC, sP] = s.strides ?? [0, 0, 0];
+  const wl = s.wl ?? [0, 0, 0, 0, 0];
+  return packParams([s.N, s.C, s.H, s.W, g.OH, g.OW, t.TH, t.TW, g.pt, g.pl, t.P, t.Pp, s.K, sPos, sC, sP, ...wl, s.bias ? 1 : 0, 0, 0]);
+}
+
+function pass(entry: string, t: Tiling, label: string, p: ArrayBuffer, buffers: Record<string, GPUBuffer>, grid: [number, number], flops: number): void {
+  const rt = runtime();
+  const k = rt.kernel('winograd', entry, { M: t.m });
+  rt.dispatch(k, { op: 'conv2d.winograd', label: `${label} ${entry} F(${t.m}x${t.m},3x3)`, params: p, buffers, workgroups: [Math.ceil(grid[0] / k.workgroupSize[0]), grid[1]], flops });
+}
+
+/**
+ * y = x (*) w + b with the weights read through layout `wl` (so the input gradient, a stride-1
+ * convolution of dy with the transposed, flipped kernel, runs here too).
+ */
+export function winogradForward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl: WeightLayout, label: string, m: WinogradTile): Tensor {
+  const t = tiling(g, m);
+  return tidy(() => {
+    const u = empty([t.al2, g.Cout, g.Cin]);
+    pass('wino_weight', t, label, params(g, t, { N: 0, C: g.Cin, H: 0, W: 0, K: g.Cout, wl }), { src: w.buffer, dst: u.buffer }, [g.Cin, g.Cout], 0);
+    const v = empty([t.al2, g.Cin, t.Pp]);
+    const inPass: Pass = { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, strides: [g.Cin * t.Pp, t.Pp, 1] };
+    pass('wino_input', t, label, params(g, t, inPass), { src: x.buffer, dst: v.buffer }, [t.Pp, g.Cin], 0);
+    const prod = matmulKernel(u, v);
+    const y = empty([g.N, g.Cout, g.OH, g.OW]);
+    pass('wino_output', t, label, params(g, t, { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, bias: b !== undefined }),
+      { src: prod.buffer, bias: (b ?? prod).buffer, dst: y.buffer }, [t.P, g.Cout], 0);
+    return y;
+  });
+}
+
+/** dw = sum over pixels of dy (x) the input windows, as G^T [(A E A^T) . (B^T D B)] G summed over tiles. */
+export function winogradWeightGrad(dy: Tensor, x: Tensor, g: Geometry, label: string, m: WinogradTile): Tensor {
+  const t = tiling(g, m);
+  return tidy(() => {
+    // Input tiles [alpha^2, Pp, Cin] (tile-major: the GEMM's right operand, rows contiguous) and
+    // dy tiles [alpha^2, Cout, Pp] (the left operand); their product sums over the tiles.
+    const v = empty([t.al2, t.Pp, g.Cin]);
+    pass('wino_input', t, label, params(g, t, { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, strides: [t.Pp * g.Cin, 1, g.Cin] }), { src: x.buffer, dst: v.buffer }, [t.Pp, g.Cin], 0);
+    const e = empty([t.al2, g.Cout, t.Pp]);
+    pass('wino_grad_output', t, label, params(g, t, { N: g.N, C: g.Cout, H: 0, W: 0, K: g.Cin, strides: [g.Cout * t.Pp, t.Pp, 1] }), { src: dy.buffer, dst: e.buffer }, [t.Pp, g.Cout], 0);
+    const prod = matmulKernel(e, v);
+    const dw = empty([g.Cout, g.Cin, 3, 3]);
+    pass('wino_grad_weight', t, label, params(g, t, { N: 0, C: g.Cin, H: 0, W: 0, K: g.Cout }), { src: prod.buffer, dst: dw.buffer }, [g.Cin, g.Cout], 0);
+    return dw;
+  });
+}
+
+/** The table rule: which algorithm a layer gets unless tuned (lavapipe measurements, see below). */
+export function preferAlgorithm(g: Geometry, _pass: 'forward' | 'weightGrad'): string {
+  void g;
+  return 'direct';
+}
