@@ -18,7 +18,9 @@ struct Params {
   pt: u32, pl: u32, P: u32, Pp: u32,     // top / left padding, tiles N TH TW, padded tile count
   K: u32, s_pos: u32, s_c: u32, s_p: u32, // the other channel count; transform output strides
   w_co: i32, w_ci: i32, w_kh: i32, w_kw: i32,
-  w_off: i32, has_bias: u32, pad0: u32, pad1: u32,
+  w_off: i32, has_bias: u32,
+  Cp: u32,  // channels of wino_input's output and wino_grad_weight's input: C, or C padded (zeros) to a multiple of 4
+  pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -105,15 +107,15 @@ fn tile(q: u32) -> vec3<u32> {
   return vec3<u32>(q / per, (q % per) / p.TW * M, q % p.TW * M);
 }
 
-// gid.x: tile (up to the padded count, zeros beyond the real ones); gid.y: channel.
+// gid.x: tile (up to the padded count, zeros beyond the real ones); gid.y: channel (up to Cp, zeros beyond C).
 @compute @workgroup_size(64)
 fn wino_input(@builtin(global_invocation_id) gid: vec3<u32>) {
   let q = gid.x;
   let c = gid.y;
-  if (q >= p.Pp || c >= p.C) { return; }
+  if (q >= p.Pp || c >= p.Cp) { return; }
   let al = M + 2u;
   var d: T6;
-  if (q < p.P) {
+  if (q < p.P && c < p.C) {
     let t = tile(q);
     let plane = (t.x * p.C + c) * p.H;
     let top = i32(t.y) - i32(p.pt);
@@ -197,7 +199,7 @@ fn wino_grad_output(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 
-// gid.x: input channel ci < C; gid.y: output channel co < K. M [alpha^2, K, C] -> dw [K, C, 3, 3].
+// gid.x: input channel ci < C; gid.y: output channel co < K. M [alpha^2, K, Cp] -> dw [K, C, 3, 3].
 @compute @workgroup_size(64)
 fn wino_grad_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
   let ci = gid.x;
@@ -205,7 +207,7 @@ fn wino_grad_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (ci >= p.C || co >= p.K) { return; }
   let al = M + 2u;
   var m: T6;
-  for (var i = 0u; i < al * al; i++) { m[i / al * 6u + i % al] = src[(i * p.K + co) * p.C + ci]; }
+  for (var i = 0u; i < al * al; i++) { m[i / al * 6u + i % al] = src[(i * p.K + co) * p.Cp + ci]; }
   let w = tf2(GT, m, al);
   let base = (co * p.C + ci) * 9u;
   for (var i = 0u; i < 9u; i++) { dst[base + i] = w[i / 3u * 6u + i % 3u]; }

@@ -29,12 +29,12 @@ function tiling(g: Geometry, m: WinogradTile): Tiling {
   return { m, al2: (m + 2) ** 2, TH, TW, P, Pp: Math.ceil(P / 4) * 4 };
 }
 
-interface Pass { N: number; C: number; H: number; W: number; K: number; strides?: [number, number, number]; wl?: WeightLayout; bias?: boolean }
+interface Pass { N: number; C: number; H: number; W: number; K: number; Cp?: number; strides?: [number, number, number]; wl?: WeightLayout; bias?: boolean }
 
 function params(g: Geometry, t: Tiling, s: Pass): ArrayBuffer {
   const [sPos, sC, sP] = s.strides ?? [0, 0, 0];
   const wl = s.wl ?? [0, 0, 0, 0, 0];
-  return packParams([s.N, s.C, s.H, s.W, g.OH, g.OW, t.TH, t.TW, g.pt, g.pl, t.P, t.Pp, s.K, sPos, sC, sP, ...wl, s.bias ? 1 : 0, 0, 0]);
+  return packParams([s.N, s.C, s.H, s.W, g.OH, g.OW, t.TH, t.TW, g.pt, g.pl, t.P, t.Pp, s.K, sPos, sC, sP, ...wl, s.bias ? 1 : 0, s.Cp ?? s.C, 0]);
 }
 
 function pass(entry: string, t: Tiling, label: string, p: ArrayBuffer, buffers: Record<string, GPUBuffer>, grid: [number, number], flops: number): void {
@@ -67,21 +67,30 @@ export function winogradForward(x: Tensor, w: Tensor, b: Tensor | undefined, g: 
 export function winogradWeightGrad(dy: Tensor, x: Tensor, g: Geometry, label: string, m: WinogradTile): Tensor {
   const t = tiling(g, m);
   return tidy(() => {
-    // Input tiles [alpha^2, Pp, Cin] (tile-major: the GEMM's right operand, rows contiguous) and
-    // dy tiles [alpha^2, Cout, Pp] (the left operand); their product sums over the tiles.
-    const v = empty([t.al2, t.Pp, g.Cin]);
-    pass('wino_input', t, label, params(g, t, { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, strides: [t.Pp * g.Cin, 1, g.Cin] }), { src: x.buffer, dst: v.buffer }, [t.Pp, g.Cin], 0);
+    // Input tiles [alpha^2, Pp, Cp] (tile-major: the GEMM's right operand, rows contiguous, Cin
+    // padded with zeros to a multiple of 4 for the vec4 GEMM kernel) and dy tiles
+    // [alpha^2, Cout, Pp] (the left operand); their product sums over the tiles.
+    const Cp = Math.ceil(g.Cin / 4) * 4;
+    const v = empty([t.al2, t.Pp, Cp]);
+    pass('wino_input', t, label, params(g, t, { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, Cp, strides: [t.Pp * Cp, 1, Cp] }), { src: x.buffer, dst: v.buffer }, [t.Pp, Cp], 0);
     const e = empty([t.al2, g.Cout, t.Pp]);
     pass('wino_grad_output', t, label, params(g, t, { N: g.N, C: g.Cout, H: 0, W: 0, K: g.Cin, strides: [g.Cout * t.Pp, t.Pp, 1] }), { src: dy.buffer, dst: e.buffer }, [t.Pp, g.Cout], 0);
     const prod = matmulKernel(e, v);
     const dw = empty([g.Cout, g.Cin, 3, 3]);
-    pass('wino_grad_weight', t, label, params(g, t, { N: 0, C: g.Cin, H: 0, W: 0, K: g.Cout }), { src: prod.buffer, dst: dw.buffer }, [g.Cin, g.Cout], 0);
+    pass('wino_grad_weight', t, label, params(g, t, { N: 0, C: g.Cin, H: 0, W: 0, K: g.Cout, Cp }), { src: prod.buffer, dst: dw.buffer }, [g.Cin, g.Cout], 0);
     return dw;
   });
 }
 
-/** The table rule: which algorithm a layer gets unless tuned (lavapipe measurements, see below). */
-export function preferAlgorithm(g: Geometry, _pass: 'forward' | 'weightGrad'): string {
-  void g;
-  return 'direct';
+/**
+ * The table rule (lavapipe): F(4x4, 3x3) for layers of at least 8 input and output channels and
+ * 50 MFLOP of direct work, the direct kernels otherwise. Measured per pass (forward, input and
+ * weight gradients) in one interleaved run on a shared machine: F(4x4) was the fastest on the
+ * ResNet layers at batch 32 (16-64 channels, 7-64 px), usually 1.5-4x the direct kernels and
+ * ahead of F(2x2); for 3 input channels (the stem), and on small layers (batch 1, under ~20
+ * MFLOP) where its four passes cost more than they save, the direct kernels were as fast or faster.
+ */
+export function preferAlgorithm(g: Geometry): 'direct' | 'winograd-f4' {
+  const flops = 2 * g.N * g.OH * g.OW * g.Cin * g.Cout * 9;
+  return winogradServes(g) && g.Cin >= 8 && g.Cout >= 8 && flops >= 5e7 ? 'winograd-f4' : 'direct';
 }

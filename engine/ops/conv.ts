@@ -74,7 +74,7 @@ export const CONV_ALGORITHM = defineKernel<Geometry, Algorithm<ForwardFn>>({
   name: 'conv2d.algorithm',
   variants: [{ name: 'direct', run: direct },
     ...tiles.map((m) => ({ name: `winograd-f${m}`, serves: winogradServes, run: ((x, w, b, g, wl, op) => winogradForward(x, w, b, g, wl, op, m)) as ForwardFn }))],
-  prefer: (g, c) => c.find((v) => v.name === preferAlgorithm(g, 'forward')) ?? c[0]!,
+  prefer: (g, c) => c.find((v) => v.name === preferAlgorithm(g)) ?? c[0]!,
   bucket: bucketOf,
   sample: (g) => {
     const x = filled([g.N, g.Cin, g.H, g.W], 0.5);
@@ -88,7 +88,7 @@ export const CONV_WEIGHT_GRAD_ALGORITHM = defineKernel<Geometry, Algorithm<Weigh
   name: 'conv2d.weightGrad.algorithm',
   variants: [{ name: 'direct', run: directWeightGrad },
     ...tiles.map((m) => ({ name: `winograd-f${m}`, serves: winogradServes, run: ((dy, x, g) => winogradWeightGrad(dy, x, g, 'conv2d.dw', m)) as WeightGradFn }))],
-  prefer: (g, c) => c.find((v) => v.name === preferAlgorithm(g, 'weightGrad')) ?? c[0]!,
+  prefer: (g, c) => c.find((v) => v.name === preferAlgorithm(g)) ?? c[0]!,
   bucket: bucketOf,
   sample: (g) => {
     const dy = filled([g.N, g.Cout, g.OH, g.OW], 0.5);
