@@ -128,6 +128,8 @@ describe('conv2d algorithms forced through the registry', () => {
     expect(p.candidates(CONV_ALGORITHM, g(3, 1)).map((v) => v.name)).toEqual([...ALGORITHMS]);
     expect(p.candidates(CONV_ALGORITHM, g(3, 2)).map((v) => v.name)).toEqual(['direct']);
     expect(p.candidates(CONV_WEIGHT_GRAD_ALGORITHM, g(5, 1)).map((v) => v.name)).toEqual(['direct']);
+    // A layer whose transformed tensors would pass WebGPU's default binding limit stays direct.
+    expect(p.candidates(CONV_ALGORITHM, { ...g(3, 1), N: 64, Cin: 256, Cout: 256, H: 128, W: 128, OH: 128, OW: 128 }).map((v) => v.name)).toEqual(['direct']);
     p.force(CONV_ALGORITHM.name, 'winograd-f4');
     try {
       expect(p.pick(CONV_ALGORITHM, g(3, 2)).name).toBe('direct');

@@ -17,8 +17,15 @@ import type { Geometry, WeightLayout } from './conv.js';
 /** Output tile side m of F(m x m, 3 x 3). */
 export type WinogradTile = 2 | 4;
 
-/** Winograd computes stride-1 3 x 3 convolutions (any padding, any size). */
-export const winogradServes = (g: Geometry): boolean => g.KH === 3 && g.KW === 3 && g.sh === 1 && g.sw === 1;
+/**
+ * F(m x m, 3 x 3) computes stride-1 3 x 3 convolutions (any padding, any size) whose transformed
+ * tensors fit one storage binding of WebGPU's default limit (128 MiB); larger layers stay direct.
+ */
+export function winogradServes(g: Geometry, m: WinogradTile): boolean {
+  if (g.KH !== 3 || g.KW !== 3 || g.sh !== 1 || g.sw !== 1) return false;
+  const t = tiling(g, m);
+  return 4 * t.al2 * Math.max(g.Cin + 3, g.Cout) * t.Pp <= 2 ** 27;
+}
 
 interface Tiling { m: WinogradTile; al2: number; TH: number; TW: number; P: number; Pp: number }
 
@@ -37,34 +44,35 @@ function params(g: Geometry, t: Tiling, s: Pass): ArrayBuffer {
   return packParams([s.N, s.C, s.H, s.W, g.OH, g.OW, t.TH, t.TW, g.pt, g.pl, t.P, t.Pp, s.K, sPos, sC, sP, ...wl, s.bias ? 1 : 0, s.Cp ?? s.C, 0]);
 }
 
-function pass(entry: string, t: Tiling, label: string, p: ArrayBuffer, buffers: Record<string, GPUBuffer>, grid: [number, number], flops: number): void {
+// Each pass counts as the op it serves (conv2d, conv2d.dx, conv2d.dw), so profiles stay comparable with the direct kernels'.
+function pass(entry: string, t: Tiling, op: string, p: ArrayBuffer, buffers: Record<string, GPUBuffer>, grid: [number, number]): void {
   const rt = runtime();
   const k = rt.kernel('winograd', entry, { M: t.m });
-  rt.dispatch(k, { op: 'conv2d.winograd', label: `${label} ${entry} F(${t.m}x${t.m},3x3)`, params: p, buffers, workgroups: [Math.ceil(grid[0] / k.workgroupSize[0]), grid[1]], flops });
+  rt.dispatch(k, { op, label: `${op} ${entry} F(${t.m}x${t.m},3x3)`, params: p, buffers, workgroups: [Math.ceil(grid[0] / k.workgroupSize[0]), grid[1]] });
 }
 
 /**
  * y = x (*) w + b with the weights read through layout `wl` (so the input gradient, a stride-1
  * convolution of dy with the transposed, flipped kernel, runs here too).
  */
-export function winogradForward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl: WeightLayout, label: string, m: WinogradTile): Tensor {
+export function winogradForward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl: WeightLayout, op: string, m: WinogradTile): Tensor {
   const t = tiling(g, m);
   return tidy(() => {
     const u = empty([t.al2, g.Cout, g.Cin]);
-    pass('wino_weight', t, label, params(g, t, { N: 0, C: g.Cin, H: 0, W: 0, K: g.Cout, wl }), { src: w.buffer, dst: u.buffer }, [g.Cin, g.Cout], 0);
+    pass('wino_weight', t, op, params(g, t, { N: 0, C: g.Cin, H: 0, W: 0, K: g.Cout, wl }), { src: w.buffer, dst: u.buffer }, [g.Cin, g.Cout]);
     const v = empty([t.al2, g.Cin, t.Pp]);
     const inPass: Pass = { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, strides: [g.Cin * t.Pp, t.Pp, 1] };
-    pass('wino_input', t, label, params(g, t, inPass), { src: x.buffer, dst: v.buffer }, [t.Pp, g.Cin], 0);
-    const prod = matmulKernel(u, v);
+    pass('wino_input', t, op, params(g, t, inPass), { src: x.buffer, dst: v.buffer }, [t.Pp, g.Cin]);
+    const prod = matmulKernel(u, v, false, false, op);
     const y = empty([g.N, g.Cout, g.OH, g.OW]);
-    pass('wino_output', t, label, params(g, t, { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, bias: b !== undefined }),
-      { src: prod.buffer, bias: (b ?? prod).buffer, dst: y.buffer }, [t.P, g.Cout], 0);
+    pass('wino_output', t, op, params(g, t, { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, bias: b !== undefined }),
+      { src: prod.buffer, bias: (b ?? prod).buffer, dst: y.buffer }, [t.P, g.Cout]);
     return y;
   });
 }
 
 /** dw = sum over pixels of dy (x) the input windows, as G^T [(A E A^T) . (B^T D B)] G summed over tiles. */
-export function winogradWeightGrad(dy: Tensor, x: Tensor, g: Geometry, label: string, m: WinogradTile): Tensor {
+export function winogradWeightGrad(dy: Tensor, x: Tensor, g: Geometry, op: string, m: WinogradTile): Tensor {
   const t = tiling(g, m);
   return tidy(() => {
     // Input tiles [alpha^2, Pp, Cp] (tile-major: the GEMM's right operand, rows contiguous, Cin
@@ -72,12 +80,12 @@ export function winogradWeightGrad(dy: Tensor, x: Tensor, g: Geometry, label: st
     // [alpha^2, Cout, Pp] (the left operand); their product sums over the tiles.
     const Cp = Math.ceil(g.Cin / 4) * 4;
     const v = empty([t.al2, t.Pp, Cp]);
-    pass('wino_input', t, label, params(g, t, { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, Cp, strides: [t.Pp * Cp, 1, Cp] }), { src: x.buffer, dst: v.buffer }, [t.Pp, Cp], 0);
+    pass('wino_input', t, op, params(g, t, { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, Cp, strides: [t.Pp * Cp, 1, Cp] }), { src: x.buffer, dst: v.buffer }, [t.Pp, Cp]);
     const e = empty([t.al2, g.Cout, t.Pp]);
-    pass('wino_grad_output', t, label, params(g, t, { N: g.N, C: g.Cout, H: 0, W: 0, K: g.Cin, strides: [g.Cout * t.Pp, t.Pp, 1] }), { src: dy.buffer, dst: e.buffer }, [t.Pp, g.Cout], 0);
-    const prod = matmulKernel(e, v);
+    pass('wino_grad_output', t, op, params(g, t, { N: g.N, C: g.Cout, H: 0, W: 0, K: g.Cin, strides: [g.Cout * t.Pp, t.Pp, 1] }), { src: dy.buffer, dst: e.buffer }, [t.Pp, g.Cout]);
+    const prod = matmulKernel(e, v, false, false, op);
     const dw = empty([g.Cout, g.Cin, 3, 3]);
-    pass('wino_grad_weight', t, label, params(g, t, { N: 0, C: g.Cin, H: 0, W: 0, K: g.Cout, Cp }), { src: prod.buffer, dst: dw.buffer }, [g.Cin, g.Cout], 0);
+    pass('wino_grad_weight', t, op, params(g, t, { N: 0, C: g.Cin, H: 0, W: 0, K: g.Cout, Cp }), { src: prod.buffer, dst: dw.buffer }, [g.Cin, g.Cout]);
     return dw;
   });
 }
@@ -92,5 +100,5 @@ export function winogradWeightGrad(dy: Tensor, x: Tensor, g: Geometry, label: st
  */
 export function preferAlgorithm(g: Geometry): 'direct' | 'winograd-f4' {
   const flops = 2 * g.N * g.OH * g.OW * g.Cin * g.Cout * 9;
-  return winogradServes(g) && g.Cin >= 8 && g.Cout >= 8 && flops >= 5e7 ? 'winograd-f4' : 'direct';
+  return winogradServes(g, 4) && g.Cin >= 8 && g.Cout >= 8 && flops >= 5e7 ? 'winograd-f4' : 'direct';
 }

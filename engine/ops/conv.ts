@@ -1,6 +1,7 @@
 // conv2d on NCHW activations and [Cout, Cin, KH, KW] weights (conv2d.wgsl): forward with the
 // bias fused, input gradient through the same kernel (transposed, flipped weights), weight
 // gradient as split-K partial sums reduced by reduce.wgsl, bias gradient as per-channel sums.
+// Stride-1 3x3 layers may instead run Winograd's algorithm (conv-winograd.ts), chosen by policy.
 import { runtime } from '../context.js';
 import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
@@ -73,7 +74,7 @@ type ForwardFn = (x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl: 
 export const CONV_ALGORITHM = defineKernel<Geometry, Algorithm<ForwardFn>>({
   name: 'conv2d.algorithm',
   variants: [{ name: 'direct', run: direct },
-    ...tiles.map((m) => ({ name: `winograd-f${m}`, serves: winogradServes, run: ((x, w, b, g, wl, op) => winogradForward(x, w, b, g, wl, op, m)) as ForwardFn }))],
+    ...tiles.map((m) => ({ name: `winograd-f${m}`, serves: (g: Geometry) => winogradServes(g, m), run: ((x, w, b, g, wl, op) => winogradForward(x, w, b, g, wl, op, m)) as ForwardFn }))],
   prefer: (g, c) => c.find((v) => v.name === preferAlgorithm(g)) ?? c[0]!,
   bucket: bucketOf,
   sample: (g) => {
@@ -87,7 +88,7 @@ type WeightGradFn = (dy: Tensor, x: Tensor, g: Geometry) => Tensor;
 export const CONV_WEIGHT_GRAD_ALGORITHM = defineKernel<Geometry, Algorithm<WeightGradFn>>({
   name: 'conv2d.weightGrad.algorithm',
   variants: [{ name: 'direct', run: directWeightGrad },
-    ...tiles.map((m) => ({ name: `winograd-f${m}`, serves: winogradServes, run: ((dy, x, g) => winogradWeightGrad(dy, x, g, 'conv2d.dw', m)) as WeightGradFn }))],
+    ...tiles.map((m) => ({ name: `winograd-f${m}`, serves: (g: Geometry) => winogradServes(g, m), run: ((dy, x, g) => winogradWeightGrad(dy, x, g, 'conv2d.dw', m)) as WeightGradFn }))],
   prefer: (g, c) => c.find((v) => v.name === preferAlgorithm(g)) ?? c[0]!,
   bucket: bucketOf,
   sample: (g) => {
