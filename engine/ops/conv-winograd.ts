@@ -92,13 +92,14 @@ export function winogradWeightGrad(dy: Tensor, x: Tensor, g: Geometry, op: strin
 
 /**
  * The table rule (lavapipe): F(4x4, 3x3) for layers of at least 8 input and output channels and
- * 50 MFLOP of direct work, the direct kernels otherwise. Measured per pass (forward, input and
- * weight gradients) in one interleaved run on a shared machine: F(4x4) was the fastest on the
- * ResNet layers at batch 32 (16-64 channels, 7-64 px), usually 1.5-4x the direct kernels and
- * ahead of F(2x2); for 3 input channels (the stem), and on small layers (batch 1, under ~20
- * MFLOP) where its four passes cost more than they save, the direct kernels were as fast or faster.
+ * 20 MFLOP of direct work, the direct kernels otherwise. Measured (forward + both gradients, the
+ * algorithms interleaved in one process, 5-7 repetitions, on a machine shared with other jobs):
+ * F(4x4) was the fastest at batch 32 on the ResNet layers (16-64 channels, 7-64 px), median
+ * 1.5-5.8x the direct kernels, and ahead of F(2x2) (0.9-2.8x); for 3 input channels (the stem)
+ * and below ~10 MFLOP (batch 1-2 at 7-28 px) the direct kernels were as fast or faster, and
+ * between 10 and 20 MFLOP the medians favoured F(4x4) but their spread did not exclude 1.
  */
 export function preferAlgorithm(g: Geometry): 'direct' | 'winograd-f4' {
   const flops = 2 * g.N * g.OH * g.OW * g.Cin * g.Cout * 9;
-  return winogradServes(g, 4) && g.Cin >= 8 && g.Cout >= 8 && flops >= 5e7 ? 'winograd-f4' : 'direct';
+  return winogradServes(g, 4) && g.Cin >= 8 && g.Cout >= 8 && flops >= 2e7 ? 'winograd-f4' : 'direct';
 }
