@@ -2,7 +2,7 @@
 // buckets, then times every variant the adapter can run on one representative shape per bucket
 // and keeps the fastest in the policy (the engine saves it to the adapter's tune cache).
 import type { Engine } from './engine.js';
-import type { KernelDef } from './kernels/variants.js';
+import type { AnyKernel } from './kernels/variants.js';
 import { noGrad } from './autograd/mode.js';
 
 export interface TuneRow { kernel: string; bucket: string; times: Record<string, number>; chosen: string; previous: string }
@@ -29,7 +29,7 @@ async function timeSample(e: Engine, run: () => void, reps: number): Promise<num
 /** Tunes the kernels `workload` uses on engine `e`; returns one row per (kernel, bucket). */
 export async function tune(e: Engine, workload: () => unknown | Promise<unknown>, o: TuneOptions = {}): Promise<TuneRow[]> {
   const policy = e.policy;
-  const seen = new Map<KernelDef<unknown>, Map<string, unknown>>();
+  const seen = new Map<AnyKernel, Map<string, unknown>>();
   policy.recording = seen;
   try {
     await workload();
@@ -41,7 +41,7 @@ export async function tune(e: Engine, workload: () => unknown | Promise<unknown>
   const todo = plan.filter(({ k, shape }) => k.sample && policy.candidates(k, shape).length > 1);
   const rows: TuneRow[] = [];
   for (const { k, bucket, shape } of todo) {
-    const kernel = k as KernelDef<unknown>;
+    const kernel = k;
     const previous = policy.pick(kernel, shape).name;
     const times: Record<string, number> = {};
     const sample = kernel.sample!(shape);

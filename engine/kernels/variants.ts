@@ -3,6 +3,9 @@
 // (features, limits) and which shapes it serves. A policy picks one variant per call: a
 // measured choice from the adapter's tune cache where `medgrad tune` filled one for the shape's
 // bucket, otherwise the kernel's own table rule (the lavapipe-tuned defaults).
+// A choice may also be a whole algorithm of several passes (Winograd against direct convolution):
+// such a kernel's variants are `Choice`s carrying what the op runs, and the op asks the policy
+// for one with pick(); the same rules hold (requirements, serves, forcing, tuning by sample()).
 
 export interface Requirements {
   /** Adapter features the variant's shader enables (e.g. 'subgroups', 'shader-f16'). */
@@ -11,22 +14,28 @@ export interface Requirements {
   limits?: Readonly<Record<string, number>>;
 }
 
-export interface Variant<S> {
+/** What the policy needs of a variant: its name, what it needs from the adapter, the shapes it serves. */
+export interface Choice<S> {
   readonly name: string;
-  readonly family: string;
-  readonly entry: string;
-  /** WGSL override constants of this variant (tile sizes, unrolls). */
-  readonly constants?: Readonly<Record<string, number>>;
+  /** What the variant needs from the adapter (for an algorithm: what its passes' shaders need). */
   readonly requires?: Requirements;
   /** Whether the variant computes this shape (default: every shape). */
   serves?(shape: S): boolean;
 }
 
-export interface KernelDef<S> {
+/** A variant that is one WGSL entry point, compiled and dispatched by the runtime. */
+export interface Variant<S> extends Choice<S> {
+  readonly family: string;
+  readonly entry: string;
+  /** WGSL override constants of this variant (tile sizes, unrolls). */
+  readonly constants?: Readonly<Record<string, number>>;
+}
+
+export interface KernelDef<S, V extends Choice<S> = Variant<S>> {
   readonly name: string;
-  readonly variants: ReadonlyArray<Variant<S>>;
+  readonly variants: ReadonlyArray<V>;
   /** The table rule among the variants that can run the shape (default: the first). */
-  prefer?(shape: S, candidates: ReadonlyArray<Variant<S>>): Variant<S>;
+  prefer?(shape: S, candidates: ReadonlyArray<V>): V;
   /** Shapes that share a tuned choice; kernels without a bucket are never tuned. */
   bucket?(shape: S): string;
   /** Sets up one dispatch of this kernel for `shape` on fresh inputs, for the tuner to time. */
@@ -36,19 +45,22 @@ export interface KernelDef<S> {
 /** A timed unit of work: run() records the kernel's dispatch; dispose() frees its inputs. */
 export interface Sample { run(): void; dispose(): void }
 
-const registry = new Map<string, KernelDef<never>>();
+/** Any declared kernel, as the tuner and the policy handle it. */
+export type AnyKernel = KernelDef<unknown, Choice<unknown>>;
+
+const registry = new Map<string, AnyKernel>();
 
 /** Declares a kernel and its variants (names are unique: a second declaration is a bug). */
-export function defineKernel<S>(def: KernelDef<S>): KernelDef<S> {
+export function defineKernel<S, V extends Choice<S> = Variant<S>>(def: KernelDef<S, V>): KernelDef<S, V> {
   if (registry.has(def.name)) throw new Error(`medgrad: kernel '${def.name}' is declared twice`);
   const names = new Set(def.variants.map((v) => v.name));
   if (names.size !== def.variants.length || names.size === 0) throw new Error(`medgrad: kernel '${def.name}' needs variants with distinct names`);
-  registry.set(def.name, def as unknown as KernelDef<never>);
+  registry.set(def.name, def as unknown as AnyKernel);
   return def;
 }
 
 /** Every declared kernel, in declaration order. */
-export function kernels(): ReadonlyArray<KernelDef<unknown>> { return [...registry.values()] as unknown as KernelDef<unknown>[]; }
+export function kernels(): ReadonlyArray<AnyKernel> { return [...registry.values()]; }
 
 /** Every adapter feature some declared variant can use (init() requests those the adapter has). */
 export function variantFeatures(): string[] {
@@ -63,13 +75,13 @@ export type TuneTable = Record<string, Record<string, string>>;
 
 export class VariantPolicy {
   private forced = new Map<string, string>();
-  private supportedBy = new WeakMap<KernelDef<unknown>, ReadonlyArray<Variant<unknown>>>();
+  private supportedBy = new WeakMap<AnyKernel, ReadonlyArray<Choice<unknown>>>();
   /** While set, every pick is recorded here by kernel and bucket (the tuner's way to see a workload's shapes). */
-  recording: Map<KernelDef<unknown>, Map<string, unknown>> | null = null;
+  recording: Map<AnyKernel, Map<string, unknown>> | null = null;
   constructor(private readonly caps: Capabilities, private table: TuneTable = {}) {}
 
   /** Whether the adapter offers what the variant needs. */
-  supports(v: Variant<unknown>): boolean {
+  supports(v: Choice<unknown>): boolean {
     const r = v.requires;
     if (!r) return true;
     if (r.features?.some((f) => !this.caps.features.has(f))) return false;
@@ -77,25 +89,27 @@ export class VariantPolicy {
   }
 
   /** The variants of `k` this adapter can run at all (fixed per adapter, so computed once per kernel). */
-  private supported<S>(k: KernelDef<S>): ReadonlyArray<Variant<S>> {
-    let vs = this.supportedBy.get(k as KernelDef<unknown>) as ReadonlyArray<Variant<S>> | undefined;
-    if (!vs) this.supportedBy.set(k as KernelDef<unknown>, (vs = k.variants.filter((v) => this.supports(v as Variant<unknown>))) as ReadonlyArray<Variant<unknown>>);
+  private supported<S, V extends Choice<S>>(k: KernelDef<S, V>): ReadonlyArray<V> {
+    const key = k as unknown as AnyKernel;
+    let vs = this.supportedBy.get(key) as ReadonlyArray<V> | undefined;
+    if (!vs) this.supportedBy.set(key, (vs = k.variants.filter((v) => this.supports(v as Choice<unknown>))) as ReadonlyArray<Choice<unknown>>);
     return vs;
   }
 
   /** The variants of `k` that this adapter can run for `shape`, in declaration order. */
-  candidates<S>(k: KernelDef<S>, shape: S): Array<Variant<S>> {
+  candidates<S, V extends Choice<S>>(k: KernelDef<S, V>, shape: S): V[] {
     return this.supported(k).filter((v) => v.serves?.(shape) ?? true);
   }
 
-  pick<S>(k: KernelDef<S>, shape: S): Variant<S> {
+  pick<S, V extends Choice<S>>(k: KernelDef<S, V>, shape: S): V {
     if (this.recording && k.bucket) {
-      const seen = this.recording.get(k as KernelDef<unknown>) ?? new Map<string, unknown>();
-      this.recording.set(k as KernelDef<unknown>, seen);
+      const key = k as unknown as AnyKernel;
+      const seen = this.recording.get(key) ?? new Map<string, unknown>();
+      this.recording.set(key, seen);
       if (!seen.has(k.bucket(shape))) seen.set(k.bucket(shape), shape);
     }
     // On the dispatch path: no allocation unless the kernel has a table rule to consult.
-    const runs = (v: Variant<S>) => v.serves?.(shape) ?? true;
+    const runs = (v: V) => v.serves?.(shape) ?? true;
     const vs = this.supported(k);
     const tuned = k.bucket ? this.table[k.name] : undefined;
     const want = this.forced.get(k.name) ?? (tuned ? tuned[k.bucket!(shape)] : undefined);

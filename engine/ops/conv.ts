@@ -1,11 +1,12 @@
 // conv2d on NCHW activations and [Cout, Cin, KH, KW] weights (conv2d.wgsl): forward with the
 // bias fused, input gradient through the same kernel (transposed, flipped weights), weight
 // gradient as split-K partial sums reduced by reduce.wgsl, bias gradient as per-channel sums.
+// Stride-1 3x3 layers may instead run Winograd's algorithm (conv-winograd.ts), chosen by policy.
 import { runtime } from '../context.js';
 import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
 import { filled, fillKernel, packParams, reduceRowsKernel, stridedCopy } from '../kernels/launch.js';
-import { defineKernel, pow2 } from '../kernels/variants.js';
+import { defineKernel, pow2, type Choice } from '../kernels/variants.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { op } from './record.js';
@@ -13,10 +14,11 @@ import { float } from './checks.js';
 import { checkNCHW, windowGeometry, type Padding, type Pair, type Window } from './window.js';
 import { slice } from './slicing.js';
 import { channelSums } from './norm.js';
+import { preferAlgorithm, winogradForward, winogradServes, winogradWeightGrad, type WinogradTile } from './conv-winograd.js';
 
 export interface Conv2dOptions { stride?: Pair; padding?: Padding }
 
-interface Geometry extends Window { N: number; Cin: number; H: number; W: number; Cout: number; KH: number; KW: number }
+export interface Geometry extends Window { N: number; Cin: number; H: number; W: number; Cout: number; KH: number; KW: number }
 
 function geometry(x: Tensor, w: Tensor, b: Tensor | undefined, o: Conv2dOptions): Geometry {
   float(x, 'conv2d', 'input'); float(w, 'conv2d', 'weight');
@@ -32,7 +34,7 @@ function geometry(x: Tensor, w: Tensor, b: Tensor | undefined, o: Conv2dOptions)
 }
 
 /** Weight strides (co, ci, kh, kw) and offset as conv_fwd reads them; defaults: [Cout, Cin, KH, KW] contiguous. */
-type WeightLayout = [number, number, number, number, number];
+export type WeightLayout = [number, number, number, number, number];
 const plainLayout = (g: Geometry): WeightLayout => [g.Cin * g.KH * g.KW, g.KH * g.KW, g.KW, 1, 0];
 
 function params(g: Geometry, hasBias: boolean, splits = 1, perSplit = 0, wl: WeightLayout = plainLayout(g)): ArrayBuffer {
@@ -40,6 +42,7 @@ function params(g: Geometry, hasBias: boolean, splits = 1, perSplit = 0, wl: Wei
 }
 
 const flopsOf = (g: Geometry) => 2 * g.N * g.Cout * g.OH * g.OW * g.Cin * g.KH * g.KW;
+const bucketOf = (g: Geometry) => `cin${pow2(g.Cin)}.cout${pow2(g.Cout)}.k${g.KH}x${g.KW}.s${g.sh}.px${pow2(g.N * g.OH * g.OW)}`;
 const desc = (g: Geometry) => `[${g.N}, ${g.Cin}, ${g.H}, ${g.W}] * [${g.Cout}, ${g.Cin}, ${g.KH}, ${g.KW}] s${g.sh}x${g.sw} p${g.pt},${g.pb},${g.pl},${g.pr}`;
 
 /**
@@ -52,7 +55,28 @@ export const CONV_FORWARD = defineKernel<Geometry>({
   name: 'conv2d.forward',
   variants: [16, 8, 4].map((rb) => ({ name: `direct-rb${rb}`, family: 'conv2d', entry: 'conv_fwd', constants: { RB: rb } })),
   prefer: (g, c) => c.find((v) => v.constants!.RB === (g.Cout <= 4 ? 4 : g.Cout <= 8 ? 8 : 16)) ?? c[0]!,
-  bucket: (g) => `cin${pow2(g.Cin)}.cout${pow2(g.Cout)}.k${g.KH}x${g.KW}.s${g.sh}.px${pow2(g.N * g.OH * g.OW)}`,
+  bucket: bucketOf,
+  sample: (g) => {
+    const x = filled([g.N, g.Cin, g.H, g.W], 0.5);
+    const w = filled([g.Cout, g.Cin, g.KH, g.KW], 0.25);
+    return { run: () => direct(x, w, undefined, g).dispose(), dispose: () => { x.dispose(); w.dispose(); } };
+  },
+});
+
+/**
+ * Algorithm-level choices (several passes each): the direct kernels above and below, or Winograd
+ * F(2x2,3x3) / F(4x4,3x3) for stride-1 3x3 layers (conv-winograd.ts). One choice serves the
+ * forward and the input gradient (a stride-1 convolution of dy), another the weight gradient.
+ */
+const tiles: WinogradTile[] = [2, 4];
+type Algorithm<F> = Choice<Geometry> & { run: F };
+type ForwardFn = (x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl: WeightLayout, op: string) => Tensor;
+export const CONV_ALGORITHM = defineKernel<Geometry, Algorithm<ForwardFn>>({
+  name: 'conv2d.algorithm',
+  variants: [{ name: 'direct', run: direct },
+    ...tiles.map((m) => ({ name: `winograd-f${m}`, serves: (g: Geometry) => winogradServes(g, m), run: ((x, w, b, g, wl, op) => winogradForward(x, w, b, g, wl, op, m)) as ForwardFn }))],
+  prefer: (g, c) => c.find((v) => v.name === preferAlgorithm(g)) ?? c[0]!,
+  bucket: bucketOf,
   sample: (g) => {
     const x = filled([g.N, g.Cin, g.H, g.W], 0.5);
     const w = filled([g.Cout, g.Cin, g.KH, g.KW], 0.25);
@@ -60,7 +84,25 @@ export const CONV_FORWARD = defineKernel<Geometry>({
   },
 });
 
+type WeightGradFn = (dy: Tensor, x: Tensor, g: Geometry) => Tensor;
+export const CONV_WEIGHT_GRAD_ALGORITHM = defineKernel<Geometry, Algorithm<WeightGradFn>>({
+  name: 'conv2d.weightGrad.algorithm',
+  variants: [{ name: 'direct', run: directWeightGrad },
+    ...tiles.map((m) => ({ name: `winograd-f${m}`, serves: (g: Geometry) => winogradServes(g, m), run: ((dy, x, g) => winogradWeightGrad(dy, x, g, 'conv2d.dw', m)) as WeightGradFn }))],
+  prefer: (g, c) => c.find((v) => v.name === preferAlgorithm(g)) ?? c[0]!,
+  bucket: bucketOf,
+  sample: (g) => {
+    const dy = filled([g.N, g.Cout, g.OH, g.OW], 0.5);
+    const x = filled([g.N, g.Cin, g.H, g.W], 0.25);
+    return { run: () => weightGrad(dy, x, g).dispose(), dispose: () => { dy.dispose(); x.dispose(); } };
+  },
+});
+
 function forward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
+  return runtime().policy.pick(CONV_ALGORITHM, g).run(x, w, b, g, wl, op);
+}
+
+function direct(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
   const y = empty([g.N, g.Cout, g.OH, g.OW]);
   runtime().launch(CONV_FORWARD, g, (k) => {
     const [wx, wy] = k.workgroupSize;
@@ -104,6 +146,10 @@ export const CONV_WEIGHT_GRAD = defineKernel<Geometry>({
 });
 
 function weightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
+  return runtime().policy.pick(CONV_WEIGHT_GRAD_ALGORITHM, g).run(dy, x, g);
+}
+
+function directWeightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   const K = g.Cin * g.KH * g.KW;
   const P = g.N * g.OH * g.OW;
   const rt = runtime();

@@ -45,8 +45,8 @@ export const MATMUL = defineKernel<Product>({
   },
 });
 
-/** C = op(A) x op(B), op = transpose when flagged; A, B at least 2-D. */
-export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
+/** C = op(A) x op(B), op = transpose when flagged; A, B at least 2-D. `opName` is what the profiler counts it as. */
+export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = false, opName = 'matmul'): Tensor {
   const M = transA ? a.shape[a.rank - 1]! : a.shape[a.rank - 2]!;
   const K = transA ? a.shape[a.rank - 2]! : a.shape[a.rank - 1]!;
   const Kb = transB ? b.shape[b.rank - 1]! : b.shape[b.rank - 2]!;
@@ -67,13 +67,13 @@ export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = fals
     const Bv = variant.name === 'rows' && B.colStride !== 1
       ? { t: permute(B.t, B.t.shape.map((_, i, all) => (i === all.length - 2 ? i + 1 : i === all.length - 1 ? i - 1 : i))), batchStride: B.batchStride, rowStride: N, colStride: 1 }
       : B;
-    const label = `matmul ${fmt(a.shape)}${transA ? '^T' : ''} x ${fmt(b.shape)}${transB ? '^T' : ''}`;
+    const label = `${opName} ${fmt(a.shape)}${transA ? '^T' : ''} x ${fmt(b.shape)}${transB ? '^T' : ''}`;
     const [wx, wy] = k.workgroupSize;
     // Output elements per workgroup along N and M: the rows kernel's register block (RV vec4
     // columns x RM rows per invocation) or the tiled kernel's BN x BM tile.
     const [perX, perY] = variant.name === 'rows' ? [4 * k.consts.RV! * wx, k.consts.RM! * wy] : [k.consts.BN!, k.consts.BM!];
     rt.dispatch(k, {
-      op: 'matmul', label,
+      op: opName, label,
       params: packParams([M, N, K, nb, A.batchStride, A.rowStride, A.colStride, 0, Bv.batchStride, Bv.rowStride, Bv.colStride, 0]),
       buffers: { c: out.buffer, a: A.t.buffer, b: Bv.t.buffer, c4: out.buffer, b4: Bv.t.buffer },
       workgroups: [Math.ceil(N / perX), Math.ceil(M / perY), nb],
