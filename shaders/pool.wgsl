@@ -189,6 +189,29 @@ fn pool_bwd_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   }
 }
 
+// One invocation per plane, walking its outputs in order: no other invocation writes the plane,
+// so it zeroes the plane and then adds each output's gradient, in one dispatch (enough planes
+// keep every lane busy: the table rule asks for many).
+@compute @workgroup_size(64)
+fn pool_bwd_plane(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  for (var plane = gid.x; plane < p.planes; plane += nwg.x * 64u) {
+    let base = plane * p.H * p.W;
+    for (var i = base; i < base + p.H * p.W; i++) { dx[i] = 0.0; }
+    for (var oh = 0u; oh < p.OH; oh++) {
+      let orow = (plane * p.OH + oh) * p.OW;
+      for (var ow = 0u; ow < p.OW; ow++) {
+        let o = orow + ow;
+        if (OP == MAX) { dx[base + u32(arg[o])] += dy[o]; continue; }
+        let win = window(oh, ow);
+        let g = dy[o] / area(win);
+        for (var ih = win.x; ih < win.z; ih++) {
+          for (var iw = win.y; iw < win.w; iw++) { dx[base + u32(ih) * p.W + u32(iw)] += g; }
+        }
+      }
+    }
+  }
+}
+
 // One phase (a, b) = (phase / Q, phase % Q) of the scatter, Q = ceil(KW / sw): outputs
 // (a + P u, b + Q v), P = ceil(KH / sh). Two of them are at least KH rows (KW columns) apart in
 // the input, so their windows are disjoint and each dx element has at most one writer.

@@ -95,6 +95,16 @@ describe('pooling, every variant forced', () => {
     }
   }
 
+  it('the table rule walks whole planes only when there are many, and reads vec4 rows only where they line up', () => {
+    const policy = E.getEngine().policy;
+    const kernel = (name: string) => kernels().find((k) => k.name === name)! as Parameters<typeof policy.pick>[0];
+    expect(policy.pick(kernel('pool.backward'), { kind: 'max', W: 56, planes: 1024 }).name).toBe('plane');
+    expect(policy.pick(kernel('pool.backward'), { kind: 'max', W: 56, planes: 12 }).name).toBe('phases');
+    expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 56, pl: 0, KW: 3, sw: 2 }).name).toBe('vec4');
+    expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 57, pl: 0, KW: 3, sw: 2 }).name).toBe('run4');
+    expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 56, pl: 1, KW: 3, sw: 2 }).name).toBe('run4');
+  });
+
   it.each(variantsOf('pool.forward'))('max pool forward \'%s\': a window holding a NaN gives NaN, and its gradient goes to a NaN', async (fwd) => {
     force('pool.forward', fwd);
     const r = new Rng(11);

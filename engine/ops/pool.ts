@@ -2,10 +2,11 @@
 // window's maximum, recorded in forward), average over the real inputs of each window, and
 // global average pooling (a mean over H and W, no copy since NCHW keeps them contiguous).
 // Variants: the forward computes one output per invocation ('grid') or runs of RUN outputs of
-// a row ('run4', 'run16') or of four outputs from whole vec4s ('vec4'); the backward gathers
-// per input ('gather') or per four inputs ('vec4'), or scatters phases of non-overlapping
-// windows into a zeroed gradient ('phases'). The table rule takes the first
-// (measured fastest on lavapipe).
+// a row ('run4', 'run16') or of four outputs from whole vec4s ('vec4'); the backward walks each
+// plane's outputs in one invocation ('plane'), scatters phases of non-overlapping windows into a
+// zeroed gradient ('phases'), or gathers per four inputs ('vec4') or per input ('gather'). The
+// table rule takes the first that serves the shape, in the order measured fastest on lavapipe
+// (the plane walk only with many planes).
 import { runtime } from '../context.js';
 import { empty, Tensor } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
@@ -46,14 +47,19 @@ const POOL = defineKernel<Shape>({
     { name: 'grid', family: 'pool', entry: 'pool_fwd' },
   ],
 });
-const POOL_BACKWARD = defineKernel<Kind & { W: number }>({
+const POOL_BACKWARD = defineKernel<Kind & { W: number; planes: number }>({
   name: 'pool.backward',
   variants: [
+    { name: 'plane', family: 'pool', entry: 'pool_bwd_plane' },
     { name: 'phases', family: 'pool', entry: 'pool_bwd_phase' },
     { name: 'vec4', family: 'pool', entry: 'pool_bwd_vec4', serves: (s) => s.W % 4 === 0 },
     { name: 'gather', family: 'pool', entry: 'pool_bwd' },
   ],
+  // 'plane' runs one invocation per plane: it needs planes for several workgroups of lanes.
+  prefer: (s, vs) => vs.find((v) => v.name !== 'plane' || s.planes >= PLANE_WALK_MIN_PLANES) ?? vs[0]!,
 });
+/** Fewest planes for which the one-invocation-per-plane backward keeps the device busy. */
+const PLANE_WALK_MIN_PLANES = 256;
 
 const describe = (op: string, x: Tensor, g: Geometry) => `${op} ${fmt(x.shape)} k${g.KH}x${g.KW} s${g.sh}x${g.sw}`;
 
@@ -76,10 +82,10 @@ function backward(kind: 'max' | 'avg', op: string, x: Tensor, g: Geometry, buffe
   const rt = runtime();
   const dx = empty(x.shape);
   const OP = rt.shaderCode('pool', kind.toUpperCase());
-  const { variant, kernel } = rt.select(POOL_BACKWARD, { kind, W: g.W }, { OP });
+  const { variant, kernel } = rt.select(POOL_BACKWARD, { kind, W: g.W, planes: g.planes }, { OP });
   const n = g.planes * g.OH * g.OW;
   if (variant.name !== 'phases') {
-    const invocations = variant.name === 'vec4' ? x.size / 4 : x.size;
+    const invocations = variant.name === 'vec4' ? x.size / 4 : variant.name === 'plane' ? g.planes : x.size;
     rt.dispatch(kernel, { op, label: describe(op, x, g), params: params(g), buffers: { ...buffers, [variant.name === 'vec4' ? 'dx4' : 'dx']: dx.buffer }, workgroups: gridFor(invocations, kernel), flops: n, bytes: x.nbytes + 8 * n });
     return dx;
   }
