@@ -13,6 +13,7 @@ import { expectClose, gpu, Rng, toTensor } from './helpers/setup.js';
 beforeAll(gpu);
 afterEach(() => { for (const k of kernels()) E.getEngine().policy.force(k.name, null); });
 
+const bits = async (t: E.Tensor) => Array.from(new Uint32Array((await t.data()).buffer));
 const variantsOf = (name: string) => kernels().find((k) => k.name === name)!.variants.map((v) => v.name);
 const force = (kernel: string, variant: string) => E.getEngine().policy.force(kernel, variant);
 
@@ -188,9 +189,18 @@ describe('batch norm, every variant forced', () => {
                 expectClose(await RV.data(), [C], { shape: [C], data: Float64Array.from(rv.data, (v, c) => 0.7 * v + (0.3 * want.varBiased[c]! * M) / (M - 1)) }, tol, `running var ${label}`);
               }
               const inputs = [X, G, B, ...(Res ? [Res] : [])];
-              const grads = E.grad(y, inputs, toTensor(dy));
+              const grads = E.grad(y, inputs, { gradient: toTensor(dy), retainGraph: true });
               const refs = [want.dx, want.dg, want.db, want.dres];
               for (let i = 0; i < grads.length; i++) expectClose(await grads[i]!.data(), grads[i]!.shape, refs[i]!, { atol: 2e-4, rtol: 1e-3 }, `gradient ${i} ${label}`);
+              if (fused) {
+                // The fused kernels give bitwise the unfused ops' values and gradients.
+                const [RM2, RV2] = [toTensor(rm), toTensor(rv)];
+                const plain = E.relu(E.add(E.batchNorm2d(X, G, B, RM2, RV2, o), Res!));
+                expect(await bits(plain), `unfused ${label}`).toEqual(await bits(y));
+                const pg = E.grad(plain, inputs, toTensor(dy));
+                for (let i = 0; i < pg.length; i++) expect(await bits(pg[i]!), `unfused gradient ${i} ${label}`).toEqual(await bits(grads[i]!));
+                E.dispose([plain, pg, RM2, RV2]);
+              }
               E.dispose([X, G, B, RM, RV, y, grads, ...(Res ? [Res] : [])]);
             }
           }
