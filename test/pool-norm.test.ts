@@ -209,6 +209,20 @@ describe('batch norm, every variant forced', () => {
     }
   }
 
+  it.each(variantsOf('batchnorm.sums'))('channel sums \'%s\' (a convolution\'s bias gradient) match float64', async (variant) => {
+    force('batchnorm.sums', variant);
+    const r = new Rng(5);
+    for (const [N, H, W] of [[2, 5, 7], [1, 4, 6], [3, 40, 52]]) {
+      const X = toTensor(r.arr([N!, 3, H!, W!])), Wt = toTensor(r.arr([4, 3, 3, 3])), B = toTensor(r.arr([4]), true);
+      const y = E.conv2d(X, Wt, B, { padding: 'same' });
+      const dy = r.arr([...y.shape]);
+      const [db] = E.grad(y, [B], toTensor(dy));
+      const want = [0, 1, 2, 3].map((c) => { let t = 0; for (let n = 0; n < N!; n++) for (let i = 0; i < H! * W!; i++) t += dy.data[(n * 4 + c) * H! * W! + i]!; return t; });
+      expectClose(await db!.data(), db!.shape, { shape: [4], data: Float64Array.from(want) }, { atol: 1e-4, rtol: 1e-5 }, `bias gradient [${N}, 3, ${H}, ${W}]`);
+      E.dispose([X, Wt, B, y, db!]);
+    }
+  });
+
   // A mean of 1000 with a spread of 0.01: raw sums of squares would cancel to nothing in float32.
   it.each(variantsOf('batchnorm.stats'))('statistics \'%s\' match float64 on data far from zero, over several chunks', async (variant) => {
     force('batchnorm.stats', variant);
