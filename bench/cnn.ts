@@ -1,7 +1,8 @@
 // CNN workloads: the peer comparison shape, the ResNet stage convolutions (batch 32 at 56, 28
 // and 14 px), CBR-LargeT's 7x7 layers that fit a 64 px input (64 -> 58, pool 28 -> 22, pool
 // 10 -> 4), forward and forward+backward (counted as three forwards' work), and batch norm /
-// max pool forward+backward (medgrad only).
+// max pool / average pool forward+backward (medgrad only), each given its output's gradient as
+// the convolutions are (no loss reduction or broadcast timed with the layer).
 import * as E from '../engine/node.js';
 import type { Workload } from './harness.js';
 import type { ConvSpec, Driver } from './drivers.js';
@@ -49,16 +50,21 @@ export function cnnWorkloads(d: Driver, shapes: ConvSpec[], opts: { fwdbwd: bool
   return out;
 }
 
-/** Batch norm (training) and 3x3/2 max pool, forward + backward, medgrad only. */
+/** Batch norm (training) and 3x3/2 max and average pools, forward + backward, medgrad only. */
 export function layerWorkloads(quick: boolean): Workload[] {
   const shape = quick ? [4, 16, 28, 28] : [32, 32, 56, 56];
   const n = shape.reduce((a, b) => a * b, 1);
-  let x: E.Tensor, g: E.Tensor, b: E.Tensor, rm: E.Tensor, rv: E.Tensor;
-  const setup = () => { x = E.randn(shape, { requiresGrad: true }); g = E.ones([shape[1]!], { requiresGrad: true }); b = E.zeros([shape[1]!], { requiresGrad: true }); rm = E.zeros([shape[1]!]); rv = E.ones([shape[1]!]); };
-  const teardown = () => E.dispose([x, g, b, rm, rv]);
-  const fb = (f: () => E.Tensor) => async () => { E.tidy(() => { const y = f(); E.grad(E.sum(y), [x]); }); await E.sync(); };
+  const pooled = [shape[0]!, shape[1]!, Math.floor((shape[2]! - 3) / 2) + 1, Math.floor((shape[3]! - 3) / 2) + 1];
+  let x: E.Tensor, g: E.Tensor, b: E.Tensor, rm: E.Tensor, rv: E.Tensor, dy: E.Tensor, dyPooled: E.Tensor;
+  const setup = () => {
+    x = E.randn(shape, { requiresGrad: true }); g = E.ones([shape[1]!], { requiresGrad: true }); b = E.zeros([shape[1]!], { requiresGrad: true }); rm = E.zeros([shape[1]!]); rv = E.ones([shape[1]!]);
+    dy = E.randn(shape); dyPooled = E.randn(pooled);
+  };
+  const teardown = () => E.dispose([x, g, b, rm, rv, dy, dyPooled]);
+  const fb = (f: () => E.Tensor, gy: () => E.Tensor) => async () => { E.tidy(() => { const y = f(); E.grad(y, [x], gy()); }); await E.sync(); };
   return [
-    { name: `batchNorm2d.fwdbwd/${shape.join('x')}`, unit: 'GB/s', work: 4 * n * 6, impl: 'medgrad', setup, teardown, run: fb(() => E.batchNorm2d(x, g, b, rm, rv, { training: true })) },
-    { name: `maxPool2d.fwdbwd/${shape.join('x')}-3x3s2`, unit: 'GB/s', work: 4 * n * 3, impl: 'medgrad', setup, teardown, run: fb(() => E.maxPool2d(x, 3, { stride: 2 })) },
+    { name: `batchNorm2d.fwdbwd/${shape.join('x')}`, unit: 'GB/s', work: 4 * n * 6, impl: 'medgrad', setup, teardown, run: fb(() => E.batchNorm2d(x, g, b, rm, rv, { training: true }), () => dy) },
+    { name: `maxPool2d.fwdbwd/${shape.join('x')}-3x3s2`, unit: 'GB/s', work: 4 * n * 3, impl: 'medgrad', setup, teardown, run: fb(() => E.maxPool2d(x, 3, { stride: 2 }), () => dyPooled) },
+    { name: `avgPool2d.fwdbwd/${shape.join('x')}-3x3s2`, unit: 'GB/s', work: 4 * n * 3, impl: 'medgrad', setup, teardown, run: fb(() => E.avgPool2d(x, 3, { stride: 2 }), () => dyPooled) },
   ];
 }

@@ -12,7 +12,7 @@
 
 struct Params {
   N: u32, C: u32, HW: u32, training: u32,
-  eps: f32, momentum: f32, count: f32, pad: u32,
+  eps: f32, momentum: f32, count: f32, chunks: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -209,6 +209,50 @@ fn bn_bwd4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
       var v = k.x * dy4[base + i];
       if (OP == TRAINING) { v += k.y * x4[base + i] + k.z; }
       y4[base + i] = v;
+    }
+  }
+}
+
+// The same passes by channel: workgroup (k, c) runs chunk k (of p.chunks) of channel c's N
+// planes, so the channel's coefficients are workgroup-uniform (loaded once, not per lane on
+// lavapipe) and each invocation handles several vec4s.
+fn chunk4(k: u32) -> vec2<u32> {
+  let total = p.N * (p.HW / 4u);
+  let per = (total + p.chunks - 1u) / p.chunks;
+  return vec2<u32>(min(k * per, total), min((k + 1u) * per, total));
+}
+
+@compute @workgroup_size(WG)
+fn bn_apply4c(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let c = wg.y;
+  let L = p.HW / 4u;
+  let r = chunk4(wg.x);
+  let a = apply_coeffs(c);
+  for (var n = r.x / L; n * L < r.y; n++) {
+    let base = (n * p.C + c) * L;
+    let hi = base + min(r.y, (n + 1u) * L) - n * L;
+    for (var i = base + max(r.x, n * L) - n * L + l.x; i < hi; i += WG) {
+      var v = x4[i] * a.x + a.y;
+      if (RESIDUAL == 1u) { v = v + res4[i]; }
+      if (RELU == 1u) { v = relu4(v); }
+      y4[i] = v;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn bn_bwd4c(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let c = wg.y;
+  let L = p.HW / 4u;
+  let r = chunk4(wg.x);
+  let k = bwd_coeffs(c);
+  for (var n = r.x / L; n * L < r.y; n++) {
+    let base = (n * p.C + c) * L;
+    let hi = base + min(r.y, (n + 1u) * L) - n * L;
+    for (var i = base + max(r.x, n * L) - n * L + l.x; i < hi; i += WG) {
+      var v = k.x * dy4[i];
+      if (OP == TRAINING) { v += k.y * x4[i] + k.z; }
+      y4[i] = v;
     }
   }
 }

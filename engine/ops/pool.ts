@@ -1,10 +1,16 @@
 // Pooling over NCHW tensors (pool.wgsl): max (its backward routes each gradient to the
 // window's maximum, recorded in forward), average over the real inputs of each window, and
 // global average pooling (a mean over H and W, no copy since NCHW keeps them contiguous).
+// Variants: the forward computes one output per invocation ('grid') or runs of RUN outputs of
+// a row ('run4', 'run16') or of four outputs from whole vec4s ('vec4'); the backward walks each
+// plane's outputs in one invocation ('plane'), scatters phases of non-overlapping windows into a
+// zeroed gradient ('phases'), or gathers per four inputs ('vec4') or per input ('gather'). The
+// table rule takes the first that serves the shape, in the order measured fastest on lavapipe
+// (the plane walk only with many planes).
 import { runtime } from '../context.js';
 import { empty, Tensor } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
-import { gridFor, packParams } from '../kernels/launch.js';
+import { fillKernel, gridFor, packParams } from '../kernels/launch.js';
 import { defineKernel } from '../kernels/variants.js';
 import { GRAD, TRANS, type OpCheck } from '../reference/check.js';
 import * as R from '../reference/float64.js';
@@ -26,17 +32,80 @@ function geometry(x: Tensor, kernel: Pair, o: Pool2dOptions, op: string): Geomet
   return { ...g, planes: x.shape[0]! * x.shape[1]!, H: x.shape[2]!, W: x.shape[3]!, KH, KW };
 }
 
-const params = (g: Geometry) => packParams([g.planes, g.H, g.W, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, 0]);
+const params = (g: Geometry, phase = 0) => packParams([g.planes, g.H, g.W, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, phase]);
 
-const POOL = defineKernel<{ kind: 'max' | 'avg' }>({ name: 'pool.forward', variants: [{ name: 'grid', family: 'pool', entry: 'pool_fwd' }] });
-const POOL_BACKWARD = defineKernel<{ kind: 'max' | 'avg' }>({ name: 'pool.backward', variants: [{ name: 'grid', family: 'pool', entry: 'pool_bwd' }] });
+type Kind = { kind: 'max' | 'avg' };
+type Shape = Kind & { W: number; pl: number; KW: number; sw: number };
+const POOL = defineKernel<Shape>({
+  name: 'pool.forward',
+  variants: [
+    // Rows of whole vec4s from the first column: W % 4 == 0, no left padding, and the 4 windows
+    // of a run within 16 columns.
+    { name: 'vec4', family: 'pool', entry: 'pool_fwd_vec4', serves: (s) => s.W % 4 === 0 && s.pl === 0 && 3 * s.sw + s.KW <= 16 },
+    { name: 'run4', family: 'pool', entry: 'pool_fwd_run', constants: { RUN: 4 } },
+    { name: 'run16', family: 'pool', entry: 'pool_fwd_run', constants: { RUN: 16 } },
+    { name: 'grid', family: 'pool', entry: 'pool_fwd' },
+  ],
+});
+const POOL_BACKWARD = defineKernel<Kind & { W: number; planes: number }>({
+  name: 'pool.backward',
+  variants: [
+    { name: 'plane', family: 'pool', entry: 'pool_bwd_plane' },
+    { name: 'phases', family: 'pool', entry: 'pool_bwd_phase' },
+    { name: 'vec4', family: 'pool', entry: 'pool_bwd_vec4', serves: (s) => s.W % 4 === 0 },
+    { name: 'gather', family: 'pool', entry: 'pool_bwd' },
+  ],
+  // 'plane' runs one invocation per plane: it needs planes for several workgroups of lanes.
+  prefer: (s, vs) => vs.find((v) => v.name !== 'plane' || s.planes >= PLANE_WALK_MIN_PLANES) ?? vs[0]!,
+});
+/** Fewest planes for which the one-invocation-per-plane backward keeps the device busy. */
+const PLANE_WALK_MIN_PLANES = 256;
 
-function launch(kernel: typeof POOL, kind: 'max' | 'avg', op: string, x: Tensor, g: Geometry, buffers: Record<string, GPUBuffer>, n: number): void {
+const describe = (op: string, x: Tensor, g: Geometry) => `${op} ${fmt(x.shape)} k${g.KH}x${g.KW} s${g.sh}x${g.sw}`;
+
+function forward(kind: 'max' | 'avg', op: string, x: Tensor, g: Geometry, buffers: Record<string, GPUBuffer>, n: number): void {
   const rt = runtime();
-  rt.launch(kernel, { kind }, (k) => ({
-    op, label: `${op} ${fmt(x.shape)} k${g.KH}x${g.KW} s${g.sh}x${g.sw}`, params: params(g), buffers,
-    workgroups: gridFor(n, k), flops: n * g.KH * g.KW, bytes: x.nbytes + 4 * n,
-  }), { OP: rt.shaderCode('pool', kind.toUpperCase()) });
+  const shape: Shape = { kind, W: g.W, pl: g.pl, KW: g.KW, sw: g.sw };
+  const OP = rt.shaderCode('pool', kind.toUpperCase());
+  // 'vec4' is compiled for the window and stride; the others take them from the parameters.
+  const vec4 = rt.policy.pick(POOL, shape).name === 'vec4';
+  const { variant, kernel } = rt.select(POOL, shape, vec4 ? { OP, SKH: g.KH, SKW: g.KW, SSW: g.sw } : { OP });
+  // 'run' and 'vec4' variants: one invocation per RUN (4) outputs of a row.
+  const run = vec4 ? 4 : variant.constants?.RUN;
+  rt.dispatch(kernel, {
+    op, label: describe(op, x, g), params: params(g), buffers: { ...buffers, x4: x.buffer },
+    workgroups: gridFor(run ? g.planes * g.OH * Math.ceil(g.OW / run) : n, kernel), flops: n * g.KH * g.KW, bytes: x.nbytes + 4 * n,
+  });
+}
+
+function backward(kind: 'max' | 'avg', op: string, x: Tensor, g: Geometry, buffers: Record<string, GPUBuffer>): Tensor {
+  const rt = runtime();
+  const dx = empty(x.shape);
+  const OP = rt.shaderCode('pool', kind.toUpperCase());
+  const { variant, kernel } = rt.select(POOL_BACKWARD, { kind, W: g.W, planes: g.planes }, { OP });
+  const n = g.planes * g.OH * g.OW;
+  if (variant.name !== 'phases') {
+    const invocations = variant.name === 'vec4' ? x.size / 4 : variant.name === 'plane' ? g.planes : x.size;
+    rt.dispatch(kernel, { op, label: describe(op, x, g), params: params(g), buffers: { ...buffers, [variant.name === 'vec4' ? 'dx4' : 'dx']: dx.buffer }, workgroups: gridFor(invocations, kernel), flops: n, bytes: x.nbytes + 8 * n });
+    return dx;
+  }
+  if (x.size % 4 === 0) {
+    const zero = rt.kernel('pool', 'pool_zero4');
+    rt.dispatch(zero, { op, label: `${describe(op, x, g)} zero`, params: params(g), buffers: { dx4: dx.buffer }, workgroups: gridFor(x.size / 4, zero), bytes: x.nbytes });
+  } else {
+    fillKernel(dx, 0);
+  }
+  const [P, Q] = [Math.ceil(g.KH / g.sh), Math.ceil(g.KW / g.sw)];
+  for (let a = 0; a < Math.min(P, g.OH); a++) {
+    for (let b = 0; b < Math.min(Q, g.OW); b++) {
+      const rows = g.planes * Math.ceil((g.OH - a) / P); // an invocation per row of the phase
+      rt.dispatch(kernel, {
+        op, label: `${describe(op, x, g)} phase ${a},${b}`, params: params(g, a * Q + b), buffers: { ...buffers, dx: dx.buffer },
+        workgroups: gridFor(rows, kernel), flops: n / (P * Q), bytes: (16 * n) / (P * Q),
+      });
+    }
+  }
+  return dx;
 }
 
 const poolCheck = (kind: 'max' | 'avg'): OpCheck => ({
@@ -57,14 +126,12 @@ export const maxPool2d: (x: Tensor, kernel: Pair, options?: Pool2dOptions) => Te
     const g = geometry(x, kernel, o, 'maxPool2d');
     const y = empty([x.shape[0]!, x.shape[1]!, g.OH, g.OW]);
     const idx = empty(y.shape, 'int32');
-    launch(POOL, 'max', 'maxPool2d', x, g, { x: x.buffer, y: y.buffer, idx: idx.buffer }, y.size);
+    forward('max', 'maxPool2d', x, g, { x: x.buffer, y: y.buffer, idx: idx.buffer }, y.size);
     return [y, idx];
   },
   backward: (gy: Tensor, _y: Tensor, idx: Tensor, x: Tensor, kernel: Pair, o: Pool2dOptions = {}): Grad => {
     const g = geometry(x, kernel, o, 'maxPool2d');
-    const dx = empty(x.shape);
-    launch(POOL_BACKWARD, 'max', 'maxPool2d.backward', x, g, { dy: gy.buffer, arg: idx.buffer, dx: dx.buffer }, x.size);
-    return [dx];
+    return [backward('max', 'maxPool2d.backward', x, g, { dy: gy.buffer, arg: idx.buffer })];
   },
 });
 
@@ -75,15 +142,13 @@ export const avgPool2d: (x: Tensor, kernel: Pair, options?: Pool2dOptions) => Te
     const g = geometry(x, kernel, o, 'avgPool2d');
     const y = empty([x.shape[0]!, x.shape[1]!, g.OH, g.OW]);
     const unused = empty([1], 'int32'); // the shared kernel's index output, not written for averages
-    launch(POOL, 'avg', 'avgPool2d', x, g, { x: x.buffer, y: y.buffer, idx: unused.buffer }, y.size);
+    forward('avg', 'avgPool2d', x, g, { x: x.buffer, y: y.buffer, idx: unused.buffer }, y.size);
     unused.dispose();
     return y;
   },
   backward: (gy: Tensor, _y: Tensor, x: Tensor, kernel: Pair, o: Pool2dOptions = {}): Grad => {
     const g = geometry(x, kernel, o, 'avgPool2d');
-    const dx = empty(x.shape);
-    launch(POOL_BACKWARD, 'avg', 'avgPool2d.backward', x, g, { dy: gy.buffer, arg: gy.buffer, dx: dx.buffer }, x.size);
-    return [dx];
+    return [backward('avg', 'avgPool2d.backward', x, g, { dy: gy.buffer, arg: gy.buffer })];
   },
 });
 
