@@ -118,25 +118,46 @@ function direct(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = p
 }
 
 /**
- * dx is the stride-1 convolution of dy (with a stride s, spread out by s - 1 zeros between
- * values) with the kernel transposed (Cin <-> Cout) and flipped, padded by K - 1 - p. The
- * forward kernel reads that weight layout through strides; padding wider than the kernel
- * becomes a crop of the spread dy. One kernel serves forward and input gradient alike.
+ * One axis of the input gradient's phase r (inputs i = s q + r, q < count): only the taps
+ * k = k0, k0 + s, ... reach it, so it is a stride-1 correlation of dy (cropped by `crop`, padded
+ * by `pad`) with those taps reversed. taps 0: no output of the layer reads these inputs.
+ */
+function phase(r: number, s: number, p: number, K: number, size: number, outSize: number) {
+  const k0 = (r + p) % s, taps = k0 < K ? Math.ceil((K - k0) / s) : 0;
+  const pad = taps - 1 - (r + p - k0) / s, crop = Math.max(0, -pad);
+  return { k0, taps: crop >= outSize ? 0 : taps, pad: Math.max(0, pad), crop, count: r < size ? Math.ceil((size - r) / s) : 0 };
+}
+
+/**
+ * dx is a convolution of dy with the kernel transposed (Cin <-> Cout) and flipped, which the
+ * forward kernels read through weight strides (one kernel serves forward and input gradient).
+ * With a stride s, dx splits into s x s phases, each a stride-1 convolution with a sub-kernel
+ * (phase()), so no work goes to the zeros between dy's values; the phases are interleaved
+ * into dx, and phases no tap reaches (a 1x1 kernel's odd rows, say) stay zero.
  */
 function inputGrad(dy: Tensor, w: Tensor, g: Geometry): Tensor {
   const khw = g.KH * g.KW;
-  const Hd = (g.OH - 1) * g.sh + 1, Wd = (g.OW - 1) * g.sw + 1;
-  const ct = Math.max(0, g.pt - (g.KH - 1)), cl = Math.max(0, g.pl - (g.KW - 1));
-  if (ct >= Hd || cl >= Wd) return fillKernel(empty([g.N, g.Cin, g.H, g.W]), 0);
-  return tidy(() => {
-    let src = g.sh > 1 || g.sw > 1 ? spreadOut(dy, g, Hd, Wd) : dy;
-    if (ct || cl) src = slice(src, [0, 0, ct, cl]);
+  const rows = Array.from({ length: g.sh }, (_, r) => phase(r, g.sh, g.pt, g.KH, g.H, g.OH));
+  const cols = Array.from({ length: g.sw }, (_, r) => phase(r, g.sw, g.pl, g.KW, g.W, g.OW));
+  const conv = (src: Tensor, a: ReturnType<typeof phase>, b: ReturnType<typeof phase>) => tidy(() => {
+    const input = a.crop || b.crop ? slice(src, [0, 0, a.crop, b.crop]) : src;
     const t: Geometry = {
-      ...g, Cin: g.Cout, Cout: g.Cin, H: Hd - ct, W: Wd - cl, OH: g.H, OW: g.W, sh: 1, sw: 1,
-      pt: g.KH - 1 - g.pt + ct, pb: 0, pl: g.KW - 1 - g.pl + cl, pr: 0,
+      ...g, Cin: g.Cout, Cout: g.Cin, H: g.OH - a.crop, W: g.OW - b.crop, OH: a.count, OW: b.count, KH: a.taps, KW: b.taps,
+      sh: 1, sw: 1, pt: a.pad, pb: 0, pl: b.pad, pr: 0,
     };
-    return forward(src, w, undefined, t, [khw, g.Cin * khw, -g.KW, -1, khw - 1], 'conv2d.dx');
+    const off = (a.k0 + g.sh * (a.taps - 1)) * g.KW + b.k0 + g.sw * (b.taps - 1);
+    return forward(input, w, undefined, t, [khw, g.Cin * khw, -g.sh * g.KW, -g.sw, off], 'conv2d.dx');
   });
+  if (g.sh === 1 && g.sw === 1) return rows[0]!.taps && cols[0]!.taps ? conv(dy, rows[0]!, cols[0]!) : fillKernel(empty([g.N, g.Cin, g.H, g.W]), 0);
+  const dx = empty([g.N, g.Cin, g.H, g.W]);
+  if (rows.some((a) => a.count && !a.taps) || cols.some((b) => b.count && !b.taps)) fillKernel(dx, 0);
+  rows.forEach((a, rh) => cols.forEach((b, rw) => {
+    if (!a.taps || !b.taps || !a.count || !b.count) return;
+    const part = conv(dy, a, b);
+    stridedCopy(part, dx, part.shape, part.strides, 0, [g.Cin * g.H * g.W, g.H * g.W, g.sh * g.W, g.sw], rh * g.W + rw, 'conv2d.dx');
+    part.dispose();
+  }));
+  return dx;
 }
 
 /** The weight gradient as split-K partial sums over slices of the pixels. */
@@ -173,13 +194,6 @@ function directWeightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   });
 }
 
-/** dy [N, Cout, OH, OW] with (stride - 1) zeros between neighbours: [N, Cout, Hd, Wd]. */
-function spreadOut(dy: Tensor, g: Geometry, Hd: number, Wd: number): Tensor {
-  const out = fillKernel(empty([g.N, g.Cout, Hd, Wd]), 0);
-  stridedCopy(dy, out, dy.shape, dy.strides, 0, [g.Cout * Hd * Wd, Hd * Wd, g.sh * Wd, g.sw], 0, 'conv2d.spread');
-  return out;
-}
-
 /**
  * 2-D convolution (cross-correlation, as in PyTorch and Keras) of x [N, Cin, H, W] with
  * w [Cout, Cin, KH, KW], optional bias [Cout]; stride and padding as in Conv2dOptions.
@@ -191,6 +205,8 @@ export const conv2d: (x: Tensor, w: Tensor, b?: Tensor, options?: Conv2dOptions)
     cases: (r) => ([
       [[1, 3, 7, 6], [4, 3, 3, 3], 1, 'valid', true], [[2, 2, 6, 7], [3, 2, 3, 3], 2, 'same', false], [[2, 3, 5, 5], [2, 3, 1, 1], 2, 'same', true],
       [[1, 2, 9, 8], [3, 2, 3, 2], [2, 1], [1, 0, 2, 1], true], [[3, 1, 8, 8], [2, 1, 7, 7], 1, 'same', false],
+      // Input-gradient phases: padding past the kernel (a cropped dy), a stride above the kernel (rows no tap reaches).
+      [[1, 2, 9, 8], [3, 2, 3, 3], 2, [3, 1, 2, 0], true], [[2, 3, 10, 9], [4, 3, 2, 2], 3, 'valid', false],
     ] as Array<[number[], number[], number | [number, number], Padding, boolean]>).map(([xs, ws, stride, padding, bias]) => ({
       inputs: [r.arr(xs, -1, 1), r.arr(ws, -1, 1), ...(bias ? [r.arr([ws[0]!], -1, 1)] : [])], args: [{ stride, padding }],
       label: `[${xs}] * [${ws}] stride ${JSON.stringify(stride)} padding ${JSON.stringify(padding)}${bias ? ' +bias' : ''}`,
