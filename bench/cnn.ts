@@ -18,6 +18,8 @@ export function convShapes(quick: boolean): ConvSpec[] {
     { x: [32, 16, 56, 56], w: [16, 16, 3, 3], stride: 1, padding: 'same' },
     { x: [32, 32, 28, 28], w: [32, 32, 3, 3], stride: 1, padding: 'same' },
     { x: [32, 64, 14, 14], w: [64, 64, 3, 3], stride: 1, padding: 'same' },
+    // A ResNet stage's first layer (stride 2): its input gradient is the phase decomposition.
+    { x: [32, 16, 56, 56], w: [32, 16, 3, 3], stride: 2, padding: 'same' },
     { x: [8, 3, 64, 64], w: [32, 3, 7, 7], stride: 1, padding: 'valid' },
     { x: [8, 32, 28, 28], w: [64, 32, 7, 7], stride: 1, padding: 'valid' },
     { x: [8, 64, 10, 10], w: [128, 64, 7, 7], stride: 1, padding: 'valid' },
