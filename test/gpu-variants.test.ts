@@ -175,6 +175,15 @@ describe('table rules by adapter', () => {
     expect(p.pick(CONV_FORWARD, conv(3)).name).toBe('direct-rb4');
   });
 
+  it.skipIf(isHardwareGpu({ features: new Set(), limits, adapter: E.getDevice().info }))('keeps this machine\'s software adapter on today\'s kernels too (its real capabilities, no tune cache)', () => {
+    const d = E.getDevice();
+    const p = new VariantPolicy({ features: d.features, limits: d.limits as unknown as Record<string, number>, adapter: d.info });
+    expect(p.pick(REDUCE_ROWS, { rows: 4, len: 100_000 }).name).toBe('workgroup-per-row');
+    expect(p.pick(ROW_KERNEL, { rows: 32, cols: 10 }).name).toBe('workgroup-per-row');
+    expect(p.pick(MATMUL, { M: 512, N: 512, K: 512, batch: 1, bRowContiguous: true }).name).toBe('rows');
+    expect(p.pick(CONV_FORWARD, conv(64)).name).toBe('direct-rb16');
+  });
+
   it('gives a GPU the subgroup and tiled variants without a tune cache, and subgroup ones only where it has the feature', () => {
     const p = new VariantPolicy(h100);
     expect(p.pick(REDUCE_ROWS, { rows: 4, len: 100_000 }).name).toBe('subgroup-split');
