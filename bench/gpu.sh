@@ -43,9 +43,12 @@ pack() {
   cp "$wg/package.json" "$wg/index.js" "$stage/node_modules/webgpu/"
   cp "$wg/dist/linux-x64/dawn.node" "$stage/node_modules/webgpu/dist/linux-x64/"
   # Loaders Dawn needs to reach NVIDIA's Vulkan driver; `run` uses each only where the machine lacks it.
+  # (ldconfig's list is read once: a pipe into a reader that stops early fails under pipefail.)
+  local have
+  have=$(ldconfig -p 2>/dev/null || true)
   for lib in libvulkan.so.1 libGLdispatch.so.0 libGLX.so.0 libGL.so.1 libEGL.so.1 libOpenGL.so.0; do
     local path
-    path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ { print $NF; exit }')
+    path=$(awk -v l="$lib" '$1 == l && /x86-64/ { print $NF; exit }' <<< "$have")
     if [ -n "$path" ]; then cp -L "$path" "$stage/lib/$lib"; else echo "pack: $lib not found here; not carried"; fi
   done
   {

@@ -189,7 +189,15 @@ for (let k = 0; k < rounds; k++) {
   mine.push(child('medgrad', null, 'medgrad'));
 }
 records.push(...best(mine), ...best(theirs));
-if (!values['no-peers']) for (const impl of IMPLS.filter((i) => i !== 'medgrad')) records.push(...child(impl, null, impl));
+// The records so far are kept after each implementation, so a run stopped from outside (bench/gpu.sh's
+// time limit) still leaves those that finished.
+if (values.json) writeJsonAtomic(values.json, records);
+if (!values['no-peers']) {
+  for (const impl of IMPLS.filter((i) => i !== 'medgrad')) {
+    records.push(...child(impl, null, impl));
+    if (values.json) writeJsonAtomic(values.json, records);
+  }
+}
 rmSync(dir, { recursive: true, force: true });
 console.log(`\nmedgrad bench on ${records[0]?.adapter ?? 'no adapter'}\n` + formatTable(records));
 if (values.json) {
