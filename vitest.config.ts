@@ -26,11 +26,12 @@ export default defineConfig({
       },
       ...(existsSync(CHROMIUM) ? [{
         // The op tests again, in Debian's Chromium on its WebGPU (SwiftShader): the same test
-        // file, with the engine's Node entry point swapped for the browser one.
+        // files, with the engine's Node entry point swapped for the browser one. The GPU-shaped
+        // variants run here too: SwiftShader's subgroups have 4 invocations, lavapipe's 8.
         resolve: { alias: [{ find: /^(\.\.\/)+engine\/node\.js$/, replacement: browserEngine }] },
         test: {
           name: 'chromium',
-          include: ['test/ops.test.ts'],
+          include: ['test/ops.test.ts', 'test/gpu-variants.test.ts'],
           // After the Node tests: the two projects share the machine's two cores.
           sequence: { groupOrder: 1 },
           testTimeout: 120_000,

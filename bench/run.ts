@@ -30,6 +30,9 @@ function readOptions() {
       'matmul-sizes': { type: 'string' },
       baseline: { type: 'string' },
       rounds: { type: 'string' },
+      'train-size': { type: 'string' },
+      'train-batch': { type: 'string' },
+      'train-models': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -39,6 +42,11 @@ function readOptions() {
     matmulSizes: values['matmul-sizes'] ? parseNumberList('bench', 'matmul-sizes', values['matmul-sizes'], POSITIVE_INT) : q ? [128, 256] : [256, 512, 1024],
     sampleMs: values.time ? parseNumber('bench', 'time', values.time, POSITIVE) : q ? 300 : 2000,
     rounds: values.rounds ? parseNumber('bench', 'rounds', values.rounds, POSITIVE_INT) : 1,
+    train: {
+      size: values['train-size'] ? parseNumber('bench', 'train-size', values['train-size'], POSITIVE_INT) : undefined,
+      batch: values['train-batch'] ? parseNumber('bench', 'train-batch', values['train-batch'], POSITIVE_INT) : undefined,
+      models: values['train-models'] ? values['train-models'].split(',') : undefined,
+    },
   };
 }
 
@@ -49,7 +57,7 @@ try {
   console.error((e as Error).message);
   process.exit(2);
 }
-const { values, matmulSizes, sampleMs, rounds } = options;
+const { values, matmulSizes, sampleMs, rounds, train } = options;
 
 if (values.help) {
   console.log(`usage: npm run bench -- [--json FILE] [--filter REGEX] [--no-peers] [--quick] [--suite core,cnn,train,attack] [--time MS]
@@ -62,7 +70,9 @@ if (values.help) {
   --matmul-sizes N,N,...  square matmul sizes (default 256,512,1024)
   --baseline DIR another checkout of medgrad (an older revision) run in the same session as
                  'medgrad@<its commit>', so a change is measured before and after in one run
-  --rounds R     run medgrad (and the baseline) R times, alternating, keeping each workload's best`);
+  --rounds R     run medgrad (and the baseline) R times, alternating, keeping each workload's best
+  --train-size N, --train-batch N, --train-models a,b
+                 the train suite's image size, batch and models (default 64 px, batch 32, all)`);
   process.exit(0);
 }
 
@@ -71,7 +81,7 @@ const SUITES: Record<string, (d: Driver) => Workload[] | Promise<Workload[]>> = 
   core: (d) => coreWorkloads(d, { sizes: matmulSizes, elementwise: quick ? 1 << 20 : 16 << 20 }),
   cnn: (d) => [...cnnWorkloads(d, convShapes(quick), { fwdbwd: true }), ...(d.impl === 'medgrad' ? layerWorkloads(quick) : [])],
   attack: (d) => (d.impl === 'medgrad' ? attackWorkloads(quick) : []),
-  train: (d) => (d.impl === 'medgrad' ? trainWorkloads(quick) : peerTrainWorkloads(d.impl, quick)),
+  train: (d) => (d.impl === 'medgrad' ? trainWorkloads(quick, train) : peerTrainWorkloads(d.impl, quick, train)),
 };
 
 /**
@@ -152,7 +162,9 @@ function child(impl: Impl, root: string | null, label: string): BenchRecord[] {
   console.log(`${label}:`);
   const file = join(dir, `${label.replace(/[^\w.-]/g, '_')}.json`);
   const script = root ? join(root, 'bench', 'run.ts') : self;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script, ...passOn, '--impl', impl, '--json', file], { cwd: root ?? undefined, stdio: ['ignore', 'inherit', 'pipe'] });
+  // From TypeScript through tsx; a bundle (bench/gpu.sh's, on a machine without tsx) runs as is.
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const r = spawnSync(process.execPath, [...loader, script, ...passOn, '--impl', impl, '--json', file], { cwd: root ?? undefined, stdio: ['ignore', 'inherit', 'pipe'] });
   const err = r.stderr.toString().trim();
   if (r.status !== 0) { console.warn(`bench: ${label} failed (exit ${r.status}):\n${err}`); return []; }
   if (err) console.warn(err);
@@ -177,7 +189,15 @@ for (let k = 0; k < rounds; k++) {
   mine.push(child('medgrad', null, 'medgrad'));
 }
 records.push(...best(mine), ...best(theirs));
-if (!values['no-peers']) for (const impl of IMPLS.filter((i) => i !== 'medgrad')) records.push(...child(impl, null, impl));
+// The records so far are kept after each implementation, so a run stopped from outside (bench/gpu.sh's
+// time limit) still leaves those that finished.
+if (values.json) writeJsonAtomic(values.json, records);
+if (!values['no-peers']) {
+  for (const impl of IMPLS.filter((i) => i !== 'medgrad')) {
+    records.push(...child(impl, null, impl));
+    if (values.json) writeJsonAtomic(values.json, records);
+  }
+}
 rmSync(dir, { recursive: true, force: true });
 console.log(`\nmedgrad bench on ${records[0]?.adapter ?? 'no adapter'}\n` + formatTable(records));
 if (values.json) {

@@ -41,7 +41,11 @@ export class Engine {
   private profiling = false;
 
   constructor(readonly device: Device, readonly tuneStore: TuneStore | null = null) {
-    this.policy = new VariantPolicy({ features: device.features, limits: device.limits as unknown as Record<string, number> }, tuneStore?.load() ?? {});
+    // The table rules see who made the adapter (a GPU's defaults differ from lavapipe's);
+    // MEDGRAD_GPU_DEFAULTS=0 hides it, so a GPU runs lavapipe's defaults (bench/gpu.sh's A/B run).
+    const env = typeof process !== 'undefined' ? process.env : undefined;
+    const adapter = env?.MEDGRAD_GPU_DEFAULTS === '0' ? undefined : device.info;
+    this.policy = new VariantPolicy({ features: device.features, limits: device.limits as unknown as Record<string, number>, adapter }, tuneStore?.load() ?? {});
     this.runtime = new Runtime(device, this.policy);
     if (typeof process !== 'undefined' && process.env?.MEDGRAD_DEBUG === '1') this.runtime.debug = true;
   }

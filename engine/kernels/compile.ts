@@ -31,7 +31,22 @@ export function integerConstants(code: string): Record<string, number> {
   return out;
 }
 
-interface Module { module: GPUShaderModule; reflect: WgslReflect; consts: Record<string, number> }
+interface Module { module: GPUShaderModule; reflect: WgslReflect; consts: Record<string, number>; code: string }
+
+/**
+ * The workgroup size an entry point runs with: reflection gives the overrides' defaults, so an
+ * override named in `@workgroup_size` takes this pipeline's value (a tile-shape variant sets it).
+ */
+function workgroupSize(code: string, entry: string, reflected: readonly number[], values: Readonly<Record<string, number>>): [number, number, number] {
+  const m = new RegExp(`@workgroup_size\\(([^)]*)\\)[^{]*?\\bfn\\s+${entry}\\b`).exec(code);
+  const args = m ? m[1]!.split(',').map((a) => a.trim()).filter(Boolean) : [];
+  const dims = [0, 1, 2].map((i) => {
+    const a = args[i];
+    if (a !== undefined && /^[A-Za-z_]\w*$/.test(a) && values[a] !== undefined) return values[a]!;
+    return reflected[i] ?? 1;
+  });
+  return [dims[0]!, dims[1]!, dims[2]!];
+}
 
 export class KernelCompiler {
   private kernels = new Map<string, Kernel>();
@@ -43,7 +58,7 @@ export class KernelCompiler {
     let m = this.modules.get(family);
     if (!m) {
       const code = shaderSource(family);
-      m = { module: this.gpu.createShaderModule({ code, label: family }), reflect: new WgslReflect(code), consts: integerConstants(code) };
+      m = { module: this.gpu.createShaderModule({ code, label: family }), reflect: new WgslReflect(code), consts: integerConstants(code), code };
       this.modules.set(family, m);
     }
     return m;
@@ -56,7 +71,7 @@ export class KernelCompiler {
     const key = `${family}.${entry}${JSON.stringify(constants)}`;
     const hit = this.kernels.get(key);
     if (hit) return hit;
-    const { module, reflect, consts } = this.moduleFor(family);
+    const { module, reflect, consts, code } = this.moduleFor(family);
     const ep = reflect.entry.compute.find((e) => e.name === entry);
     if (!ep) throw new Error(`medgrad: shaders/${family}.wgsl has no compute entry point '${entry}'`);
     const declared = new Set(reflect.overrides.map((o) => o.name));
@@ -90,8 +105,8 @@ export class KernelCompiler {
       layout: this.gpu.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: entry, constants: { ...constants } },
     });
-    const [x = 1, y = 1, z = 1] = ep.workgroupSize ?? [];
-    const k: Kernel = { key, pipeline, layout, bindings, uniformBinding, uniformSize, consts: { ...consts, ...constants }, workgroupSize: [x, y, z] };
+    const values = { ...consts, ...constants };
+    const k: Kernel = { key, pipeline, layout, bindings, uniformBinding, uniformSize, consts: values, workgroupSize: workgroupSize(code, entry, ep.workgroupSize ?? [], values) };
     this.kernels.set(key, k);
     return k;
   }

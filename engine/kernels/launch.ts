@@ -4,7 +4,7 @@
 import { runtime } from '../context.js';
 import { empty, Tensor, type DType } from '../tensor/tensor.js';
 import { fmt, MAX_RANK, type Shape } from '../shape.js';
-import { defineKernel, pow2 } from './variants.js';
+import { defineKernel, isHardwareGpu, pow2 } from './variants.js';
 import type { Kernel } from './compile.js';
 
 const f32 = new Float32Array(1);
@@ -178,15 +178,27 @@ export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: 
 export type ReduceCode = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
 interface Rows { rows: number; len: number }
 
+const SUBGROUPS = { features: ['subgroups'] } as const;
+
 export const REDUCE_ROWS = defineKernel<Rows>({
   name: 'reduce.rows',
   variants: [
     { name: 'workgroup-per-row', family: 'reduce', entry: 'reduce_rows' },
     { name: 'invocation-per-row', family: 'reduce', entry: 'reduce_short' },
+    // Subgroup folds (reduce-subgroup.wgsl): one workgroup per row, or, for long rows, many
+    // workgroups per row and a second pass over their partials.
+    { name: 'subgroup-row', family: 'reduce-subgroup', entry: 'reduce_rows_sg', requires: SUBGROUPS },
+    { name: 'subgroup-split', family: 'reduce-subgroup', entry: 'reduce_split_sg', requires: SUBGROUPS, serves: (s) => s.len > SPLIT_MIN && s.len <= SPLIT_MAX },
   ],
   // One workgroup per row pays off once rows are long, or too few to fill the device;
-  // otherwise each invocation folds a row of its own.
-  prefer: (s, c) => c.find((v) => v.name === (s.len >= 2048 || s.rows < 256 ? 'workgroup-per-row' : 'invocation-per-row')) ?? c[0]!,
+  // otherwise each invocation folds a row of its own. A GPU with subgroups folds in subgroups,
+  // splitting long rows when there are too few of them to fill it.
+  prefer: (s, c, caps) => {
+    const want = isHardwareGpu(caps) && c.some((v) => v.name === 'subgroup-row')
+      ? (s.len > SPLIT_MIN && s.rows < 512 ? 'subgroup-split' : s.len >= 64 || s.rows < 256 ? 'subgroup-row' : 'invocation-per-row')
+      : s.len >= 2048 || s.rows < 256 ? 'workgroup-per-row' : 'invocation-per-row';
+    return c.find((v) => v.name === want) ?? c[0]!;
+  },
   bucket: (s) => `rows${pow2(s.rows)}.len${pow2(s.len)}`,
   sample: (s) => {
     const x = filled([s.rows, s.len], 0.5);
@@ -194,18 +206,34 @@ export const REDUCE_ROWS = defineKernel<Rows>({
   },
 });
 
+/** Rows longer than this may be split over several workgroups (twice reduce-subgroup.wgsl's CHUNK). */
+const SPLIT_MIN = 8192;
+/** Rows up to this long fit one grid dimension of chunks (WebGPU's default 65535 workgroups). */
+const SPLIT_MAX = 4096 * 65535;
+
 /** Reduces each row of a contiguous [rows, len] view of x; the output has `outShape`. */
 export function reduceRowsKernel(x: Tensor, rows: number, len: number, code: ReduceCode, outShape: Shape): Tensor {
   const out = empty(outShape, code === 'argmax' || code === 'argmin' ? 'int32' : 'float32');
   if (rows === 0) return out;
   const rt = runtime();
-  const { variant, kernel: k } = rt.select(REDUCE_ROWS, { rows, len }, { OP: rt.shaderCode('reduce', code.toUpperCase()) });
-  const perRow = variant.name === 'workgroup-per-row';
+  const OP = rt.shaderCode('reduce', code.toUpperCase());
+  const { variant, kernel: k } = rt.select(REDUCE_ROWS, { rows, len }, { OP });
+  const common = { op: code, label: label(code, x.shape), flops: rows * len, bytes: x.nbytes + out.nbytes };
+  if (variant.name === 'subgroup-split') {
+    // Pass 1: grid x = chunks of CHUNK elements, y = rows; pass 2 folds each row's chunks.
+    const chunks = Math.ceil(len / k.consts.CHUNK!);
+    const part = empty([rows, chunks, 2], 'int32');
+    rt.dispatch(k, { ...common, params: packParams([rows, len]), buffers: { x: x.buffer, part: part.buffer }, workgroups: [chunks, Math.min(rows, rt.maxWorkgroups)] });
+    const fold = rt.kernel('reduce-subgroup', 'reduce_partials_sg', { OP });
+    rt.dispatch(fold, { ...common, label: `${common.label} (${chunks} partials)`, params: packParams([rows, chunks]), buffers: { out: out.buffer, part: part.buffer, x: x.buffer }, workgroups: [Math.min(rows, rt.maxWorkgroups)], flops: rows * chunks, bytes: part.nbytes + out.nbytes });
+    part.dispose();
+    return out;
+  }
+  const perRow = variant.name !== 'invocation-per-row';
   rt.dispatch(k, {
-    op: code, label: label(code, x.shape),
-    params: packParams([rows, len]),
+    ...common, params: packParams([rows, len]),
     buffers: { out: out.buffer, x: x.buffer },
-    workgroups: perRow ? [Math.min(rows, rt.maxWorkgroups)] : gridFor(rows, k), flops: rows * len, bytes: x.nbytes + out.nbytes,
+    workgroups: perRow ? [Math.min(rows, rt.maxWorkgroups)] : gridFor(rows, k),
   });
   return out;
 }

@@ -34,8 +34,8 @@ export interface Variant<S> extends Choice<S> {
 export interface KernelDef<S, V extends Choice<S> = Variant<S>> {
   readonly name: string;
   readonly variants: ReadonlyArray<V>;
-  /** The table rule among the variants that can run the shape (default: the first). */
-  prefer?(shape: S, candidates: ReadonlyArray<V>): V;
+  /** The table rule among the variants that can run the shape (default: the first); `caps` says which adapter it is. */
+  prefer?(shape: S, candidates: ReadonlyArray<V>, caps: Capabilities): V;
   /** Shapes that share a tuned choice; kernels without a bucket are never tuned. */
   bucket?(shape: S): string;
   /** Sets up one dispatch of this kernel for `shape` on fresh inputs, for the tuner to time. */
@@ -67,8 +67,24 @@ export function variantFeatures(): string[] {
   return [...new Set(kernels().flatMap((k) => k.variants.flatMap((v) => v.requires?.features ?? [])))];
 }
 
+/** Who made the adapter (WebGPU's GPUAdapterInfo, as far as the table rules look at it). */
+export interface AdapterIdentity { vendor: string; architecture: string; description?: string; isFallbackAdapter?: boolean }
+
 /** The adapter's capabilities, as the policy sees them. */
-export interface Capabilities { features: ReadonlySet<string>; limits: Readonly<Record<string, number>> }
+export interface Capabilities { features: ReadonlySet<string>; limits: Readonly<Record<string, number>>; adapter?: AdapterIdentity }
+
+/**
+ * Whether the table rules should treat the adapter as a GPU: the GPU-shaped variants (coalesced
+ * tiles, subgroup reductions) are its defaults. Software adapters (lavapipe/llvmpipe,
+ * SwiftShader, WARP), fallback adapters and an adapter the policy was not told about keep the
+ * lavapipe-tuned defaults; `medgrad tune` can still pick anything on any adapter.
+ */
+export function isHardwareGpu(caps: Capabilities): boolean {
+  const a = caps.adapter;
+  if (!a || a.isFallbackAdapter) return false;
+  const id = `${a.vendor} ${a.architecture} ${a.description ?? ''}`.toLowerCase();
+  return !/\b(cpu|software|mesa software|llvmpipe|lavapipe|swiftshader|warp|microsoft basic)\b/.test(id) && !(a.vendor === 'unknown' && a.architecture === 'unknown');
+}
 
 /** Measured choices: kernel name -> bucket -> variant name. */
 export type TuneTable = Record<string, Record<string, string>>;
@@ -114,7 +130,7 @@ export class VariantPolicy {
     const tuned = k.bucket ? this.table[k.name] : undefined;
     const want = this.forced.get(k.name) ?? (tuned ? tuned[k.bucket!(shape)] : undefined);
     const hit = want === undefined ? undefined : vs.find((v) => v.name === want && runs(v));
-    const chosen = hit ?? (k.prefer ? k.prefer(shape, vs.filter(runs)) : vs.find(runs));
+    const chosen = hit ?? (k.prefer ? k.prefer(shape, vs.filter(runs), this.caps) : vs.find(runs));
     if (!chosen) throw new Error(`medgrad: no variant of kernel '${k.name}' runs on this adapter for ${JSON.stringify(shape)}`);
     return chosen;
   }

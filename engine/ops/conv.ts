@@ -15,6 +15,7 @@ import { checkNCHW, windowGeometry, type Padding, type Pair, type Window } from 
 import { slice } from './slicing.js';
 import { channelSums } from './norm.js';
 import { preferAlgorithm, winogradForward, winogradServes, winogradWeightGrad, type WinogradTile } from './conv-winograd.js';
+import { preferTiledConv, tiledConvGrid, tiledConvVariants, TILED_CONV_FAMILY } from './conv-tiled.js';
 
 export interface Conv2dOptions { stride?: Pair; padding?: Padding }
 
@@ -53,8 +54,8 @@ const desc = (g: Geometry) => `[${g.N}, ${g.Cin}, ${g.H}, ${g.W}] * [${g.Cout}, 
  */
 export const CONV_FORWARD = defineKernel<Geometry>({
   name: 'conv2d.forward',
-  variants: [16, 8, 4].map((rb) => ({ name: `direct-rb${rb}`, family: 'conv2d', entry: 'conv_fwd', constants: { RB: rb } })),
-  prefer: (g, c) => c.find((v) => v.constants!.RB === (g.Cout <= 4 ? 4 : g.Cout <= 8 ? 8 : 16)) ?? c[0]!,
+  variants: [...[16, 8, 4].map((rb) => ({ name: `direct-rb${rb}`, family: 'conv2d', entry: 'conv_fwd', constants: { RB: rb } })), ...tiledConvVariants<Geometry>()],
+  prefer: (g, c, caps) => preferTiledConv(g, c, caps) ?? c.find((v) => v.constants!.RB === (g.Cout <= 4 ? 4 : g.Cout <= 8 ? 8 : 16)) ?? c[0]!,
   bucket: bucketOf,
   sample: (g) => {
     const x = filled([g.N, g.Cin, g.H, g.W], 0.5);
@@ -104,13 +105,13 @@ function forward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = 
 
 function direct(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
   const y = empty([g.N, g.Cout, g.OH, g.OW]);
-  runtime().launch(CONV_FORWARD, g, (k) => {
+  runtime().launch(CONV_FORWARD, g, (k, v) => {
     const [wx, wy] = k.workgroupSize;
     const blocks = g.N * g.OH * Math.ceil(g.OW / k.consts.C!);
     return {
       op, label: `${op} ${desc(g)}`, params: params(g, b !== undefined, 1, 0, wl),
       buffers: { x: x.buffer, w: w.buffer, bias: (b ?? w).buffer, y: y.buffer },
-      workgroups: [Math.ceil(blocks / wx), Math.ceil(g.Cout / k.consts.RB! / wy)],
+      workgroups: v.family === TILED_CONV_FAMILY ? tiledConvGrid(g, k) : [Math.ceil(blocks / wx), Math.ceil(g.Cout / k.consts.RB! / wy)],
       flops: flopsOf(g), bytes: x.nbytes + w.nbytes + y.nbytes,
     };
   });

@@ -1,11 +1,11 @@
 // Matrix multiplication: [..., M, K] x [..., K, N] with NumPy batch broadcasting, on the
-// register-tiled kernel in matmul.wgsl. Transposed operands are read through strides, so the
+// register-tiled kernels in matmul.wgsl (lavapipe's) and matmul-tiled.wgsl (GPU-shaped). Transposed operands are read through strides, so the
 // backward products g x B^T and A^T x g need no transpose copies.
 import { runtime } from '../context.js';
 import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { broadcastShapes, fmt, numel } from '../shape.js';
 import { filled, packParams } from '../kernels/launch.js';
-import { defineKernel, pow2 } from '../kernels/variants.js';
+import { defineKernel, isHardwareGpu, pow2 } from '../kernels/variants.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { op } from './record.js';
@@ -24,6 +24,15 @@ function operand(t: Tensor, batch: number[], trans: boolean): Operand {
   return trans ? { t: src, batchStride, rowStride: 1, colStride: c } : { t: src, batchStride, rowStride: c, colStride: 1 };
 }
 
+/**
+ * matmul-tiled.wgsl's tile shapes as [WX, WY, KT]: a (4 WY) x (4 WX) tile of C per workgroup,
+ * KT-deep slices. Its staging loops need WX WY to be a multiple of KT and of 4 WX.
+ */
+const COALESCED_TILES: ReadonlyArray<readonly [number, number, number]> = [[8, 8, 16], [16, 8, 16], [16, 16, 16], [32, 8, 16]];
+for (const [wx, wy, kt] of COALESCED_TILES) {
+  if ((wx * wy) % kt !== 0 || wy % 4 !== 0 || wx * wy > 256) throw new Error(`medgrad: matmul tile [${wx}, ${wy}, ${kt}] breaks matmul-tiled.wgsl's staging`);
+}
+
 interface Product { M: number; N: number; K: number; batch: number; bRowContiguous: boolean }
 
 /**
@@ -36,7 +45,14 @@ export const MATMUL = defineKernel<Product>({
   variants: [
     { name: 'rows', family: 'matmul', entry: 'matmul_rows', serves: (s) => s.N % 4 === 0 && (s.bRowContiguous || s.M * s.N * s.K >= 1 << 18) },
     { name: 'tiled', family: 'matmul', entry: 'matmul' },
+    ...COALESCED_TILES.map(([wx, wy, kt]) => ({
+      name: `coalesced-${4 * wy}x${4 * wx}`, family: 'matmul-tiled', entry: 'matmul_coalesced', constants: { WX: wx, WY: wy, KT: kt },
+    })),
   ],
+  // lavapipe's defaults stay (the first that runs). On a GPU, products too small to give every
+  // multiprocessor a 64 x 64 tile get 32 x 32 tiles (a guess until a GPU session measures it;
+  // `medgrad tune` replaces it with a measurement).
+  prefer: (s, c, caps) => (isHardwareGpu(caps) && s.M * s.N * s.batch < 768 * 768 ? c.find((v) => v.name === 'coalesced-32x32') : undefined) ?? c[0]!,
   bucket: (s) => `m${pow2(s.M)}.n${pow2(s.N)}.k${pow2(s.K)}.b${pow2(s.batch)}${s.bRowContiguous ? '' : '.bT'}`,
   sample: (s) => {
     const a = filled([s.batch, s.M, s.K], 0.5);
@@ -71,7 +87,8 @@ export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = fals
     const [wx, wy] = k.workgroupSize;
     // Output elements per workgroup along N and M: the rows kernel's register block (RV vec4
     // columns x RM rows per invocation) or the tiled kernel's BN x BM tile.
-    const [perX, perY] = variant.name === 'rows' ? [4 * k.consts.RV! * wx, k.consts.RM! * wy] : [k.consts.BN!, k.consts.BM!];
+    const [perX, perY] = variant.name === 'rows' ? [4 * k.consts.RV! * wx, k.consts.RM! * wy]
+      : variant.family === 'matmul-tiled' ? [k.consts.GN! * wx, k.consts.GM! * wy] : [k.consts.BN!, k.consts.BM!];
     rt.dispatch(k, {
       op: opName, label,
       params: packParams([M, N, K, nb, A.batchStride, A.rowStride, A.colStride, 0, Bv.batchStride, Bv.rowStride, Bv.colStride, 0]),

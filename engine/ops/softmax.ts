@@ -5,7 +5,7 @@ import { runtime } from '../context.js';
 import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { fmt, normAxis } from '../shape.js';
 import { packParams } from '../kernels/launch.js';
-import { defineKernel } from '../kernels/variants.js';
+import { defineKernel, isHardwareGpu } from '../kernels/variants.js';
 import { GRAD, TRANS, type OpCheck } from '../reference/check.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
@@ -21,7 +21,15 @@ const ROWS = {
   'crossEntropy.soft': 'CROSS_ENTROPY_SOFT', 'crossEntropy.soft.backward': 'CROSS_ENTROPY_SOFT_BACKWARD',
 } as const;
 
-const ROW_KERNEL = defineKernel<{ rows: number; cols: number }>({ name: 'softmax.rows', variants: [{ name: 'workgroup-per-row', family: 'softmax', entry: 'rows' }] });
+/** One workgroup per row; its reductions in workgroup memory, or in subgroups where the adapter has them (a GPU's default). */
+export const ROW_KERNEL = defineKernel<{ rows: number; cols: number }>({
+  name: 'softmax.rows',
+  variants: [
+    { name: 'workgroup-per-row', family: 'softmax', entry: 'rows' },
+    { name: 'subgroup', family: 'softmax-subgroup', entry: 'rows', requires: { features: ['subgroups'] } },
+  ],
+  prefer: (_s, c, caps) => (isHardwareGpu(caps) ? c.find((v) => v.name === 'subgroup') : undefined) ?? c[0]!,
+});
 
 function rowsKernel(name: keyof typeof ROWS, x: Tensor, outShape: readonly number[],
   extra: { labels?: Tensor; g?: Tensor; targets?: Tensor } = {}): Tensor {

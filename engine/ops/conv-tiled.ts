@@ -1,0 +1,50 @@
+// The GPU-shaped variants of conv2d.forward (conv2d-tiled.wgsl): implicit GEMM with consecutive
+// invocations over consecutive output pixels and input and weight tiles staged in workgroup
+// memory, in several tile shapes for the autotuner. conv.ts lists them after the direct
+// (lavapipe-tuned) variants, launches them with tiledConvGrid, and asks preferTiledConv first
+// in its table rule: a GPU gets them without a tune cache, lavapipe keeps the direct kernel.
+import type { Kernel } from '../kernels/compile.js';
+import { isHardwareGpu, type Capabilities, type Variant } from '../kernels/variants.js';
+
+export const TILED_CONV_FAMILY = 'conv2d-tiled';
+
+interface ConvShape { N: number; Cout: number; OH: number; OW: number }
+
+/**
+ * Tile shapes as [WX, WY, KT]: a (4 WY channels) x (4 WX pixels) output tile per workgroup,
+ * KT-deep slices of the reduction. The staging loops need WX WY to be a multiple of KT and of
+ * 4 WX (each invocation stages a fixed pixel and a fixed k).
+ */
+const TILES: ReadonlyArray<readonly [number, number, number]> = [[16, 16, 16], [32, 8, 16], [16, 8, 16], [16, 4, 16], [8, 8, 16]];
+for (const [wx, wy, kt] of TILES) {
+  if ((wx * wy) % kt !== 0 || wy % 4 !== 0 || wx * wy > 256) throw new Error(`medgrad: conv2d tile [${wx}, ${wy}, ${kt}] breaks conv2d-tiled.wgsl's staging`);
+}
+
+/** WebGPU's guaranteed workgroups per grid dimension: larger grids stay on the direct kernel. */
+const GRID_MAX = 65535;
+
+const grid = (g: ConvShape, wx: number, wy: number): [number, number] => [Math.ceil((g.N * g.OH * g.OW) / (4 * wx)), Math.ceil(g.Cout / (4 * wy))];
+
+export function tiledConvVariants<S extends ConvShape>(): Array<Variant<S>> {
+  return TILES.map(([wx, wy, kt]) => ({
+    name: `tiled-c${4 * wy}p${4 * wx}`, family: TILED_CONV_FAMILY, entry: 'conv_fwd_tiled', constants: { WX: wx, WY: wy, KT: kt },
+    serves: (g: S) => Math.max(...grid(g, wx, wy)) <= GRID_MAX,
+  }));
+}
+
+/** Workgroups of a tiled variant for shape g (from the compiled kernel's own tile constants). */
+export function tiledConvGrid(g: ConvShape, k: Kernel): [number, number] {
+  const [wx, wy] = k.workgroupSize;
+  return [Math.ceil((g.N * g.OH * g.OW) / (k.consts.GN! * wx)), Math.ceil(g.Cout / (k.consts.GM! * wy))];
+}
+
+/**
+ * The GPU's table rule: a tile as tall as the layer's channels (16, 32 or 64), so few-channel
+ * layers (an RGB input's gradient) do not idle most of it; undefined on software adapters.
+ * Unmeasured on a GPU so far: `medgrad tune` replaces it with a measurement per shape bucket.
+ */
+export function preferTiledConv<S extends ConvShape>(g: S, c: ReadonlyArray<Variant<S>>, caps: Capabilities): Variant<S> | undefined {
+  if (!isHardwareGpu(caps)) return undefined;
+  const want = g.Cout <= 16 ? 'tiled-c16p64' : g.Cout <= 32 ? 'tiled-c32p128' : 'tiled-c64p64';
+  return c.find((v) => v.name === want);
+}
