@@ -222,6 +222,12 @@ fn chunk4(k: u32) -> vec2<u32> {
   return vec2<u32>(min(k * per, total), min((k + 1u) * per, total));
 }
 
+// The part of chunk r (channel units) in sample n's plane of channel c: vec4 indices [lo, hi).
+fn plane_span(n: u32, c: u32, r: vec2<u32>, L: u32) -> vec2<u32> {
+  let base = (n * p.C + c) * L;
+  return vec2<u32>(base + max(r.x, n * L) - n * L, base + min(r.y, (n + 1u) * L) - n * L);
+}
+
 @compute @workgroup_size(WG)
 fn bn_apply4c(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
   let c = wg.y;
@@ -229,9 +235,8 @@ fn bn_apply4c(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id)
   let r = chunk4(wg.x);
   let a = apply_coeffs(c);
   for (var n = r.x / L; n * L < r.y; n++) {
-    let base = (n * p.C + c) * L;
-    let hi = base + min(r.y, (n + 1u) * L) - n * L;
-    for (var i = base + max(r.x, n * L) - n * L + l.x; i < hi; i += WG) {
+    let s = plane_span(n, c, r, L);
+    for (var i = s.x + l.x; i < s.y; i += WG) {
       var v = x4[i] * a.x + a.y;
       if (RESIDUAL == 1u) { v = v + res4[i]; }
       if (RELU == 1u) { v = relu4(v); }
@@ -247,9 +252,8 @@ fn bn_bwd4c(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w
   let r = chunk4(wg.x);
   let k = bwd_coeffs(c);
   for (var n = r.x / L; n * L < r.y; n++) {
-    let base = (n * p.C + c) * L;
-    let hi = base + min(r.y, (n + 1u) * L) - n * L;
-    for (var i = base + max(r.x, n * L) - n * L + l.x; i < hi; i += WG) {
+    let s = plane_span(n, c, r, L);
+    for (var i = s.x + l.x; i < s.y; i += WG) {
       var v = k.x * dy4[i];
       if (OP == TRAINING) { v += k.y * x4[i] + k.z; }
       y4[i] = v;
