@@ -86,6 +86,14 @@ fn tf(which: u32, v: V6) -> V6 {
   }
 }
 
+// Writes a transformed al x al tile to the position-major layout: element (i, j) at
+// ((i al + j) s_pos + at0), so each tile position is one GEMM's contiguous operand.
+fn store_tile(v: T6, al: u32, at0: u32) {
+  for (var i = 0u; i < al; i++) {
+    for (var j = 0u; j < al; j++) { dst[(i * al + j) * p.s_pos + at0] = v[i * 6u + j]; }
+  }
+}
+
 // L X L^T for the transform L of `which`, X being n x n: columns first, then rows.
 fn tf2(which: u32, x: T6, n: u32) -> T6 {
   var t: T6;
@@ -131,10 +139,7 @@ fn wino_input(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
   let v = tf2(BT, d, al);
-  let at0 = c * p.s_c + q * p.s_p;
-  for (var i = 0u; i < al; i++) {
-    for (var j = 0u; j < al; j++) { dst[(i * al + j) * p.s_pos + at0] = v[i * 6u + j]; }
-  }
+  store_tile(v, al, c * p.s_c + q * p.s_p);
 }
 
 // gid.x: input channel ci < C; gid.y: output channel co < K. Writes U[pos][co][ci].
@@ -193,10 +198,7 @@ fn wino_grad_output(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
   let v = tf2(A, e, M);
-  let at0 = c * p.s_c + q * p.s_p;
-  for (var i = 0u; i < al; i++) {
-    for (var j = 0u; j < al; j++) { dst[(i * al + j) * p.s_pos + at0] = v[i * 6u + j]; }
-  }
+  store_tile(v, al, c * p.s_c + q * p.s_p);
 }
 
 // gid.x: input channel ci < C; gid.y: output channel co < K. M [alpha^2, K, Cp] -> dw [K, C, 3, 3].
