@@ -7,7 +7,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../engine/node.js';
 import * as R from '../engine/reference/float64.js';
-import { kernels } from '../engine/kernels/variants.js';
+import { kernels, VariantPolicy } from '../engine/kernels/variants.js';
 import { expectClose, gpu, Rng, toTensor } from './helpers/setup.js';
 
 beforeAll(gpu);
@@ -99,11 +99,17 @@ describe('pooling, every variant forced', () => {
   it('the table rule walks whole planes only when there are many, and reads vec4 rows only where they line up', () => {
     const policy = E.getEngine().policy;
     const kernel = (name: string) => kernels().find((k) => k.name === name)! as Parameters<typeof policy.pick>[0];
-    expect(policy.pick(kernel('pool.backward'), { kind: 'max', W: 56, planes: 1024 }).name).toBe('plane');
-    expect(policy.pick(kernel('pool.backward'), { kind: 'max', W: 56, planes: 12 }).name).toBe('phases');
-    expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 56, pl: 0, KW: 3, sw: 2 }).name).toBe('vec4');
-    expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 57, pl: 0, KW: 3, sw: 2 }).name).toBe('run4');
-    expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 56, pl: 1, KW: 3, sw: 2 }).name).toBe('run4');
+    expect(policy.pick(kernel('pool.backward'), { kind: 'max', W: 56, planes: 1024, exact: true }).name).toBe('plane');
+    expect(policy.pick(kernel('pool.backward'), { kind: 'max', W: 56, planes: 12, exact: true }).name).toBe('phases');
+    expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 56, pl: 0, KW: 3, sw: 2, exact: true }).name).toBe('vec4');
+    expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 57, pl: 0, KW: 3, sw: 2, exact: true }).name).toBe('run4');
+    expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 56, pl: 1, KW: 3, sw: 2, exact: true }).name).toBe('run4');
+    // Tensors past the float-quotient divisions' exact range (quotients of 2^22 and more) take the plain kernels.
+    expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 56, pl: 0, KW: 3, sw: 2, exact: false }).name).toBe('grid');
+    expect(policy.pick(kernel('pool.backward'), { kind: 'max', W: 56, planes: 12, exact: false }).name).toBe('gather');
+    // A hardware GPU never gets the serial walk per plane.
+    const onGpu = new VariantPolicy({ features: new Set(), limits: {}, adapter: { vendor: 'nvidia', architecture: 'unknown', description: 'NVIDIA: 580.159.04' } });
+    expect(onGpu.pick(kernel('pool.backward'), { kind: 'max', W: 56, planes: 1024, exact: true }).name).toBe('phases');
   });
 
   it.each(variantsOf('pool.forward'))('max pool forward \'%s\': a window holding a NaN gives NaN, and its gradient goes to a NaN', async (fwd) => {

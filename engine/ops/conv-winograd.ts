@@ -26,12 +26,16 @@ export type WinogradTile = 2 | 4;
 
 /**
  * F(m x m, 3 x 3) computes stride-1 3 x 3 convolutions (any padding, any size) whose transformed
- * tensors fit one storage binding of WebGPU's default limit (128 MiB); larger layers stay direct.
+ * buffers (tiles, transformed weights, products) fit one storage binding of WebGPU's default
+ * limit (128 MiB); larger layers stay direct.
  */
 export function winogradServes(g: Geometry, m: WinogradTile): boolean {
   if (g.KH !== 3 || g.KW !== 3 || g.sh !== 1 || g.sw !== 1) return false;
   const t = tiling(g, m);
-  return 4 * t.al2 * Math.max(g.Cin + 3, g.Cout) * t.Pp <= 2 ** 27;
+  // Every buffer of the passes: input / output tiles, transformed weights [al2, Cout, Cin], the
+  // weight gradient's product [al2, Cout, Cp].
+  const words = t.al2 * Math.max(Math.max(g.Cin + 3, g.Cout) * t.Pp, g.Cout * (g.Cin + 3));
+  return 4 * words <= 2 ** 27;
 }
 
 interface Tiling { m: WinogradTile; al2: number; TH: number; TW: number; P: number; Pp: number }

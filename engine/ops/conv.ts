@@ -208,6 +208,8 @@ export const conv2d: (x: Tensor, w: Tensor, b?: Tensor, options?: Conv2dOptions)
       [[1, 2, 9, 8], [3, 2, 3, 2], [2, 1], [1, 0, 2, 1], true], [[3, 1, 8, 8], [2, 1, 7, 7], 1, 'same', false],
       // Input-gradient phases: padding past the kernel (a cropped dy), a stride above the kernel (rows no tap reaches).
       [[1, 2, 9, 8], [3, 2, 3, 3], 2, [3, 1, 2, 0], true], [[2, 3, 10, 9], [4, 3, 2, 2], 3, 'valid', false],
+      // A 5x5 stride-2 layer: its input gradient's phases include 3x3 sub-kernels (Winograd serves them).
+      [[1, 2, 11, 11], [3, 2, 5, 5], 2, 'same', false],
     ] as Array<[number[], number[], number | [number, number], Padding, boolean]>).map(([xs, ws, stride, padding, bias]) => ({
       inputs: [r.arr(xs, -1, 1), r.arr(ws, -1, 1), ...(bias ? [r.arr([ws[0]!], -1, 1)] : [])], args: [{ stride, padding }],
       label: `[${xs}] * [${ws}] stride ${JSON.stringify(stride)} padding ${JSON.stringify(padding)}${bias ? ' +bias' : ''}`,

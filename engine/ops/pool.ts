@@ -11,7 +11,7 @@ import { runtime } from '../context.js';
 import { empty, Tensor } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
 import { fillKernel, gridFor, packParams } from '../kernels/launch.js';
-import { defineKernel } from '../kernels/variants.js';
+import { defineKernel, isHardwareGpu } from '../kernels/variants.js';
 import { GRAD, TRANS, type OpCheck } from '../reference/check.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
@@ -35,28 +35,32 @@ function geometry(x: Tensor, kernel: Pair, o: Pool2dOptions, op: string): Geomet
 const params = (g: Geometry, phase = 0) => packParams([g.planes, g.H, g.W, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, phase]);
 
 type Kind = { kind: 'max' | 'avg' };
-type Shape = Kind & { W: number; pl: number; KW: number; sw: number };
+// exact: the float-quotient divisions of the faster variants (div_u in pool.wgsl) are exact for
+// these sizes (quotients below 2^22, indices below 2^31); larger tensors take 'grid' / 'gather'.
+type Shape = Kind & { W: number; pl: number; KW: number; sw: number; exact: boolean };
+const exactDivisions = (x: Tensor, g: Geometry): boolean => g.planes * Math.max(g.H, g.OH) < 2 ** 22 && x.size < 2 ** 31;
 const POOL = defineKernel<Shape>({
   name: 'pool.forward',
   variants: [
     // Rows of whole vec4s from the first column: W % 4 == 0, no left padding, and the 4 windows
     // of a run within 16 columns.
-    { name: 'vec4', family: 'pool', entry: 'pool_fwd_vec4', serves: (s) => s.W % 4 === 0 && s.pl === 0 && 3 * s.sw + s.KW <= 16 },
-    { name: 'run4', family: 'pool', entry: 'pool_fwd_run', constants: { RUN: 4 } },
-    { name: 'run16', family: 'pool', entry: 'pool_fwd_run', constants: { RUN: 16 } },
+    { name: 'vec4', family: 'pool', entry: 'pool_fwd_vec4', serves: (s) => s.exact && s.W % 4 === 0 && s.pl === 0 && 3 * s.sw + s.KW <= 16 },
+    { name: 'run4', family: 'pool', entry: 'pool_fwd_run', constants: { RUN: 4 }, serves: (s) => s.exact },
+    { name: 'run16', family: 'pool', entry: 'pool_fwd_run', constants: { RUN: 16 }, serves: (s) => s.exact },
     { name: 'grid', family: 'pool', entry: 'pool_fwd' },
   ],
 });
-const POOL_BACKWARD = defineKernel<Kind & { W: number; planes: number }>({
+const POOL_BACKWARD = defineKernel<Kind & { W: number; planes: number; exact: boolean }>({
   name: 'pool.backward',
   variants: [
     { name: 'plane', family: 'pool', entry: 'pool_bwd_plane' },
-    { name: 'phases', family: 'pool', entry: 'pool_bwd_phase' },
-    { name: 'vec4', family: 'pool', entry: 'pool_bwd_vec4', serves: (s) => s.W % 4 === 0 },
+    { name: 'phases', family: 'pool', entry: 'pool_bwd_phase', serves: (s) => s.exact },
+    { name: 'vec4', family: 'pool', entry: 'pool_bwd_vec4', serves: (s) => s.exact && s.W % 4 === 0 },
     { name: 'gather', family: 'pool', entry: 'pool_bwd' },
   ],
-  // 'plane' runs one invocation per plane: it needs planes for several workgroups of lanes.
-  prefer: (s, vs) => vs.find((v) => v.name !== 'plane' || s.planes >= PLANE_WALK_MIN_PLANES) ?? vs[0]!,
+  // 'plane' runs one invocation per plane: it needs planes for several workgroups of lanes, and
+  // a CPU's few wide lanes (on a GPU a serial walk per plane leaves most of the card idle).
+  prefer: (s, vs, caps) => vs.find((v) => v.name !== 'plane' || (s.planes >= PLANE_WALK_MIN_PLANES && !isHardwareGpu(caps))) ?? vs[0]!,
 });
 /** Fewest planes for which the one-invocation-per-plane backward keeps the device busy. */
 const PLANE_WALK_MIN_PLANES = 256;
@@ -65,7 +69,7 @@ const describe = (op: string, x: Tensor, g: Geometry) => `${op} ${fmt(x.shape)} 
 
 function forward(kind: 'max' | 'avg', op: string, x: Tensor, g: Geometry, buffers: Record<string, GPUBuffer>, n: number): void {
   const rt = runtime();
-  const shape: Shape = { kind, W: g.W, pl: g.pl, KW: g.KW, sw: g.sw };
+  const shape: Shape = { kind, W: g.W, pl: g.pl, KW: g.KW, sw: g.sw, exact: exactDivisions(x, g) };
   const OP = rt.shaderCode('pool', kind.toUpperCase());
   // 'vec4' is compiled for the window and stride; the others take them from the parameters.
   const vec4 = rt.policy.pick(POOL, shape).name === 'vec4';
@@ -82,7 +86,7 @@ function backward(kind: 'max' | 'avg', op: string, x: Tensor, g: Geometry, buffe
   const rt = runtime();
   const dx = empty(x.shape);
   const OP = rt.shaderCode('pool', kind.toUpperCase());
-  const { variant, kernel } = rt.select(POOL_BACKWARD, { kind, W: g.W, planes: g.planes }, { OP });
+  const { variant, kernel } = rt.select(POOL_BACKWARD, { kind, W: g.W, planes: g.planes, exact: exactDivisions(x, g) }, { OP });
   const n = g.planes * g.OH * g.OW;
   if (variant.name !== 'phases') {
     const invocations = variant.name === 'vec4' ? x.size / 4 : variant.name === 'plane' ? g.planes : x.size;

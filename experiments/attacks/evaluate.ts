@@ -55,7 +55,7 @@ export interface RobustnessResult {
 export function attackedSet(ds: ImageDataset, pool: readonly number[], perClass: number, seed: number): number[] {
   const gen = new E.Generator(seed);
   const out: number[] = [];
-  ds.classes.forEach((_, c) => out.push(...gen.shuffle(pool.filter((i) => ds.y[i] === c)).slice(0, perClass)));
+  ds.classes.forEach((_, c) => { for (const i of gen.shuffle(pool.filter((j) => ds.y[j] === c)).slice(0, perClass)) out.push(i); });
   return out.sort((a, b) => a - b);
 }
 

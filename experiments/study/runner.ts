@@ -164,17 +164,25 @@ export async function runStudy(c: StudyConfig, out: string, o: RunStudyOptions =
           ds ??= await dataset(u.dataset);
           splits ??= unitSplits(ds, u.dataset, u.seed);
           const config = trainConfig(c, u, regime, ds, join(out, 'runs', u.dataset.name, u.model, `s${u.seed}`, 'standard', 'best.safetensors'));
+          // A task whose lease was taken over (it stalled past the lease time) does not finish the
+          // cell: the taker's run is the one that counts.
+          const stillMine = (): boolean => {
+            if (!claimed.lease!.lost) return true;
+            log(`[${id}] lost its lease to another task while running: leaving the cell to it`);
+            return false;
+          };
           if (stage === 'train') {
             const resume = existsSync(join(dir, 'checkpoint.json'));
             log(`[${id}] ${resume ? 'resuming' : 'training'} ${u.model} on ${u.dataset.name} (${regime}, seed ${u.seed}): train ${splits.train.length}, val ${splits.val.length}, test ${splits.test.length}`);
             const r = await train(config, { out: dir, ds, splits, resume, run: { data: u.dataset.data, split: splits.kind, splitSeed: u.seed, count: u.dataset.count ?? 0 }, log });
             const h = r.state.history;
-            finish({
+            if (stillMine()) finish({
               kind: 'train', id, dataset: u.dataset.name, model: u.model, seed: u.seed, regime, test: r.test, bestEpoch: r.state.bestEpoch, epochs: h.length,
               seconds: h.reduce((s, e) => s + e.seconds, 0), imagesPerSecond: h.length ? h[h.length - 1]!.imagesPerSecond : 0,
             });
           } else {
-            finish(await attackCell(c, u, regime, ds, splits, config, dir, id, log));
+            const cell = await attackCell(c, u, regime, ds, splits, config, dir, id, log);
+            if (stillMine()) finish(cell);
             log(`study: ${todo.filter(done).length}/${todo.length} cells of this shard done, ${((performance.now() - t0) / 60000).toFixed(1)} min this run`);
           }
         } finally {
