@@ -85,8 +85,10 @@ export class Runtime {
   }
 
   /** The variant of `k` the policy picks for `shape`, compiled with its constants plus `extra`. */
-  select<S>(k: KernelDef<S>, shape: S, extra?: Readonly<Record<string, number>>): { variant: Variant<S>; kernel: Kernel } {
+  select<S>(k: KernelDef<S>, shape: S, constants?: Readonly<Record<string, number>> | ((variant: Variant<S>) => Readonly<Record<string, number>>)): { variant: Variant<S>; kernel: Kernel } {
     const variant = this.policy.pick(k, shape);
+    // Constants may depend on the pick (a variant compiled for the shape's window, say).
+    const extra = typeof constants === 'function' ? constants(variant) : constants;
     // Dispatch is on the hot path (thousands per training step): compiled kernels are looked up
     // per variant object, then by the extra constants (a lone OP code as itself, else as JSON).
     let byExtra = this.compiled.get(variant as Variant<unknown>);

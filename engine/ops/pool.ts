@@ -72,8 +72,8 @@ function forward(kind: 'max' | 'avg', op: string, x: Tensor, g: Geometry, buffer
   const shape: Shape = { kind, W: g.W, pl: g.pl, KW: g.KW, sw: g.sw, exact: exactDivisions(x, g) };
   const OP = rt.shaderCode('pool', kind.toUpperCase());
   // 'vec4' is compiled for the window and stride; the others take them from the parameters.
-  const vec4 = rt.policy.pick(POOL, shape).name === 'vec4';
-  const { variant, kernel } = rt.select(POOL, shape, vec4 ? { OP, SKH: g.KH, SKW: g.KW, SSW: g.sw } : { OP });
+  const { variant, kernel } = rt.select(POOL, shape, (v): Record<string, number> => (v.name === 'vec4' ? { OP, SKH: g.KH, SKW: g.KW, SSW: g.sw } : { OP }));
+  const vec4 = variant.name === 'vec4';
   // 'run' and 'vec4' variants: one invocation per RUN (4) outputs of a row.
   const run = vec4 ? 4 : variant.constants?.RUN;
   rt.dispatch(kernel, {
