@@ -8,14 +8,14 @@ import * as E from '../engine/node.js';
 import { isHardwareGpu, VariantPolicy, type Capabilities, type KernelDef } from '../engine/kernels/variants.js';
 import { REDUCE_ROWS } from '../engine/kernels/launch.js';
 import { MATMUL, matmulKernel } from '../engine/ops/linalg.js';
-import { CONV_FORWARD } from '../engine/ops/conv.js';
+import { CONV_FORWARD, CONV_WEIGHT_GRAD } from '../engine/ops/conv.js';
 import { ROW_KERNEL } from '../engine/ops/softmax.js';
 import * as R from '../engine/reference/float64.js';
 import { expectClose, gpu, Rng, toTensor } from './helpers/setup.js';
 
 // The device first: which tests run depends on its features.
 await gpu();
-afterEach(() => { for (const k of ['reduce.rows', 'softmax.rows', 'matmul', 'conv2d.forward']) E.getEngine().policy.force(k, null); });
+afterEach(() => { for (const k of ['reduce.rows', 'softmax.rows', 'matmul', 'conv2d.forward', 'conv2d.weightGrad', 'conv2d.weightGrad.algorithm']) E.getEngine().policy.force(k, null); });
 
 const hasSubgroups = () => E.getDevice().features.has('subgroups');
 const SKIP_SUBGROUPS = 'the adapter has no `subgroups` feature';
@@ -146,6 +146,34 @@ describe('tiled convolution (conv2d.forward)', () => {
   }
 });
 
+describe('tiled weight gradient (conv2d.weightGrad)', () => {
+  // Odd sizes, batch 1, strides, uneven padding, more channels and columns than one tile, and
+  // more pixels than one split (the partial sums of several slices added by the caller).
+  type Case = [number[], number[], number | [number, number], [number, number, number, number]];
+  const cases: Case[] = [
+    [[1, 3, 7, 6], [4, 3, 3, 3], 1, [0, 0, 0, 0]], [[2, 2, 6, 7], [3, 2, 3, 3], 2, [0, 1, 1, 1]],
+    [[1, 2, 9, 8], [3, 2, 3, 2], [2, 1], [1, 0, 2, 1]], [[3, 1, 8, 8], [2, 1, 7, 7], 1, [3, 3, 3, 3]],
+    [[2, 9, 11, 13], [70, 9, 3, 3], 1, [1, 1, 1, 1]], [[5, 4, 29, 31], [6, 4, 3, 3], 1, [1, 1, 1, 1]],
+  ];
+  for (const v of CONV_WEIGHT_GRAD.variants.filter((x) => x.family === 'conv2d-wgrad-tiled')) {
+    it(`${v.name}: the weight gradient against float64`, async () => {
+      for (const [xs, wsh, stride, pads] of cases) {
+        const r = new Rng(xs[1]! * 7 + wsh[0]!);
+        const [sh, sw] = typeof stride === 'number' ? [stride, stride] : stride;
+        const xa = r.arr(xs, -1, 1), wa = r.arr(wsh, -1, 1);
+        const dyA = r.arr(R.conv2d(xa, wa, null, sh, sw, pads).shape, -1, 1);
+        E.getEngine().policy.force('conv2d.weightGrad.algorithm', 'direct');
+        E.getEngine().policy.force('conv2d.weightGrad', v.name);
+        const x = toTensor(xa), w = toTensor(wa, true), dy = toTensor(dyA);
+        const y = E.conv2d(x, w, undefined, { stride, padding: pads });
+        const [dw] = E.grad(y, [w], { gradient: dy });
+        expectClose(await dw!.data(), dw!.shape, R.conv2dWeightGrad(dyA, xa, wsh, sh, sw, pads), { atol: 1e-4, rtol: 1e-5 }, `${v.name} [${xs}] * [${wsh}] stride ${JSON.stringify(stride)} pads ${pads}`);
+        E.dispose([x, w, dy, y, dw!]);
+      }
+    });
+  }
+});
+
 describe('table rules by adapter', () => {
   const limits = { maxComputeInvocationsPerWorkgroup: 256 };
   const lavapipe: Capabilities = { features: new Set(['subgroups', 'shader-f16']), limits, adapter: { vendor: 'mesa', architecture: 'software', description: 'llvmpipe: Mesa 25.0.7', isFallbackAdapter: true } };
@@ -173,6 +201,7 @@ describe('table rules by adapter', () => {
     expect(p.pick(MATMUL, { M: 63, N: 63, K: 64, batch: 1, bRowContiguous: true }).name).toBe('tiled');
     expect(p.pick(CONV_FORWARD, conv(64)).name).toBe('direct-rb16');
     expect(p.pick(CONV_FORWARD, conv(3)).name).toBe('direct-rb4');
+    expect(p.pick(CONV_WEIGHT_GRAD, conv(64)).name).toBe('split-k');
   });
 
   it.skipIf(isHardwareGpu({ features: new Set(), limits, adapter: E.getDevice().info }))('keeps this machine\'s software adapter on today\'s kernels too (its real capabilities, no tune cache)', () => {
@@ -195,6 +224,8 @@ describe('table rules by adapter', () => {
     expect(p.pick(CONV_FORWARD, conv(64)).name).toBe('tiled-c64p64');
     expect(p.pick(CONV_FORWARD, conv(32)).name).toBe('tiled-c32p128');
     expect(p.pick(CONV_FORWARD, conv(3)).name).toBe('tiled-c16p64');
+    expect(p.pick(CONV_WEIGHT_GRAD, conv(64)).name).toBe('tiled-c64k64');
+    expect(p.pick(CONV_WEIGHT_GRAD, conv(3)).name).toBe('tiled-c16k64');
     const bare = new VariantPolicy(noSubgroups);
     expect(bare.pick(REDUCE_ROWS, { rows: 4, len: 100_000 }).name).toBe('workgroup-per-row');
     expect(bare.pick(ROW_KERNEL, { rows: 32, cols: 10 }).name).toBe('workgroup-per-row');

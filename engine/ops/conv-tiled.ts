@@ -48,3 +48,39 @@ export function preferTiledConv<S extends ConvShape>(g: S, c: ReadonlyArray<Vari
   const want = g.Cout <= 16 ? 'tiled-c16p64' : g.Cout <= 32 ? 'tiled-c32p128' : 'tiled-c64p64';
   return c.find((v) => v.name === want);
 }
+
+export const TILED_WGRAD_FAMILY = 'conv2d-wgrad-tiled';
+
+/**
+ * Weight-gradient tiles as [WX, WY, PT]: (4 WY channels) x (4 WX columns of K) per workgroup,
+ * PT pixels staged per step; each invocation stages a fixed pixel, so WX WY is a multiple of PT.
+ */
+const WGRAD_TILES: ReadonlyArray<readonly [number, number, number]> = [[16, 16, 16], [16, 8, 16], [16, 4, 16], [8, 8, 16]];
+for (const [wx, wy, pt] of WGRAD_TILES) {
+  if ((wx * wy) % pt !== 0 || wx * wy > 256) throw new Error(`medgrad: conv2d weight-gradient tile [${wx}, ${wy}, ${pt}] breaks conv2d-wgrad-tiled.wgsl's staging`);
+}
+
+interface WeightGradShape { Cout: number; Cin: number; KH: number; KW: number }
+
+const wgradGrid = (g: WeightGradShape, tm: number, tn: number): [number, number] => [Math.ceil((g.Cin * g.KH * g.KW) / tn), Math.ceil(g.Cout / tm)];
+
+export function tiledWeightGradVariants<S extends WeightGradShape>(): Array<Variant<S>> {
+  return WGRAD_TILES.map(([wx, wy, pt]) => ({
+    name: `tiled-c${4 * wy}k${4 * wx}`, family: TILED_WGRAD_FAMILY, entry: 'conv_bwd_weight_tiled', constants: { WX: wx, WY: wy, PT: pt },
+    serves: (g: S) => Math.max(...wgradGrid(g, 4 * wy, 4 * wx)) <= GRID_MAX,
+  }));
+}
+
+/** Workgroups along K and the output channels of a weight-gradient kernel (tiled or direct). */
+export function weightGradBlocks(g: WeightGradShape, k: Kernel, family: string): [number, number] {
+  const [wx, wy] = k.workgroupSize;
+  return family === TILED_WGRAD_FAMILY ? wgradGrid(g, k.consts.GM! * wy, k.consts.GN! * wx)
+    : [Math.ceil(g.Cin * g.KH * g.KW / k.consts.C! / wx), Math.ceil(g.Cout / k.consts.RW! / wy)];
+}
+
+/** The GPU's table rule for the weight gradient: a tile as tall as the layer's channels; undefined on software adapters. */
+export function preferTiledWeightGrad<S extends WeightGradShape>(g: S, c: ReadonlyArray<Variant<S>>, caps: Capabilities): Variant<S> | undefined {
+  if (!isHardwareGpu(caps)) return undefined;
+  const want = g.Cout <= 16 ? 'tiled-c16k64' : g.Cout <= 32 ? 'tiled-c32k64' : 'tiled-c64k64';
+  return c.find((v) => v.name === want);
+}

@@ -15,7 +15,7 @@ import { checkNCHW, windowGeometry, type Padding, type Pair, type Window } from 
 import { slice } from './slicing.js';
 import { channelSums } from './norm.js';
 import { preferAlgorithm, winogradForward, winogradServes, winogradWeightGrad, type WinogradTile } from './conv-winograd.js';
-import { preferTiledConv, tiledConvGrid, tiledConvVariants, TILED_CONV_FAMILY } from './conv-tiled.js';
+import { preferTiledConv, preferTiledWeightGrad, tiledConvGrid, tiledConvVariants, tiledWeightGradVariants, TILED_CONV_FAMILY, weightGradBlocks } from './conv-tiled.js';
 
 export interface Conv2dOptions { stride?: Pair; padding?: Padding }
 
@@ -161,10 +161,17 @@ function inputGrad(dy: Tensor, w: Tensor, g: Geometry): Tensor {
   return dx;
 }
 
-/** The weight gradient as split-K partial sums over slices of the pixels. */
+/** The weight gradient as split-K partial sums over slices of the pixels (direct, or tiled for GPUs). */
 export const CONV_WEIGHT_GRAD = defineKernel<Geometry>({
   name: 'conv2d.weightGrad',
-  variants: [{ name: 'split-k', family: 'conv2d', entry: 'conv_bwd_weight' }],
+  variants: [{ name: 'split-k', family: 'conv2d', entry: 'conv_bwd_weight' }, ...tiledWeightGradVariants<Geometry>()],
+  prefer: (g, c, caps) => preferTiledWeightGrad(g, c, caps) ?? c[0]!,
+  bucket: bucketOf,
+  sample: (g) => {
+    const dy = filled([g.N, g.Cout, g.OH, g.OW], 0.5);
+    const x = filled([g.N, g.Cin, g.H, g.W], 0.25);
+    return { run: () => directWeightGrad(dy, x, g).dispose(), dispose: () => { dy.dispose(); x.dispose(); } };
+  },
 });
 
 function weightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
@@ -175,12 +182,11 @@ function directWeightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   const K = g.Cin * g.KH * g.KW;
   const P = g.N * g.OH * g.OW;
   const rt = runtime();
-  const { kernel: k } = rt.select(CONV_WEIGHT_GRAD, g);
-  const [wx, wy] = k.workgroupSize;
-  const cols = k.consts.C!, rows = k.consts.RW!;
+  const { kernel: k, variant } = rt.select(CONV_WEIGHT_GRAD, g);
+  const [bx, by] = weightGradBlocks(g, k, variant.family);
   // Split the pixel reduction so that there are enough independent sums to fill the device,
   // while each still covers enough pixels to amortise the final reduction.
-  const blocks = Math.ceil(K / cols) * Math.ceil(g.Cout / rows);
+  const blocks = bx * by;
   const splits = Math.min(Math.max(1, Math.min(Math.ceil(P / 256), Math.ceil(4096 / blocks))), rt.maxWorkgroups);
   const perSplit = Math.ceil(P / splits);
   return tidy(() => {
@@ -188,7 +194,7 @@ function directWeightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
     rt.dispatch(k, {
       op: 'conv2d.dw', label: `conv2d.dw ${desc(g)} (${splits} splits)`, params: params(g, false, splits, perSplit),
       buffers: { dy: dy.buffer, x: x.buffer, dw: partial.buffer },
-      workgroups: [Math.ceil(K / cols / wx), Math.ceil(g.Cout / rows / wy), splits],
+      workgroups: [bx, by, splits],
       flops: flopsOf(g), bytes: dy.nbytes + x.nbytes + partial.nbytes,
     });
     return reduceRowsKernel(partial, g.Cout * K, splits, 'sum', [g.Cout, g.Cin, g.KH, g.KW]);

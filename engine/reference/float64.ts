@@ -215,6 +215,22 @@ export function conv2dInputGrad(dy: Arr, w: Arr, xShape: number[], sh: number, s
   return { shape: [...xShape], data: dx };
 }
 
+/** d<dy, conv2d(x, w)>/dw: each output's cotangent times the inputs its window read. */
+export function conv2dWeightGrad(dy: Arr, x: Arr, wShape: number[], sh: number, sw: number, pads: [number, number, number, number]): Arr {
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [Co, , KH, KW] = wShape as [number, number, number, number];
+  const [, , OH, OW] = dy.shape as [number, number, number, number];
+  const dw = new Float64Array(Co * C * KH * KW);
+  for (let n = 0; n < N; n++) for (let o = 0; o < Co; o++) for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) {
+    const g = dy.data[((n * Co + o) * OH + i) * OW + j]!;
+    for (let c = 0; c < C; c++) for (let u = 0; u < KH; u++) for (let v = 0; v < KW; v++) {
+      const ih = i * sh - pads[0] + u, iw = j * sw - pads[2] + v;
+      if (ih >= 0 && ih < H && iw >= 0 && iw < W) dw[((o * C + c) * KH + u) * KW + v]! += g * x.data[((n * C + c) * H + ih) * W + iw]!;
+    }
+  }
+  return { shape: [...wShape], data: dw };
+}
+
 /** Max or average pooling; padding never takes part (average divides by real inputs). */
 export function pool2d(x: Arr, kind: 'max' | 'avg', KH: number, KW: number, sh: number, sw: number, pads: [number, number, number, number]): Arr {
   const [N, C, H, W] = x.shape as [number, number, number, number];
