@@ -182,52 +182,46 @@ export function tfSamePads(H: number, W: number, KH: number, KW: number, sh: num
   return [...one(H, KH, sh), ...one(W, KW, sw)] as [number, number, number, number];
 }
 
+/**
+ * Calls f(output, input, weight) with the flat indices of every product a convolution sums:
+ * each output pixel and channel with each tap whose input lies inside the image.
+ */
+function convTaps(xShape: number[], wShape: number[], sh: number, sw: number, pads: [number, number, number, number], f: (yi: number, xi: number, wi: number) => void): number[] {
+  const [N, C, H, W] = xShape as [number, number, number, number];
+  const [Co, , KH, KW] = wShape as [number, number, number, number];
+  const [pt, pb, pl, pr] = pads;
+  const OH = Math.floor((H + pt + pb - KH) / sh) + 1, OW = Math.floor((W + pl + pr - KW) / sw) + 1;
+  for (let n = 0; n < N; n++) for (let o = 0; o < Co; o++) for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) {
+    const yi = ((n * Co + o) * OH + i) * OW + j;
+    for (let c = 0; c < C; c++) for (let u = 0; u < KH; u++) for (let v = 0; v < KW; v++) {
+      const ih = i * sh - pt + u, iw = j * sw - pl + v;
+      if (ih >= 0 && ih < H && iw >= 0 && iw < W) f(yi, ((n * C + c) * H + ih) * W + iw, ((o * C + c) * KH + u) * KW + v);
+    }
+  }
+  return [N, Co, OH, OW];
+}
+
 export function conv2d(x: Arr, w: Arr, b: Arr | null, sh: number, sw: number, pads: [number, number, number, number]): Arr {
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const [Co, , KH, KW] = w.shape as [number, number, number, number];
-  const [pt, pb, pl, pr] = pads;
-  const OH = Math.floor((H + pt + pb - KH) / sh) + 1, OW = Math.floor((W + pl + pr - KW) / sw) + 1;
+  const OH = Math.floor((H + pads[0] + pads[1] - KH) / sh) + 1, OW = Math.floor((W + pads[2] + pads[3] - KW) / sw) + 1;
   const out = new Float64Array(N * Co * OH * OW);
-  for (let n = 0; n < N; n++) for (let o = 0; o < Co; o++) for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) {
-    let s = b ? b.data[o]! : 0;
-    for (let c = 0; c < C; c++) for (let u = 0; u < KH; u++) for (let v = 0; v < KW; v++) {
-      const ih = i * sh - pt + u, iw = j * sw - pl + v;
-      if (ih >= 0 && ih < H && iw >= 0 && iw < W) s += x.data[((n * C + c) * H + ih) * W + iw]! * w.data[((o * C + c) * KH + u) * KW + v]!;
-    }
-    out[((n * Co + o) * OH + i) * OW + j] = s;
-  }
-  return { shape: [N, Co, OH, OW], data: out };
+  if (b) for (let k = 0; k < out.length; k++) out[k] = b.data[Math.floor(k / (OH * OW)) % Co]!;
+  const shape = convTaps([N, C, H, W], w.shape, sh, sw, pads, (yi, xi, wi) => { out[yi]! += x.data[xi]! * w.data[wi]!; });
+  return { shape, data: out };
 }
 
 /** d<dy, conv2d(x, w)>/dx: each output's cotangent times the weights, added at the inputs its window read. */
 export function conv2dInputGrad(dy: Arr, w: Arr, xShape: number[], sh: number, sw: number, pads: [number, number, number, number]): Arr {
-  const [N, C, H, W] = xShape as [number, number, number, number];
-  const [Co, , KH, KW] = w.shape as [number, number, number, number];
-  const [, , OH, OW] = dy.shape as [number, number, number, number];
-  const dx = new Float64Array(N * C * H * W);
-  for (let n = 0; n < N; n++) for (let o = 0; o < Co; o++) for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) {
-    const g = dy.data[((n * Co + o) * OH + i) * OW + j]!;
-    for (let c = 0; c < C; c++) for (let u = 0; u < KH; u++) for (let v = 0; v < KW; v++) {
-      const ih = i * sh - pads[0] + u, iw = j * sw - pads[2] + v;
-      if (ih >= 0 && ih < H && iw >= 0 && iw < W) dx[((n * C + c) * H + ih) * W + iw]! += g * w.data[((o * C + c) * KH + u) * KW + v]!;
-    }
-  }
+  const dx = new Float64Array(xShape.reduce((a, d) => a * d, 1));
+  convTaps(xShape, w.shape, sh, sw, pads, (yi, xi, wi) => { dx[xi]! += dy.data[yi]! * w.data[wi]!; });
   return { shape: [...xShape], data: dx };
 }
 
 /** d<dy, conv2d(x, w)>/dw: each output's cotangent times the inputs its window read. */
 export function conv2dWeightGrad(dy: Arr, x: Arr, wShape: number[], sh: number, sw: number, pads: [number, number, number, number]): Arr {
-  const [N, C, H, W] = x.shape as [number, number, number, number];
-  const [Co, , KH, KW] = wShape as [number, number, number, number];
-  const [, , OH, OW] = dy.shape as [number, number, number, number];
-  const dw = new Float64Array(Co * C * KH * KW);
-  for (let n = 0; n < N; n++) for (let o = 0; o < Co; o++) for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) {
-    const g = dy.data[((n * Co + o) * OH + i) * OW + j]!;
-    for (let c = 0; c < C; c++) for (let u = 0; u < KH; u++) for (let v = 0; v < KW; v++) {
-      const ih = i * sh - pads[0] + u, iw = j * sw - pads[2] + v;
-      if (ih >= 0 && ih < H && iw >= 0 && iw < W) dw[((o * C + c) * KH + u) * KW + v]! += g * x.data[((n * C + c) * H + ih) * W + iw]!;
-    }
-  }
+  const dw = new Float64Array(wShape.reduce((a, d) => a * d, 1));
+  convTaps(x.shape, wShape, sh, sw, pads, (yi, xi, wi) => { dw[wi]! += dy.data[yi]! * x.data[xi]!; });
   return { shape: [...wShape], data: dw };
 }
 
