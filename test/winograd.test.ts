@@ -94,16 +94,19 @@ describe('conv2d algorithms forced through the registry', () => {
     });
   }
 
-  // Odd sizes (not multiples of the tile), batch 1, channel counts not multiples of 4, every padding.
+  // Odd sizes (not multiples of the tile), batch 1, channel counts not multiples of 4, every padding,
+  // and a larger kernel that only its 3x3 centre serves.
   const shapes: Array<[number[], number[], E.Conv2dOptions['padding'], Pads]> = [
     [[1, 3, 7, 9], [5, 3, 3, 3], 'same', [1, 1, 1, 1]],
     [[2, 5, 11, 6], [3, 5, 3, 3], 'valid', [0, 0, 0, 0]],
     [[3, 6, 5, 13], [7, 6, 3, 3], [2, 0, 1, 2], [2, 0, 1, 2]],
     [[1, 1, 3, 3], [2, 1, 3, 3], 'same', [1, 1, 1, 1]],
     [[2, 9, 10, 10], [6, 9, 3, 3], 'same', [1, 1, 1, 1]],
+    // A 7x7 layer on a 2x2 map: cropped to its centre 3x3 taps (conv-crop.ts), then Winograd.
+    [[2, 5, 2, 2], [6, 5, 7, 7], 'same', [3, 3, 3, 3]],
   ];
   for (const alg of ALGORITHMS.slice(1)) {
-    it(`${alg}: forward, input and weight gradients of stride-1 3x3 layers against float64`, async () => {
+    it(`${alg}: forward, input and weight gradients of stride-1 3x3 (and cropped 7x7) layers against float64`, async () => {
       const rng = new Rng(99);
       for (const [xs, ws, padding, pads] of shapes) {
         const x = rng.arr(xs, -1, 1), w = rng.arr(ws, -1, 1), b = rng.arr([ws[0]!], -1, 1);

@@ -15,6 +15,7 @@ import { checkNCHW, windowGeometry, type Padding, type Pair, type Window } from 
 import { slice } from './slicing.js';
 import { channelSums } from './norm.js';
 import { preferAlgorithm, winogradForward, winogradServes, winogradWeightGrad, type WinogradTile } from './conv-winograd.js';
+import { cropTaps, uncropWeightGrad, type Stored } from './conv-crop.js';
 import { preferTiledConv, preferTiledWeightGrad, tiledConvGrid, tiledConvVariants, tiledWeightGradVariants, TILED_CONV_FAMILY, weightGradBlocks } from './conv-tiled.js';
 
 export interface Conv2dOptions { stride?: Pair; padding?: Padding }
@@ -136,8 +137,8 @@ function phase(r: number, s: number, p: number, K: number, size: number, outSize
  * (phase()), so no work goes to the zeros between dy's values; the phases are interleaved
  * into dx, and phases no tap reaches (a 1x1 kernel's odd rows, say) stay zero.
  */
-function inputGrad(dy: Tensor, w: Tensor, g: Geometry): Tensor {
-  const khw = g.KH * g.KW;
+function inputGrad(dy: Tensor, w: Tensor, g: Geometry, stored: Stored = { KH: g.KH, KW: g.KW, off: 0 }): Tensor {
+  const khw = stored.KH * stored.KW;
   const rows = Array.from({ length: g.sh }, (_, r) => phase(r, g.sh, g.pt, g.KH, g.H, g.OH));
   const cols = Array.from({ length: g.sw }, (_, r) => phase(r, g.sw, g.pl, g.KW, g.W, g.OW));
   const conv = (src: Tensor, a: ReturnType<typeof phase>, b: ReturnType<typeof phase>) => tidy(() => {
@@ -146,8 +147,8 @@ function inputGrad(dy: Tensor, w: Tensor, g: Geometry): Tensor {
       ...g, Cin: g.Cout, Cout: g.Cin, H: g.OH - a.crop, W: g.OW - b.crop, OH: a.count, OW: b.count, KH: a.taps, KW: b.taps,
       sh: 1, sw: 1, pt: a.pad, pb: 0, pl: b.pad, pr: 0,
     };
-    const off = (a.k0 + g.sh * (a.taps - 1)) * g.KW + b.k0 + g.sw * (b.taps - 1);
-    return forward(input, w, undefined, t, [khw, g.Cin * khw, -g.sh * g.KW, -g.sw, off], 'conv2d.dx');
+    const off = stored.off + (a.k0 + g.sh * (a.taps - 1)) * stored.KW + b.k0 + g.sw * (b.taps - 1);
+    return forward(input, w, undefined, t, [khw, g.Cin * khw, -g.sh * stored.KW, -g.sw, off], 'conv2d.dx');
   });
   if (g.sh === 1 && g.sw === 1) return rows[0]!.taps && cols[0]!.taps ? conv(dy, rows[0]!, cols[0]!) : fillKernel(empty([g.N, g.Cin, g.H, g.W]), 0);
   const dx = empty([g.N, g.Cin, g.H, g.W]);
@@ -216,6 +217,8 @@ export const conv2d: (x: Tensor, w: Tensor, b?: Tensor, options?: Conv2dOptions)
       [[1, 2, 9, 8], [3, 2, 3, 3], 2, [3, 1, 2, 0], true], [[2, 3, 10, 9], [4, 3, 2, 2], 3, 'valid', false],
       // A 5x5 stride-2 layer: its input gradient's phases include 3x3 sub-kernels (Winograd serves them).
       [[1, 2, 11, 11], [3, 2, 5, 5], 2, 'same', false],
+      // Kernels larger than the map: taps that only meet padding are cropped away (conv-crop.ts).
+      [[2, 3, 2, 2], [4, 3, 7, 7], 1, 'same', true], [[2, 3, 1, 2], [3, 3, 5, 5], 2, [3, 3, 3, 3], false], [[1, 2, 2, 5], [3, 2, 7, 3], 1, [3, 3, 1, 1], true],
     ] as Array<[number[], number[], number | [number, number], Padding, boolean]>).map(([xs, ws, stride, padding, bias]) => ({
       inputs: [r.arr(xs, -1, 1), r.arr(ws, -1, 1), ...(bias ? [r.arr([ws[0]!], -1, 1)] : [])], args: [{ stride, padding }],
       label: `[${xs}] * [${ws}] stride ${JSON.stringify(stride)} padding ${JSON.stringify(padding)}${bias ? ' +bias' : ''}`,
@@ -229,11 +232,17 @@ export const conv2d: (x: Tensor, w: Tensor, b?: Tensor, options?: Conv2dOptions)
       return R.conv2d(x!, w!, b ?? null, sh, sw, pads as [number, number, number, number]);
     },
   },
-  forward: (x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Tensor => forward(x, w, b, geometry(x, w, b, options)),
+  // A kernel larger than the map runs cropped to the taps that meet it (conv-crop.ts), read in place.
+  forward: (x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Tensor => {
+    const g = geometry(x, w, b, options), c = cropTaps(g);
+    return c ? forward(x, w, b, c.g, [g.Cin * g.KH * g.KW, g.KH * g.KW, g.KW, 1, c.off]) : forward(x, w, b, g);
+  },
   backward: (gy: Tensor, _y: Tensor, x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Grad => {
-    const g = geometry(x, w, b, options);
+    const g = geometry(x, w, b, options), c = cropTaps(g), gc = c ? c.g : g;
     // An image batch (the first layer's input) usually needs no gradient: skip that kernel.
-    return [x.requiresGrad ? inputGrad(gy, w, g) : null, w.requiresGrad ? weightGrad(gy, x, g) : null, b?.requiresGrad ? channelSums(gy) : null];
+    const dx = x.requiresGrad ? inputGrad(gy, w, gc, { KH: g.KH, KW: g.KW, off: c ? c.off : 0 }) : null;
+    const dw = w.requiresGrad ? (c ? tidy(() => uncropWeightGrad(weightGrad(gy, x, gc), c, w.shape)) : weightGrad(gy, x, g)) : null;
+    return [dx, dw, b?.requiresGrad ? channelSums(gy) : null];
   },
 });
 
