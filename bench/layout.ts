@@ -1,7 +1,7 @@
 // Channel-blocked layout A/B (issue 13): a chain of N conv(3x3, stride 1, padding 1, no bias)
 // -> batch norm (training statistics) -> ReLU layers, forward only, run in NCHW with the
 // engine's own kernels (whatever the registry picks: Winograd F(4x4) on the larger layers,
-// the direct kernel otherwise; 'nchw-direct' forces the direct kernel) against the same chain
+// the direct kernel otherwise; configurations named 'direct' force the direct kernel) against the same chain
 // in the blocked layout NCHW[c/4]HW4 (engine/ops/layout.ts), whose conversions (input to
 // blocked, weights rearranged every layer as a training step would, output back to NCHW) are
 // counted once per chain. Parts: the convolution alone, and batch norm + ReLU alone, in each
@@ -11,8 +11,27 @@
 // over rounds, and the ratio of the fastest times (steadier when other jobs load the machine).
 //   npx tsx bench/layout.ts [--rounds N] [--layers 1,6] [SHAPE ...]   SHAPE: NxCinxHxW-Cout
 //
-// Result (05:2x UTC 2026-12-02, lavapipe on this machine's 2 cores, shared with a niced long
-// job and other helpers' tests): see the commit that added this file and the lead's report.
+// Result: negative. `npx tsx bench/layout.ts --rounds 9` (2026-12-02 05:36-05:45 UTC, lavapipe
+// (LLVM 15) on this machine's 2 cores, shared with a niced long job and other helpers' tests:
+// load average 15-21, so single rounds range widely; medians and minima of 9 rounds). NCHW /
+// blocked time, median over rounds [ratio of the fastest times]; above 1 the blocked layout wins:
+//                   chain N=1      chain N=6      N=6, NCHW direct  conv, NCHW direct  BN+ReLU alone
+//   32x16x32x32-16  0.38 [0.30]    0.31 [0.23]    0.72 [0.97]       0.93 [0.57]        0.87 [1.32]
+//   32x32x16x16-32  0.25 [0.13]    0.17 [0.13]    0.77 [0.66]       0.76 [0.76]        1.43 [1.16]
+//   32x64x8x8-64    0.34 [0.10]    0.28 [0.21]    0.85 [0.58]       0.75 [0.77]        1.32 [1.38]
+//   32x16x28x28-16  0.20 [0.27]    0.21 [0.23]    0.96 [0.96]       0.90 [0.93]        0.75 [1.15]
+//   32x32x14x14-32  0.25 [0.22]    0.32 [0.28]    0.89 [0.96]       0.80 [1.29]        0.76 [0.96]
+//   32x64x7x7-64    0.57 [0.53]    0.50 [0.49]    1.13 [1.32]       1.11 [1.20]       15.6 [6.57]
+//   8x32x56x56-64   0.33 [0.28]    0.27 [0.22]    0.86 [0.91]       0.80 [0.80]        0.87 [0.99]
+// The blocked direct convolution runs at about the NCHW direct kernel's rate (1.2-3.6 GFLOP/s
+// under this load), so against the registry's pick (Winograd F(4x4) on every shape here) the
+// blocked chain is 2-8x slower, with 6 layers as with 1: the conversions are not what loses.
+// Batch norm + ReLU gains only where H W is not a multiple of 4 (7x7: the NCHW kernels fall
+// back to scalar loads), elsewhere it is even within the noise. Why: lavapipe vectorises across
+// invocations (one SIMD lane each), so a vec4 along channels is four scalar lanes' work, not a
+// wider instruction; it saves only index arithmetic and bounds checks per load. Register
+// blocks tried (one process, 3 shapes, same load): 4 blocks x 8 pixels (the default) is best or
+// even with 2 x 8, 1 x 8, 2 x 4 and 4 x 16; 4 x 1, 4 x 2, 2 x 2, 1 x 2 are 2-6x slower.
 import * as E from '../engine/node.js';
 import { CONV_ALGORITHM } from '../engine/ops/conv.js';
 import { blockedBatchNormRelu2d, blockedConv2d, blockWeights, fromBlocked, toBlocked } from '../engine/ops/layout.js';
