@@ -1,8 +1,8 @@
 // Channel-blocked layout A/B (issue 13): a chain of N conv(3x3, stride 1, padding 1, no bias)
 // -> batch norm (training statistics) -> ReLU layers, forward only, run in NCHW with the
 // engine's own kernels (whatever the registry picks: Winograd F(4x4) on the larger layers,
-// the direct kernel otherwise; configurations named 'direct' force the direct kernel) against the same chain
-// in the blocked layout NCHW[c/4]HW4 (engine/ops/layout.ts), whose conversions (input to
+// the direct kernel otherwise; configurations named 'direct' force the direct kernel) against
+// the same chain in the blocked layout NCHW[c/4]HW4 (engine/ops/layout.ts), whose conversions (input to
 // blocked, weights rearranged every layer as a training step would, output back to NCHW) are
 // counted once per chain. Parts: the convolution alone, and batch norm + ReLU alone, in each
 // layout (no conversion). Every configuration runs once per round, rounds interleaved so that a
