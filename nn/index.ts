@@ -5,4 +5,5 @@ export * from './layers.js';
 export * from './init.js';
 export * from './models.js';
 export * from './optim.js';
+export * from './update-bn.js';
 export * from './safetensors.js';

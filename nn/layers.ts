@@ -21,26 +21,45 @@ export class Conv2d extends Module {
   }
 }
 
-/** Batch norm over channels; running statistics are buffers, updated in training mode. */
+/**
+ * Batch norm over channels; running statistics are buffers, updated in training mode. As in
+ * PyTorch, `momentum` is the new batch's weight (Keras' 0.99 is 0.01), and null makes the running
+ * statistics the plain average of the batches since resetRunningStats() (what updateBn uses).
+ */
 export class BatchNorm2d extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
   readonly runningMean: Tensor;
   readonly runningVar: Tensor;
+  momentum: number | null;
+  /** Training-mode batches seen since construction or resetRunningStats(). */
+  numBatchesTracked = 0;
   constructor(readonly numFeatures: number, readonly options: { momentum?: number; eps?: number } = {}) {
     super();
     this.weight = this.registerParameter('weight', onesInit([numFeatures]));
     this.bias = this.registerParameter('bias', zerosInit([numFeatures]));
     this.runningMean = this.registerBuffer('running_mean', zerosInit([numFeatures]));
     this.runningVar = this.registerBuffer('running_var', onesInit([numFeatures]));
+    this.momentum = options.momentum ?? 0.1;
   }
   forward(x: Tensor): Tensor {
-    return E.batchNorm2d(x, this.weight, this.bias, this.runningMean, this.runningVar, { training: this.training, ...this.options });
+    return E.batchNorm2d(x, this.weight, this.bias, this.runningMean, this.runningVar, this.opOptions());
   }
 
   /** relu(this(x) + residual) as one fused op (residual optional): what a ResNet layer ends with. */
   forwardRelu(x: Tensor, residual: Tensor | null = null): Tensor {
-    return E.batchNormRelu2d(x, this.weight, this.bias, this.runningMean, this.runningVar, residual, { training: this.training, ...this.options });
+    return E.batchNormRelu2d(x, this.weight, this.bias, this.runningMean, this.runningVar, residual, this.opOptions());
+  }
+
+  /** Running mean 0 and variance 1, no batches counted (PyTorch's reset_running_stats). */
+  resetRunningStats(): void {
+    E.noGrad(() => { this.runningMean.assign(E.zeros([this.numFeatures])); this.runningVar.assign(E.ones([this.numFeatures])); });
+    this.numBatchesTracked = 0;
+  }
+
+  private opOptions(): E.BatchNormOptions {
+    if (this.training) this.numBatchesTracked++;
+    return { training: this.training, eps: this.options.eps, momentum: this.momentum ?? 1 / Math.max(1, this.numBatchesTracked) };
   }
 }
 

@@ -89,7 +89,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors data'
   if (at !== dataBytes) throw new Error(`medgrad: ${source}: the tensors cover ${at} data bytes but the file has ${dataBytes}`);
   const tensors: Record<string, RawTensor> = {};
   for (const e of entries) {
-    const copy = bytes.slice(base + e.begin, base + e.end);
+    // A copy (aligned, and not the file's buffer): a Node Buffer's slice() would be a view.
+    const copy = new Uint8Array(bytes.subarray(base + e.begin, base + e.end));
     tensors[e.name] = { dtype: e.dtype, shape: e.shape, data: e.dtype === 'F32' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer) };
   }
   return { tensors, metadata };

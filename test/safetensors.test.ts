@@ -28,6 +28,18 @@ describe('safetensors', () => {
     }
   });
 
+  it('decodes a Node Buffer (what readFileSync returns, possibly a view into a larger pool) to each tensor\'s own values', () => {
+    const bytes = encodeSafetensors({ a: { dtype: 'F32', shape: [3], data: Float32Array.from([0.25, -7, 3]) }, b: { dtype: 'I32', shape: [2], data: Int32Array.from([5, -9]) } });
+    const pool = Buffer.alloc(bytes.length + 24);
+    pool.set(bytes, 24);
+    for (const buf of [Buffer.from(bytes), pool.subarray(24)]) {
+      const t = decodeSafetensors(buf, 'x.safetensors').tensors;
+      expect(Array.from(t.a!.data)).toEqual([0.25, -7, 3]);
+      expect(Array.from(t.b!.data)).toEqual([5, -9]);
+      expect(t.a!.data.byteLength).toBe(12);
+    }
+  });
+
   it('validates offsets: in range, matching dtype x shape, ordered without overlaps or holes', () => {
     const F = 'model.safetensors';
     const t = (begin: number, end: number, shape = [2]) => ({ dtype: 'F32', shape, data_offsets: [begin, end] });

@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeSafetensors } from '../nn/safetensors.js';
 
 const BIN = join(__dirname, '..', 'bin', 'medgrad.mjs');
 const ARGS = ['train', '--data', 'generated:chest', '--count', '160', '--image-size', '12', '--model', 'resnet8', '--small-input',
@@ -51,6 +52,29 @@ describe('medgrad train', () => {
       const c = run([...ARGS, '--out', full]);
       expect(c.status).not.toBe(0);
       expect(c.out).toMatch(/already holds a run; use --resume/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--bn-recalibration recomputes only the batch-norm statistics: the same weights, other running statistics', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'medgrad-recal-'));
+    try {
+      const args = [...ARGS.map((a) => (a === '3' ? '1' : a)), '--bn-momentum', '0.99'];
+      const a = run([...args, '--out', join(dir, 'a')]);
+      const b = run([...args, '--bn-recalibration', '24', '--out', join(dir, 'b')]);
+      expect(a.status, a.out).toBe(0);
+      expect(b.status, b.out).toBe(0);
+      const read = (d: string) => decodeSafetensors(readFileSync(join(dir, d, 'best.safetensors'))).tensors;
+      const [ta, tb] = [read('a'), read('b')];
+      const names = Object.keys(ta);
+      expect(Object.keys(tb)).toEqual(names);
+      const bytes = (t: { data: ArrayBufferView }) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      for (const k of names.filter((n) => !n.includes('running'))) expect(bytes(tb[k]!).equals(bytes(ta[k]!)), k).toBe(true);
+      const stats = names.filter((n) => n.includes('running_var'));
+      expect(stats.length).toBeGreaterThan(0);
+      for (const k of stats) expect(bytes(tb[k]!).equals(bytes(ta[k]!)), k).toBe(false);
+      expect(JSON.parse(readFileSync(join(dir, 'b', 'checkpoint.json'), 'utf8')).state.config.bnRecalibration).toBe(24);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

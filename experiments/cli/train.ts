@@ -35,6 +35,8 @@ const USAGE = `usage: medgrad train --data PATH|generated:NAME --model NAME --ou
   --bn-momentum M    batch-norm momentum in Keras' convention, the share of the running
                      statistics kept per step (default 0.99, the protocol's); short runs of a
                      few hundred steps want 0.9, or inference-mode statistics lag the weights
+  --bn-recalibration N before each validation, batch-norm statistics recomputed for the
+                     current weights on N training images (0 = off, the default)
   --no-augment       no random shifts and flips
   --count N          generated data: number of images (default 1200)
   --cache DIR        decoded-dataset cache (default ~/.cache/medgrad)
@@ -51,7 +53,7 @@ const USAGE = `usage: medgrad train --data PATH|generated:NAME --model NAME --ou
 
 const NUMBERS = {
   'image-size': { int: true, min: 8 }, epochs: POSITIVE_INT, 'batch-size': POSITIVE_INT, lr: POSITIVE, 'lr-drop-epoch': NON_NEGATIVE_INT,
-  seed: INT, 'split-seed': INT, channels: { int: true, oneOf: [1, 3] }, l2: NON_NEGATIVE, 'bn-momentum': { min: 0, below: 1 },
+  seed: INT, 'split-seed': INT, channels: { int: true, oneOf: [1, 3] }, l2: NON_NEGATIVE, 'bn-momentum': { min: 0, below: 1 }, 'bn-recalibration': NON_NEGATIVE_INT,
   count: { int: true, min: 4 }, 'adv-steps': POSITIVE_INT, 'adv-step': POSITIVE, patience: POSITIVE_INT,
 };
 
@@ -67,7 +69,7 @@ export const trainCommand: Command = {
         'image-size': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' },
         'lr-drop-epoch': { type: 'string' }, seed: { type: 'string' }, split: { type: 'string' }, 'split-seed': { type: 'string' },
         'small-input': { type: 'boolean', default: false }, channels: { type: 'string' }, l2: { type: 'string' },
-        'no-augment': { type: 'boolean', default: false }, 'bn-momentum': { type: 'string' }, count: { type: 'string' }, cache: { type: 'string' }, 'allow-no-groups': { type: 'boolean', default: false }, 'skip-bad': { type: 'boolean', default: false },
+        'no-augment': { type: 'boolean', default: false }, 'bn-momentum': { type: 'string' }, 'bn-recalibration': { type: 'string' }, count: { type: 'string' }, cache: { type: 'string' }, 'allow-no-groups': { type: 'boolean', default: false }, 'skip-bad': { type: 'boolean', default: false },
         'adversarial-from': { type: 'string' }, 'adv-eps': { type: 'string' }, 'adv-steps': { type: 'string' }, 'adv-step': { type: 'string' }, patience: { type: 'string' },
       },
     });
@@ -89,6 +91,8 @@ export const trainCommand: Command = {
         l2: num('l2', values.model === 'cbr-larget' ? 0 : 1e-4), augment: !values['no-augment'], seed: num('seed', 0),
         bnMomentum: 1 - num('bn-momentum', 0.99),
       };
+      const recal = num('bn-recalibration', 0);
+      if (recal > 0) config.bnRecalibration = recal;
       splitSeed = num('split-seed', 127);
       count = num('count', 1200);
       const adversarial = values['adversarial-from'] ? {

@@ -46,7 +46,8 @@ export interface StudyConfig {
   seeds: number[];
   /** bnMomentum in Keras' convention: the share of the running statistics kept per step (the protocol's 0.99). */
   /** `patience`: early stopping, after this many epochs without a better validation accuracy (absent: all epochs run). */
-  train: { epochs: number; batchSize: number; lr: number; bnMomentum: number; lrDropEpoch: number | null; augment: boolean; patience?: number };
+  /** `bnRecalibration`: before each validation, batch-norm statistics recomputed on this many training images (nn/update-bn.ts; absent: the running averages). */
+  train: { epochs: number; batchSize: number; lr: number; bnMomentum: number; lrDropEpoch: number | null; augment: boolean; patience?: number; bnRecalibration?: number };
   /** Adversarial training of some models with the first `seeds` seeds; null for none. */
   adversarial: { models: ModelName[]; seeds: number; epochs: number; lr: number; patience: number } | null;
   /** In evaluation order: the paper's attacks, then the strong suite (strongSuite()). */
@@ -75,6 +76,7 @@ function pick<T>(o: Json, key: string, where: string, check: (v: unknown) => v i
 }
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isPosInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
+const isNonNegInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
 const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
 const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
 const isModels = (v: unknown): v is ModelName[] => Array.isArray(v) && v.length > 0 && v.every((m) => MODEL_NAMES.includes(m as ModelName));
@@ -136,6 +138,8 @@ export function parseStudyConfig(raw: Json, where = 'config'): StudyConfig {
     // Absent, not undefined, when off: a config's JSON (and so a resumed study's check) is unchanged.
     const patience = t.patience === undefined ? c.train.patience ?? null : t.patience === null ? null : pick(t, 'patience', at, isPosInt, 'a positive integer (epochs without a better validation accuracy) or null');
     if (patience !== null) c.train.patience = patience;
+    const recal = t.bnRecalibration === undefined ? c.train.bnRecalibration ?? 0 : pick(t, 'bnRecalibration', at, isNonNegInt, 'a non-negative integer (training images whose batch statistics replace the running ones before each validation; 0: off)');
+    if (recal > 0) c.train.bnRecalibration = recal; else delete c.train.bnRecalibration;
   }
   if (raw.adversarial !== undefined) {
     if (raw.adversarial === null) c.adversarial = null;

@@ -262,7 +262,8 @@ export function trainConfig(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDa
     l2: u.model === 'cbr-larget' ? 0 : 1e-4, augment: c.train.augment, seed: u.seed, bnMomentum: 1 - c.train.bnMomentum,
     ...(c.train.patience ? { valPatience: c.train.patience } : {}),
   };
-  if (regime === 'standard') return base;
+  if (regime === 'standard') return c.train.bnRecalibration ? { ...base, bnRecalibration: c.train.bnRecalibration } : base;
+  // Madry fine-tuning keeps the protocol's running statistics (of the adversarial batches it trains on).
   const a = c.adversarial!;
   return { ...base, epochs: a.epochs, lr: a.lr, lrDropEpoch: null, adversarial: u.dataset.adversarial, init: standardWeights, selectBy: 'last', patience: a.patience };
 }

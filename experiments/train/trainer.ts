@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import * as E from '../../engine/node.js';
 import { createModel, type ModelName } from '../../nn/models.js';
 import type { Module } from '../../nn/module.js';
+import { updateBn } from '../../nn/update-bn.js';
 import { makeBatch } from '../data/augment.js';
 import type { ImageDataset, Splits } from '../data/dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -54,6 +55,8 @@ export interface TrainConfig {
   patience?: number;
   /** Early stopping: stop once validation accuracy has not beaten its best for this many epochs (the best epoch's weights are kept). */
   valPatience?: number;
+  /** Before each validation, batch-norm statistics recomputed on this many training images (updateBn); absent: the running averages. */
+  bnRecalibration?: number;
 }
 
 export interface EpochRecord { epoch: number; lr: number; trainLoss: number; trainAcc: number; valLoss: number; valAcc: number; seconds: number; imagesPerSecond: number }
@@ -85,6 +88,23 @@ export async function evaluate(model: Module & { forward(x: E.Tensor): E.Tensor 
   const [loss, correct] = Array.from(await sums.data());
   sums.dispose();
   return { loss: loss! / Math.max(idx.length, 1), acc: correct! / Math.max(idx.length, 1) };
+}
+
+/**
+ * updateBn over the first `bnRecalibration` images of a fixed shuffle of the training split,
+ * unaugmented, in whole batches of the training batch size (the statistics the layers trained with).
+ */
+function recalibrate(model: Module & { forward(x: E.Tensor): E.Tensor }, ds: ImageDataset, train: readonly number[], c: TrainConfig): void {
+  const idx = new E.Generator(c.seed * 7907 + 1).shuffle([...train]).slice(0, c.bnRecalibration);
+  const size = Math.min(c.batchSize, idx.length);
+  function* batches(): Generator<E.Tensor> {
+    for (let k = 0; k + size <= idx.length; k += size) {
+      const { x, y } = batchTensors(makeBatch(ds, idx.slice(k, k + size), { channels: c.channels }), c.channels, ds.size);
+      y.dispose();
+      yield x;
+    }
+  }
+  updateBn(model, batches());
 }
 
 export interface RunOptions {
@@ -141,6 +161,7 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
       },
     });
     const seconds = (performance.now() - t0) / 1000;
+    if (config.bnRecalibration) recalibrate(model, o.ds, o.splits.train, config);
     const val = await evaluate(model, o.ds, o.splits.val, config.channels);
     const rec: EpochRecord = { epoch, lr: opt.lr, trainLoss: fit.loss, trainAcc: fit.acc, valLoss: val.loss, valAcc: val.acc, seconds, imagesPerSecond: o.splits.train.length / seconds };
     state.history.push(rec);
