@@ -123,37 +123,47 @@ fn pool_bwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let cols = vec4<i32>(i32(c0)) + vec4<i32>(0, 1, 2, 3);
     let tc = c0 + p.pl; // padded column of the first input
     let lo = select(0u, (tc + SSW - SKW) / SSW, tc + SSW >= SKW); // first output covering it
-    var g: array<vec4<f32>, 4>;
+    var g0: vec4<f32>; var g1: vec4<f32>; var g2: vec4<f32>; var g3: vec4<f32>; // per input row (as b0..b3)
     for (var dh = 0u; dh < DH; dh++) {
-      if (u + dh < DH - 1u || u + dh - (DH - 1u) >= p.OH) { continue; }
-      let oh = u + dh - (DH - 1u);
-      let orow = (plane * p.OH + oh) * p.OW;
+      let oh = u + dh - (DH - 1u); // wraps above the first output row: skipped as >= OH
       for (var dw = 0u; dw < DW; dw++) {
         let ow = lo + dw;
-        if (ow >= p.OW) { continue; }
-        let o = orow + ow;
-        if (OP == MAX) {
-          let a = arg[o];
-          let d = vec4<f32>(dy[o]);
-          for (var r = 0u; r < SSH; r++) {
-            let ih = i32(u * SSH + r) - i32(p.pt);
-            g[r] += select(vec4<f32>(0.0), d, vec4<i32>(a - ih * i32(p.W)) == cols);
-          }
-        } else {
+        let o = (plane * p.OH + oh) * p.OW + ow;
+        if (u + dh < DH - 1u || oh >= p.OH || ow >= p.OW) { continue; }
+        var d = vec4<f32>(dy[o]);
+        if (OP == AVG) {
           let w0 = i32(ow * SSW) - i32(p.pl);
-          let d = select(vec4<f32>(0.0), vec4<f32>(dy[o] / area(window(oh, ow))), (cols >= vec4<i32>(w0)) & (cols < vec4<i32>(w0 + i32(SKW))));
-          for (var r = 0u; r < SSH; r++) {
-            let kh = u * SSH + r - oh * SSH; // u >= oh, so no wrap
-            if (kh < SKH) { g[r] += d; }
-          }
+          d = select(vec4<f32>(0.0), d / area(window(oh, ow)), (cols >= vec4<i32>(w0)) & (cols < vec4<i32>(w0 + i32(SKW))));
         }
+        // Row r's share: for max where the argmax is (row r's offset against cols), for average
+        // where the window's rows cover it.
+        var a = 0;
+        if (OP == MAX) { a = arg[o]; }
+        let kh = u * SSH - oh * SSH; // u >= oh
+        g0 += share(d, a, kh, u, 0u, cols);
+        if (SSH > 1u) { g1 += share(d, a, kh, u, 1u, cols); }
+        if (SSH > 2u) { g2 += share(d, a, kh, u, 2u, cols); }
+        if (SSH > 3u) { g3 += share(d, a, kh, u, 3u, cols); }
       }
     }
-    for (var r = 0u; r < SSH; r++) {
-      let ih = i32(u * SSH + r) - i32(p.pt);
-      if (ih >= 0 && ih < i32(p.H)) { dx4[(plane * p.H + u32(ih)) * W4 + c0 / 4u] = g[r]; }
-    }
+    put(g0, plane, u, 0u, c0);
+    if (SSH > 1u) { put(g1, plane, u, 1u, c0); }
+    if (SSH > 2u) { put(g2, plane, u, 2u, c0); }
+    if (SSH > 3u) { put(g3, plane, u, 3u, c0); }
   }
+}
+
+// An output's gradient d for the 4 inputs cols of padded row SSH u + r (kh + r rows into its window).
+fn share(d: vec4<f32>, a: i32, kh: u32, u: u32, r: u32, cols: vec4<i32>) -> vec4<f32> {
+  if (OP == AVG) { return select(vec4<f32>(0.0), d, kh + r < SKH); }
+  let ih = i32(u * SSH + r) - i32(p.pt);
+  return select(vec4<f32>(0.0), d, vec4<i32>(a - ih * i32(p.W)) == cols);
+}
+
+// Row r of block u (those inside the input), from column c0.
+fn put(g: vec4<f32>, plane: u32, u: u32, r: u32, c0: u32) {
+  let ih = i32(u * SSH + r) - i32(p.pt);
+  if (ih >= 0 && ih < i32(p.H)) { dx4[(plane * p.H + u32(ih)) * (p.W / 4u) + c0 / 4u] = g; }
 }
 
 // One invocation per plane, as pool_bwd_plane, zeroing the plane four values at a time
