@@ -102,12 +102,13 @@ describe('pooling, every variant forced', () => {
     }
   }
 
-  it('the table rule walks whole planes only when there are many, and reads vec4 rows only where they line up', () => {
+  it('the table rule walks whole planes only when there are many (for average only where the vec4 gather does not run), and reads vec4 rows only where they line up', () => {
     const policy = E.getEngine().policy;
     const kernel = (name: string) => kernels().find((k) => k.name === name)! as Parameters<typeof policy.pick>[0];
     expect(policy.pick(kernel('pool.backward'), { kind: 'max', H: 56, W: 56, planes: 1024, sh: 2, exact: true }).name).toBe('plane4');
     expect(policy.pick(kernel('pool.backward'), { kind: 'max', H: 55, W: 55, planes: 1024, sh: 2, exact: true }).name).toBe('plane');
     expect(policy.pick(kernel('pool.backward'), { kind: 'avg', H: 56, W: 56, planes: 1024, sh: 2, exact: true }).name).toBe('rows');
+    expect(policy.pick(kernel('pool.backward'), { kind: 'avg', H: 58, W: 58, planes: 1024, sh: 2, exact: true }).name).toBe('plane4');
     expect(policy.pick(kernel('pool.backward'), { kind: 'max', H: 56, W: 56, planes: 12, sh: 2, exact: true }).name).toBe('rows');
     expect(policy.pick(kernel('pool.backward'), { kind: 'max', H: 55, W: 55, planes: 12, sh: 2, exact: true }).name).toBe('phases');
     expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 56, pl: 0, KW: 3, sw: 2, exact: true }).name).toBe('rows4');

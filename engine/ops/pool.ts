@@ -8,8 +8,8 @@
 // block of sh input rows x 4 columns with the window compiled in ('rows'), scatters phases of
 // non-overlapping windows into a zeroed gradient ('phases'), or gathers per four inputs ('vec4')
 // or per input ('gather'). The table rule takes the first that serves the shape, in the order
-// measured fastest on lavapipe (the plane walk only for max with many planes, the shared rows
-// forward only for max).
+// measured fastest on lavapipe (the plane walk only with many planes and, for average, where
+// 'rows' does not serve; the shared rows forward only for max).
 import { runtime } from '../context.js';
 import { empty, Tensor } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
@@ -73,9 +73,10 @@ const POOL_BACKWARD = defineKernel<Kind & { H: number; W: number; planes: number
     { name: 'gather', family: 'pool', entry: 'pool_bwd' },
   ],
   // 'plane' runs one invocation per plane: it needs planes for several workgroups of lanes, and
-  // a CPU's few wide lanes (on a GPU a serial walk per plane leaves most of the card idle). Only
-  // for max: an average's walk adds every window's every input, where 'rows' gathers in vec4.
-  prefer: (s, vs, caps) => vs.find((v) => !v.name.startsWith('plane') || (s.kind === 'max' && s.planes >= PLANE_WALK_MIN_PLANES && !isHardwareGpu(caps))) ?? vs[0]!,
+  // a CPU's few wide lanes (on a GPU a serial walk per plane leaves most of the card idle). An
+  // average's walk adds every window's every input: the 'rows' gather goes first where it runs.
+  prefer: (s, vs, caps) => (s.kind === 'avg' ? vs.find((v) => v.name === 'rows') : undefined)
+    ?? vs.find((v) => !v.name.startsWith('plane') || (s.planes >= PLANE_WALK_MIN_PLANES && !isHardwareGpu(caps))) ?? vs[0]!,
 });
 /** Fewest planes for which the one-invocation-per-plane backward keeps the device busy. */
 const PLANE_WALK_MIN_PLANES = 256;
