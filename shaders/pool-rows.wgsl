@@ -1,15 +1,15 @@
 // Pooling with the window compiled in (SKH x SKW, strides SSH x SSW, top padding PT) over planes
-// whose rows are whole vec4s (W % 4 == 0). Both kernels read each input or output element about
-// once per use instead of once per window that holds it:
+// whose rows are whole vec4s (W % 4 == 0). The two block kernels read an input or output element
+// about once per block that needs it instead of once per window that holds it:
 // pool_fwd_rows computes a 4 x ROWS block of outputs, reducing each input row it loads once
 // across its 4 windows (max and the column of the max, or sum) and then folding that row into
 // every output row whose window holds it (consecutive output rows share SKH - SSH input rows).
 // pool_bwd_rows gathers the gradient of SSH input rows x 4 columns: the outputs covering them
 // are the same for all, so each output's gradient and argmax are read once per block.
 // pool_bwd_plane4 is pool.wgsl's plane walk with the plane zeroed in vec4.
-// Costs on lavapipe, which shaped these: memory is read and written one lane at a time (so
-// fewer loads and stores, and vec4 ones, pay most), and a branch's body runs under a mask even
-// when no lane takes it (so no rarely taken slow paths inside a kernel).
+// What measurements on lavapipe showed: the number of loads and stores decides (the maximum's
+// NaN-aware compares cost next to nothing), and a rarely taken slow path inside a kernel costs
+// every invocation (a branch's body runs under a mask even when no lane takes it).
 // @include pool
 
 override SSH: u32 = 1u;
@@ -48,8 +48,8 @@ fn store(best: vec4<f32>, at: vec4<i32>, plane: u32, oh: u32, ow0: u32) {
   }
 }
 
-// NaN is handled in the comparisons themselves (`wins`), not by a second scan where one was
-// read, which every invocation would pay for (see above).
+// NaN is handled in the comparisons themselves (`wins`): a second scan of the windows where a
+// NaN was read made every invocation 2-3x slower, though none took it (see above).
 @compute @workgroup_size(WG)
 fn pool_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let runs = (p.OW + 3u) / 4u;
@@ -63,8 +63,8 @@ fn pool_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let ow0 = (t - q * runs) * 4u;
     let c0 = ow0 * SSW;
     let cols = vec4<u32>(c0) + vec4<u32>(0u, SSW, 2u * SSW, 3u * SSW); // each window's first column
-    // Max (or sum) and its position per output row, as separate variables: an array indexed
-    // in a loop may stay in memory, which lavapipe reads and writes one lane at a time.
+    // Max (or sum) and its position per output row, as separate variables: a function-scope
+    // array indexed in a loop may be kept in memory rather than registers.
     var b0: vec4<f32>; var b1: vec4<f32>; var b2: vec4<f32>; var b3: vec4<f32>;
     var a0: vec4<i32>; var a1: vec4<i32>; var a2: vec4<i32>; var a3: vec4<i32>;
     for (var i = 0u; i < nrows; i++) {
