@@ -69,6 +69,12 @@ const POOL_CASES: PoolCase[] = [
   { shape: [1, 2, 7, 12], k: [3, 3], s: [2, 2], pad: [1, 1, 0, 1] },
   { shape: [2, 1, 5, 8], k: [2, 2], s: [1, 1], pad: [0, 0, 0, 1] },
   { shape: [1, 1, 6, 4], k: [2, 3], s: [2, 1], pad: [0, 0, 0, 0] },
+  // The window-compiled 'rows' kernels: left and top padding (backward), strides 3 with gaps
+  // between windows, output rows not a multiple of ROWS, planes whose size is a multiple of 4.
+  { shape: [2, 2, 9, 12], k: [3, 3], s: [2, 2], pad: [1, 1, 1, 1] },
+  { shape: [1, 1, 10, 16], k: [3, 2], s: [3, 3], pad: [2, 0, 1, 0] },
+  { shape: [1, 3, 11, 8], k: [3, 3], s: [1, 1], pad: [0, 2, 0, 2] },
+  { shape: [3, 1, 13, 4], k: [1, 2], s: [4, 2], pad: [0, 0, 0, 0] },
 ];
 
 describe('pooling, every variant forced', () => {
@@ -96,26 +102,32 @@ describe('pooling, every variant forced', () => {
     }
   }
 
-  it('the table rule walks whole planes only when there are many, and reads vec4 rows only where they line up', () => {
+  it('the table rule walks whole planes only when there are many (for average only where the vec4 gather does not run), and reads vec4 rows only where they line up', () => {
     const policy = E.getEngine().policy;
     const kernel = (name: string) => kernels().find((k) => k.name === name)! as Parameters<typeof policy.pick>[0];
-    expect(policy.pick(kernel('pool.backward'), { kind: 'max', W: 56, planes: 1024, exact: true }).name).toBe('plane');
-    expect(policy.pick(kernel('pool.backward'), { kind: 'max', W: 56, planes: 12, exact: true }).name).toBe('phases');
-    expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 56, pl: 0, KW: 3, sw: 2, exact: true }).name).toBe('vec4');
+    expect(policy.pick(kernel('pool.backward'), { kind: 'max', H: 56, W: 56, planes: 1024, sh: 2, exact: true }).name).toBe('plane4');
+    expect(policy.pick(kernel('pool.backward'), { kind: 'max', H: 55, W: 55, planes: 1024, sh: 2, exact: true }).name).toBe('plane');
+    expect(policy.pick(kernel('pool.backward'), { kind: 'avg', H: 56, W: 56, planes: 1024, sh: 2, exact: true }).name).toBe('rows');
+    expect(policy.pick(kernel('pool.backward'), { kind: 'avg', H: 58, W: 58, planes: 1024, sh: 2, exact: true }).name).toBe('plane4');
+    expect(policy.pick(kernel('pool.backward'), { kind: 'max', H: 56, W: 56, planes: 12, sh: 2, exact: true }).name).toBe('rows');
+    expect(policy.pick(kernel('pool.backward'), { kind: 'max', H: 55, W: 55, planes: 12, sh: 2, exact: true }).name).toBe('phases');
+    expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 56, pl: 0, KW: 3, sw: 2, exact: true }).name).toBe('rows4');
+    expect(policy.pick(kernel('pool.forward'), { kind: 'avg', W: 56, pl: 0, KW: 3, sw: 2, exact: true }).name).toBe('vec4');
     expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 57, pl: 0, KW: 3, sw: 2, exact: true }).name).toBe('run4');
     expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 56, pl: 1, KW: 3, sw: 2, exact: true }).name).toBe('run4');
     // Tensors past the float-quotient divisions' exact range (quotients of 2^22 and more) take the plain kernels.
     expect(policy.pick(kernel('pool.forward'), { kind: 'max', W: 56, pl: 0, KW: 3, sw: 2, exact: false }).name).toBe('grid');
-    expect(policy.pick(kernel('pool.backward'), { kind: 'max', W: 56, planes: 12, exact: false }).name).toBe('gather');
+    expect(policy.pick(kernel('pool.backward'), { kind: 'max', H: 56, W: 56, planes: 12, sh: 2, exact: false }).name).toBe('gather');
     // A hardware GPU never gets the serial walk per plane.
     const onGpu = new VariantPolicy({ features: new Set(), limits: {}, adapter: { vendor: 'nvidia', architecture: 'unknown', description: 'NVIDIA: 580.159.04' } });
-    expect(onGpu.pick(kernel('pool.backward'), { kind: 'max', W: 56, planes: 1024, exact: true }).name).toBe('phases');
+    expect(onGpu.pick(kernel('pool.backward'), { kind: 'max', H: 56, W: 56, planes: 1024, sh: 2, exact: true }).name).toBe('rows');
+    expect(onGpu.pick(kernel('pool.backward'), { kind: 'max', H: 55, W: 55, planes: 1024, sh: 2, exact: true }).name).toBe('phases');
   });
 
   it.each(variantsOf('pool.forward'))('max pool forward \'%s\': a window holding a NaN gives NaN, and its gradient goes to a NaN', async (fwd) => {
     force('pool.forward', fwd);
     const r = new Rng(11);
-    for (const c of [POOL_CASES[0]!, POOL_CASES[2]!, POOL_CASES[4]!, POOL_CASES[7]!]) {
+    for (const c of [POOL_CASES[0]!, POOL_CASES[2]!, POOL_CASES[4]!, POOL_CASES[7]!, POOL_CASES[10]!, POOL_CASES[12]!]) {
       const x = r.arr(c.shape);
       for (let i = 0; i < x.data.length; i += 7) x.data[i] = NaN;
       const X = toTensor(x, true);

@@ -2,11 +2,14 @@
 // window's maximum, recorded in forward), average over the real inputs of each window, and
 // global average pooling (a mean over H and W, no copy since NCHW keeps them contiguous).
 // Variants: the forward computes one output per invocation ('grid') or runs of RUN outputs of
-// a row ('run4', 'run16') or of four outputs from whole vec4s ('vec4'); the backward walks each
-// plane's outputs in one invocation ('plane'), scatters phases of non-overlapping windows into a
-// zeroed gradient ('phases'), or gathers per four inputs ('vec4') or per input ('gather'). The
-// table rule takes the first that serves the shape, in the order measured fastest on lavapipe
-// (the plane walk only with many planes).
+// a row ('run4', 'run16') or of four outputs from whole vec4s ('vec4'), or blocks of 4 x ROWS
+// outputs sharing their input rows ('rows4', 'rows2', window compiled in); the backward walks
+// each plane's outputs in one invocation ('plane4', zeroing in vec4, or 'plane'), gathers per
+// block of sh input rows x 4 columns with the window compiled in ('rows'), scatters phases of
+// non-overlapping windows into a zeroed gradient ('phases'), or gathers per four inputs ('vec4')
+// or per input ('gather'). The table rule takes the first that serves the shape, in the order
+// measured fastest on lavapipe (the plane walk only with many planes and, for average, where
+// 'rows' does not serve; the shared rows forward only for max).
 import { runtime } from '../context.js';
 import { empty, Tensor } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
@@ -38,29 +41,42 @@ type Kind = { kind: 'max' | 'avg' };
 // exact: the float-quotient divisions of the faster variants (div_u in pool.wgsl) are exact for
 // these sizes (quotients below 2^22, indices below 2^31); larger tensors take 'grid' / 'gather'.
 type Shape = Kind & { W: number; pl: number; KW: number; sw: number; exact: boolean };
+/** Rows of whole vec4s from the first column, with the 4 windows of a run within 16 columns. */
+const vec4Rows = (s: Shape) => s.exact && s.W % 4 === 0 && s.pl === 0 && 3 * s.sw + s.KW <= 16;
 const exactDivisions = (x: Tensor, g: Geometry): boolean => g.planes * Math.max(g.H, g.OH) < 2 ** 22 && x.size < 2 ** 31;
 const POOL = defineKernel<Shape>({
   name: 'pool.forward',
   variants: [
-    // Rows of whole vec4s from the first column: W % 4 == 0, no left padding, and the 4 windows
-    // of a run within 16 columns.
-    { name: 'vec4', family: 'pool', entry: 'pool_fwd_vec4', serves: (s) => s.exact && s.W % 4 === 0 && s.pl === 0 && 3 * s.sw + s.KW <= 16 },
+    // 4 x ROWS outputs, each input row loaded once for all of them (pool-rows.wgsl).
+    { name: 'rows4', family: 'pool-rows', entry: 'pool_fwd_rows', constants: { ROWS: 4 }, serves: vec4Rows },
+    { name: 'rows2', family: 'pool-rows', entry: 'pool_fwd_rows', constants: { ROWS: 2 }, serves: vec4Rows },
+    { name: 'vec4', family: 'pool', entry: 'pool_fwd_vec4', serves: vec4Rows },
     { name: 'run4', family: 'pool', entry: 'pool_fwd_run', constants: { RUN: 4 }, serves: (s) => s.exact },
     { name: 'run16', family: 'pool', entry: 'pool_fwd_run', constants: { RUN: 16 }, serves: (s) => s.exact },
     { name: 'grid', family: 'pool', entry: 'pool_fwd' },
   ],
+  // On lavapipe the shared rows pay for max (9 loads and stores per output instead of 11, and
+  // the maximum's search without per-element index arithmetic); a sum is cheap enough that
+  // 'vec4' is as fast and 'rows' slower.
+  prefer: (s, vs) => vs.find((v) => s.kind === 'max' || v.family !== 'pool-rows') ?? vs[0]!,
 });
-const POOL_BACKWARD = defineKernel<Kind & { W: number; planes: number; exact: boolean }>({
+const POOL_BACKWARD = defineKernel<Kind & { H: number; W: number; planes: number; sh: number; exact: boolean }>({
   name: 'pool.backward',
   variants: [
+    // The plane walk zeroing in vec4 (planes of a multiple of 4 values).
+    { name: 'plane4', family: 'pool-rows', entry: 'pool_bwd_plane4', serves: (s) => (s.H * s.W) % 4 === 0 },
     { name: 'plane', family: 'pool', entry: 'pool_bwd_plane' },
+    // Blocks of sh input rows x 4 columns, the window compiled in (pool-rows.wgsl).
+    { name: 'rows', family: 'pool-rows', entry: 'pool_bwd_rows', serves: (s) => s.exact && s.W % 4 === 0 && s.sh <= 4 },
     { name: 'phases', family: 'pool', entry: 'pool_bwd_phase', serves: (s) => s.exact },
     { name: 'vec4', family: 'pool', entry: 'pool_bwd_vec4', serves: (s) => s.exact && s.W % 4 === 0 },
     { name: 'gather', family: 'pool', entry: 'pool_bwd' },
   ],
   // 'plane' runs one invocation per plane: it needs planes for several workgroups of lanes, and
-  // a CPU's few wide lanes (on a GPU a serial walk per plane leaves most of the card idle).
-  prefer: (s, vs, caps) => vs.find((v) => v.name !== 'plane' || (s.planes >= PLANE_WALK_MIN_PLANES && !isHardwareGpu(caps))) ?? vs[0]!,
+  // a CPU's few wide lanes (on a GPU a serial walk per plane leaves most of the card idle). An
+  // average's walk adds every window's every input: the 'rows' gather goes first where it runs.
+  prefer: (s, vs, caps) => (s.kind === 'avg' ? vs.find((v) => v.name === 'rows') : undefined)
+    ?? vs.find((v) => !v.name.startsWith('plane') || (s.planes >= PLANE_WALK_MIN_PLANES && !isHardwareGpu(caps))) ?? vs[0]!,
 });
 /** Fewest planes for which the one-invocation-per-plane backward keeps the device busy. */
 const PLANE_WALK_MIN_PLANES = 256;
@@ -71,26 +87,33 @@ function forward(kind: 'max' | 'avg', op: string, x: Tensor, g: Geometry, buffer
   const rt = runtime();
   const shape: Shape = { kind, W: g.W, pl: g.pl, KW: g.KW, sw: g.sw, exact: exactDivisions(x, g) };
   const OP = rt.shaderCode('pool', kind.toUpperCase());
-  // 'vec4' is compiled for the window and stride; the others take them from the parameters.
-  const { variant, kernel } = rt.select(POOL, shape, (v): Record<string, number> => (v.name === 'vec4' ? { OP, SKH: g.KH, SKW: g.KW, SSW: g.sw } : { OP }));
-  const vec4 = variant.name === 'vec4';
-  // 'run' and 'vec4' variants: one invocation per RUN (4) outputs of a row.
-  const run = vec4 ? 4 : variant.constants?.RUN;
+  // 'vec4' and 'rows' are compiled for the window and strides; the others take them from the parameters.
+  const { variant, kernel } = rt.select(POOL, shape, (v): Record<string, number> => (v.family === 'pool-rows' ? { OP, ...compiledWindow(g) }
+    : v.name === 'vec4' ? { OP, SKH: g.KH, SKW: g.KW, SSW: g.sw } : { OP }));
+  // 'rows' runs one invocation per 4 x ROWS outputs, 'run' and 'vec4' one per RUN (4) outputs of a row.
+  const rows = variant.family === 'pool-rows' ? variant.constants!.ROWS! : 1;
+  const run = variant.name === 'vec4' || variant.family === 'pool-rows' ? 4 : variant.constants?.RUN;
   rt.dispatch(kernel, {
     op, label: describe(op, x, g), params: params(g), buffers: { ...buffers, x4: x.buffer },
-    workgroups: gridFor(run ? g.planes * g.OH * Math.ceil(g.OW / run) : n, kernel), flops: n * g.KH * g.KW, bytes: x.nbytes + 4 * n,
+    workgroups: gridFor(run ? g.planes * Math.ceil(g.OH / rows) * Math.ceil(g.OW / run) : n, kernel), flops: n * g.KH * g.KW, bytes: x.nbytes + 4 * n,
   });
 }
+
+/** pool-rows.wgsl's compiled window; CLIPW when the last output's window passes the row's end. */
+const compiledWindow = (g: Geometry) => ({ SKH: g.KH, SKW: g.KW, SSH: g.sh, SSW: g.sw, PT: g.pt, CLIPW: (g.OW - 1) * g.sw - g.pl + g.KW > g.W ? 1 : 0 });
 
 function backward(kind: 'max' | 'avg', op: string, x: Tensor, g: Geometry, buffers: Record<string, GPUBuffer>): Tensor {
   const rt = runtime();
   const dx = empty(x.shape);
   const OP = rt.shaderCode('pool', kind.toUpperCase());
-  const { variant, kernel } = rt.select(POOL_BACKWARD, { kind, W: g.W, planes: g.planes, exact: exactDivisions(x, g) }, { OP });
+  const { variant, kernel } = rt.select(POOL_BACKWARD, { kind, H: g.H, W: g.W, planes: g.planes, sh: g.sh, exact: exactDivisions(x, g) },
+    (v): Record<string, number> => (v.name === 'rows' ? { OP, SKH: g.KH, SKW: g.KW, SSH: g.sh, SSW: g.sw } : { OP }));
   const n = g.planes * g.OH * g.OW;
   if (variant.name !== 'phases') {
-    const invocations = variant.name === 'vec4' ? x.size / 4 : variant.name === 'plane' ? g.planes : x.size;
-    rt.dispatch(kernel, { op, label: describe(op, x, g), params: params(g), buffers: { ...buffers, [variant.name === 'vec4' ? 'dx4' : 'dx']: dx.buffer }, workgroups: gridFor(invocations, kernel), flops: n, bytes: x.nbytes + 8 * n });
+    const invocations = variant.name === 'rows' ? g.planes * Math.ceil((g.H + g.pt) / g.sh) * (g.W / 4)
+      : variant.name === 'vec4' ? x.size / 4 : variant.name.startsWith('plane') ? g.planes : x.size;
+    const vec4 = variant.name === 'vec4' || variant.name === 'rows' || variant.name === 'plane4';
+    rt.dispatch(kernel, { op, label: describe(op, x, g), params: params(g), buffers: { ...buffers, [vec4 ? 'dx4' : 'dx']: dx.buffer }, workgroups: gridFor(invocations, kernel), flops: n, bytes: x.nbytes + 8 * n });
     return dx;
   }
   if (x.size % 4 === 0) {
