@@ -44,6 +44,7 @@ fn sm_store_scratch(offset: u32, m: SmAcc) {
   for (var i = 0u; i < SM_M * SM_N; i++) { cs[offset + i] = m[i]; }
 }
 
+// @include matmul
 // @include matmul-subgroup-matrix-tile
 
 @compute @workgroup_size(WG)

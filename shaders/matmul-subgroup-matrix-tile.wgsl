@@ -14,8 +14,8 @@
 // by a_at / b_at) into workgroup memory as f16. A tile wholly inside C with 16-byte rows is
 // stored straight from the fragments; an edge tile goes through workgroup memory, one fragment
 // per subgroup at a time, and only the elements inside C are written.
-
-// @include matmul
+// The operands come from the front end too (here matmul.wgsl's Params p, bindings a, b, c and
+// reads a_at / b_at): an implicit-GEMM convolution can reuse this body with an im2col b_at.
 
 const TILE_K: u32 = SM_K;
 // Staged rows are padded by 8 f16 (16 bytes): subgroup-matrix rows stay 16-byte aligned and

@@ -25,6 +25,7 @@ fn sm_mma(l: SmLeft, r: SmRight, acc: SmAcc) -> SmAcc { return subgroupMatrixMul
 fn sm_store_c(offset: u32, stride: u32, m: SmAcc) { subgroupMatrixStore<row_major>(&c, offset, m, stride); }
 fn sm_store_scratch(offset: u32, m: SmAcc) { subgroupMatrixStore<row_major>(&cs, offset, m, SM_N); }
 
+// @include matmul
 // @include matmul-subgroup-matrix-tile
 
 @compute @workgroup_size(WG)

@@ -4,7 +4,7 @@
 //   f16 x f16 -> f32 configuration, and does pick it for large products on a GPU that has them;
 //   the shader parses (Dawn's own parser) and reflects to the bindings the launcher fills.
 // - Always: its tiling, run on plain arrays (`subgroup-matrix-emulated`, the one variant of a test
-//   kernel), through the registry against float64 with the f16 tolerance (test/helpers/f16.ts).
+//   kernel), through the registry against float64 with the f16 tolerance (engine/reference/f16.ts).
 // - Where the adapter has the feature: the real variant, forced, on the same shapes and larger.
 import { afterEach, describe, expect, it } from 'vitest';
 import * as E from '../engine/node.js';
@@ -13,10 +13,10 @@ import { integerConstants, reflectable } from '../engine/kernels/compile.js';
 import { registerGenerated, shaderSource } from '../engine/kernels/shaders.js';
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { MATMUL, MATMUL_SM_EMULATED, matmulKernel } from '../engine/ops/linalg.js';
-import { chooseSubgroupMatrixConfig, SM_FAMILY, SM_FEATURE, SM_TILE, SM_VARIANT, workgroupBytes } from '../engine/ops/matmul-subgroup-matrix.js';
+import { chooseSubgroupMatrixConfig, prepareSubgroupMatrix, SM_FAMILY, SM_FEATURE, SM_TILE, SM_VARIANT, workgroupBytes } from '../engine/ops/matmul-subgroup-matrix.js';
 import * as R from '../engine/reference/float64.js';
 import { gpu, Rng, toTensor } from './helpers/setup.js';
-import { expectF16Matmul } from './helpers/f16.js';
+import { f16MatmulMismatch } from '../engine/reference/f16.js';
 
 await gpu();
 afterEach(() => { for (const k of ['matmul', 'matmul.subgroupMatrixEmulated']) E.getEngine().policy.force(k, null); });
@@ -28,6 +28,7 @@ const nvidia = { vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA 
 const withSm = new Set(['subgroups', 'shader-f16', SM_FEATURE]);
 const h100: Capabilities = { features: withSm, limits, adapter: nvidia, subgroupMatrix: { configs: [{ ...cfg16, componentType: 'f32', K: 8 }, cfg16], subgroupMaxSize: 32 } };
 const big = { M: 512, N: 512, K: 512, batch: 1, bRowContiguous: true };
+const hasTensorCores = (): boolean => E.getEngine().policy.candidates(MATMUL, big).some((v) => v.name === SM_VARIANT);
 
 describe('the registry and the subgroup-matrix variant', () => {
   const offers = (caps: Capabilities, shape = big) => new VariantPolicy(caps).candidates(MATMUL, shape).map((v) => v.name);
@@ -82,8 +83,10 @@ describe('the registry and the subgroup-matrix variant', () => {
 });
 
 describe('the subgroup-matrix shader', () => {
+  // Compiled for this device's configuration where it has one, else for a 16 x 16 x 16 one.
+  const config = () => chooseSubgroupMatrixConfig({ subgroupMatrix: E.getDevice().subgroupMatrix, limits: E.getDevice().limits as unknown as Record<string, number> }) ?? cfg16;
   const source = () => {
-    registerGenerated(SM_FAMILY, 'config', 'const SM_M: u32 = 16u;\nconst SM_N: u32 = 16u;\nconst SM_K: u32 = 16u;');
+    if (!prepareSubgroupMatrix(E.getDevice())) registerGenerated(SM_FAMILY, 'config', 'const SM_M: u32 = 16u;\nconst SM_N: u32 = 16u;\nconst SM_K: u32 = 16u;');
     return shaderSource(SM_FAMILY);
   };
   it('reflects to the bindings and overrides the launcher uses', () => {
@@ -92,16 +95,23 @@ describe('the subgroup-matrix shader', () => {
     expect(Object.fromEntries(ep.resources.map((x) => [x.name, x.binding]))).toEqual({ p: 0, c: 1, a: 2, b: 3 });
     expect(r.overrides.map((o) => o.name)).toEqual(expect.arrayContaining(['SG_ROWS', 'SG_COLS', 'SG_SIZE', 'WG']));
     // The sizes TypeScript plans workgroup memory with are the shader's.
-    const consts = integerConstants(source());
-    expect(consts).toMatchObject({ ...SM_TILE, SM_M: 16, SM_N: 16, SM_K: 16 });
+    const { M, N, K } = config();
+    expect(integerConstants(source())).toMatchObject({ ...SM_TILE, SM_M: M, SM_N: N, SM_K: K });
     const v = MATMUL.variants.find((x) => x.name === SM_VARIANT)!;
     expect(v.constants).toEqual({ SG_ROWS: SM_TILE.SG_ROWS, SG_COLS: SM_TILE.SG_COLS });
   });
-  it('parses in Dawn: the only complaint on an adapter without the feature is the extension itself', async () => {
-    if (E.getDevice().features.has(SM_FEATURE)) return; // compiled for real by the tests below
-    const m = E.getDevice().gpu.createShaderModule({ code: source() });
-    const errors = (await m.getCompilationInfo()).messages.filter((x) => x.type === 'error');
-    expect(errors.map((x) => x.message)).toEqual([expect.stringContaining("extension 'chromium_experimental_subgroup_matrix' is not allowed")]);
+  it('parses in Dawn; where the adapter has the feature, compiles (the test shows Dawn\'s messages if not)', async () => {
+    const d = E.getDevice();
+    const m = d.gpu.createShaderModule({ code: source() });
+    const errors = (await m.getCompilationInfo()).messages.filter((x) => x.type === 'error').map((x) => `${x.lineNum}:${x.linePos} ${x.message}`);
+    if (!hasTensorCores()) {
+      expect(errors).toEqual([expect.stringContaining("extension 'chromium_experimental_subgroup_matrix' is not allowed")]);
+      return;
+    }
+    d.gpu.pushErrorScope('validation');
+    d.gpu.createComputePipeline({ layout: 'auto', compute: { module: m, entryPoint: 'matmul_subgroup_matrix', constants: { SG_ROWS: SM_TILE.SG_ROWS, SG_COLS: SM_TILE.SG_COLS, ...prepareSubgroupMatrix(d) } } });
+    const pipeline = await d.gpu.popErrorScope();
+    expect({ config: config(), errors, pipeline: pipeline?.message ?? null }).toEqual({ config: config(), errors: [], pipeline: null });
   });
 });
 
@@ -121,7 +131,7 @@ async function check(variant: string, { a: sa, b: sb, ta = false, tb = false }: 
   policy.force(kernel.name, variant);
   const c = E.tidy(() => matmulKernel(toTensor(ta ? transpose2(a) : a), toTensor(tb ? transpose2(b) : b), ta, tb, 'matmul', kernel));
   const what = `${variant} [${sa}]${ta ? ' (read transposed)' : ''} x [${sb}]${tb ? ' (read transposed)' : ''}`;
-  expectF16Matmul(await c.data(), a, b, what);
+  expect(f16MatmulMismatch(await c.data(), a, b, what)).toBeNull();
   c.dispose();
 }
 
@@ -138,7 +148,6 @@ describe('the subgroup-matrix tiling on plain arrays (subgroup-matrix-emulated; 
   }
 });
 
-const hasTensorCores = (): boolean => E.getEngine().policy.candidates(MATMUL, big).some((v) => v.name === SM_VARIANT);
 describe(`tensor-core matmul (${SM_VARIANT}; skipped: this adapter has no ${SM_FEATURE} with an f16 x f16 -> f32 configuration)`, () => {
   for (const k of [...CASES, { a: [512, 512], b: [512, 512] }, { a: [300, 256], b: [256, 260] }, { a: [4, 128, 96], b: [4, 96, 200] }]) {
     it.skipIf(!hasTensorCores())(`[${k.a}] x [${k.b}]${k.ta ? ' transposed' : ''} against float64 within the f16 tolerance`, () => check(SM_VARIANT, k));

@@ -58,20 +58,23 @@ export function preferSubgroupMatrix<S extends SmShape, V extends { name: string
   return c.find((v) => v.name === SM_VARIANT);
 }
 
-const prepared = new WeakMap<Device, SubgroupMatrixConfig | null>();
+const prepared = new WeakMap<Device, { cfg: SubgroupMatrixConfig; code: string } | null>();
 
 /**
- * Registers the fragment shape for this device's shader (WGSL needs it as constants) before the
- * family first compiles; returns the extra override the real variant needs (the adapter's largest
- * subgroup, which sizes its workgroup), or undefined where the device has no usable configuration.
+ * Registers the fragment shape for this device's shader (WGSL needs it as constants; registered
+ * on every call, so the family always compiles for the device in use); returns the extra override
+ * the real variant needs (the adapter's largest subgroup, which sizes its workgroup), or
+ * undefined where the device has no usable configuration.
  */
 export function prepareSubgroupMatrix(device: Device): { SG_SIZE: number } | undefined {
-  let cfg = prepared.get(device);
-  if (cfg === undefined) {
+  let p = prepared.get(device);
+  if (p === undefined) {
     const caps = { subgroupMatrix: device.subgroupMatrix, limits: device.limits as unknown as Record<string, number> };
-    cfg = device.features.has(SM_FEATURE) ? chooseSubgroupMatrixConfig(caps) ?? null : null;
-    if (cfg) registerGenerated(SM_FAMILY, 'config', `const SM_M: u32 = ${cfg.M}u;\nconst SM_N: u32 = ${cfg.N}u;\nconst SM_K: u32 = ${cfg.K}u;`);
-    prepared.set(device, cfg);
+    const cfg = device.features.has(SM_FEATURE) ? chooseSubgroupMatrixConfig(caps) : undefined;
+    p = cfg ? { cfg, code: `const SM_M: u32 = ${cfg.M}u;\nconst SM_N: u32 = ${cfg.N}u;\nconst SM_K: u32 = ${cfg.K}u;` } : null;
+    prepared.set(device, p);
   }
-  return cfg ? { SG_SIZE: device.subgroupMatrix.subgroupMaxSize } : undefined;
+  if (!p) return undefined;
+  registerGenerated(SM_FAMILY, 'config', p.code);
+  return { SG_SIZE: device.subgroupMatrix.subgroupMaxSize };
 }

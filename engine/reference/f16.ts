@@ -1,7 +1,7 @@
 // Checking a matmul computed from f16-rounded inputs with f32 accumulation (the tensor-core
-// variants) against float64, with tolerances derived from the inputs themselves.
-import { expect } from 'vitest';
-import * as R from '../../engine/reference/float64.js';
+// variants) against float64, with tolerances derived from the inputs themselves. Used by the
+// tests and by bench/tensor-cores.ts (the check a lent GPU runs).
+import * as R from './float64.js';
 
 const roundHalfEven = (v: number): number => {
   const r = Math.round(v);
@@ -31,15 +31,15 @@ export const accumulationAllowance = (K: number): number => Math.max(K, 16) * 2 
  * - loose, against float64 on the inputs themselves: the same plus the input rounding's own effect,
  *   |a16 - a| |b16| + |a| |b16 - b| per product (at most 2^-10 |a||b| plus subnormal spacing).
  * Non-finite expectations (NaN, +-inf from overflow) must match exactly. The message names the
- * worst element, both values and the bound.
+ * worst element, both values and the bound. Returns null when c passes, else what failed.
  */
-export function expectF16Matmul(actual: ArrayLike<number>, a: R.Arr, b: R.Arr, what: string): void {
+export function f16MatmulMismatch(actual: ArrayLike<number>, a: R.Arr, b: R.Arr, what: string): string | null {
   const K = a.shape[a.shape.length - 1]!;
   const a16 = R.map(a, f16round), b16 = R.map(b, f16round);
   const ref16 = R.matmul(a16, b16), ref = R.matmul(a, b);
   const scale = R.matmul(abs(a16), abs(b16));
   const rounding = R.zip([R.matmul(abs(R.zip([a16, a], (x, y) => x - y)), abs(b16)), R.matmul(abs(a), abs(R.zip([b16, b], (x, y) => x - y)))], (x, y) => x + y);
-  expect(actual.length, `${what}: result size`).toBe(ref.data.length);
+  if (actual.length !== ref.data.length) return `${what}: ${actual.length} elements, expected ${ref.data.length}`;
   const allow = accumulationAllowance(K);
   for (const [name, expected, extra] of [['f16-rounded inputs', ref16, null], ['float32 inputs', ref, rounding]] as const) {
     let worst = -1, worstExcess = 0, bad = 0;
@@ -56,7 +56,8 @@ export function expectF16Matmul(actual: ArrayLike<number>, a: R.Arr, b: R.Arr, w
     }
     if (bad > 0) {
       const bound = allow * scale.data[worst]! + (extra ? extra.data[worst]! : 0);
-      expect.fail(`${what}: ${bad} of ${expected.data.length} elements outside the f16 tolerance against float64 on ${name}; worst at flat index ${worst}: got ${actual[worst]}, expected ${expected.data[worst]}, bound ${bound.toExponential(3)} (${worstExcess.toFixed(1)}x)`);
+      return `${what}: ${bad} of ${expected.data.length} elements outside the f16 tolerance against float64 on ${name}; worst at flat index ${worst}: got ${actual[worst]}, expected ${expected.data[worst]}, bound ${bound.toExponential(3)} (${worstExcess.toFixed(1)}x)`;
     }
   }
+  return null;
 }
