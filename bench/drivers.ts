@@ -3,7 +3,7 @@
 // runs exactly the same work with the same synchronisation.
 import * as E from '../engine/node.js';
 import { MATMUL } from '../engine/ops/linalg.js';
-import { SM_VARIANT } from '../engine/ops/matmul-subgroup-matrix.js';
+import { preferSubgroupMatrix, SM_VARIANT } from '../engine/ops/matmul-subgroup-matrix.js';
 import { loadJax, loadTfjs } from './peers.js';
 
 /** A convolution as the workloads describe it: NCHW input, [Cout, Cin, KH, KW] weights. */
@@ -23,8 +23,9 @@ export interface Driver<H = unknown> {
   sync(h: H): Promise<void>;
   dispose(h: H): void;
   /**
-   * medgrad only: a 2-D matmul on the tensor cores (`tensorCores`) or on the float32 kernel the
-   * table rule picks without them (a tune cache is not consulted); null where the adapter has none.
+   * medgrad only: a 2-D matmul on the tensor cores (`tensorCores`, the table rule's tile) or on
+   * the float32 kernel the table rule picks without them (a tune cache is not consulted); null
+   * where the adapter has none.
    */
   tensorCoreMatmul?(): ((a: H, b: H, tensorCores: boolean) => H) | null;
 }
@@ -37,8 +38,9 @@ function tensorCoreMatmul(): ((a: E.Tensor, b: E.Tensor, tensorCores: boolean) =
   if (!policy.candidates(MATMUL, product(1024, 1024, 1024)).some((v) => v.name === SM_VARIANT)) return null;
   return (a, b, tensorCores) => {
     const s = product(a.shape[0]!, b.shape[1]!, a.shape[1]!);
-    const f32 = policy.candidates(MATMUL, s).filter((v) => !v.name.startsWith('subgroup-matrix'));
-    policy.force('matmul', tensorCores ? SM_VARIANT : MATMUL.prefer!(s, f32, policy.caps).name);
+    const all = policy.candidates(MATMUL, s), f32 = all.filter((v) => !v.name.startsWith('subgroup-matrix'));
+    // The table rule's tile for the size (or the large one where the rule would not take tensor cores).
+    policy.force('matmul', tensorCores ? preferSubgroupMatrix(s, all, policy.caps)?.name ?? SM_VARIANT : MATMUL.prefer!(s, f32, policy.caps).name);
     try { return E.matmul(a, b); } finally { policy.force('matmul', null); }
   };
 }

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import * as E from '../engine/node.js';
 import { shaderSource } from '../engine/kernels/shaders.js';
 import { MATMUL, MATMUL_SM_EMULATED, matmulKernel } from '../engine/ops/linalg.js';
-import { prepareSubgroupMatrix, SM_FAMILY, SM_TILE, SM_VARIANT } from '../engine/ops/matmul-subgroup-matrix.js';
+import { prepareSubgroupMatrix, SM_FAMILY, SM_TILES, SM_VARIANT, SM_VARIANT_SMALL } from '../engine/ops/matmul-subgroup-matrix.js';
 import { Rng } from '../engine/reference/check.js';
 import * as R from '../engine/reference/float64.js';
 import { f16MatmulMismatch } from '../engine/reference/f16.js';
@@ -21,7 +21,7 @@ const policy = E.getEngine().policy;
 const real = policy.candidates(MATMUL, { M: 512, N: 512, K: 512, batch: 1, bRowContiguous: true }).some((v) => v.name === SM_VARIANT);
 const report: Record<string, unknown> = {
   adapter: `${device.info.vendor} ${device.info.architecture} ${device.info.description}`,
-  feature: device.features.has('chromium-experimental-subgroup-matrix'), subgroupMatrix: device.subgroupMatrix, variant: real ? SM_VARIANT : 'subgroup-matrix-emulated',
+  feature: device.features.has('chromium-experimental-subgroup-matrix'), subgroupMatrix: device.subgroupMatrix, real,
 };
 console.log(`tensor cores: ${JSON.stringify(report)}`);
 
@@ -29,11 +29,15 @@ console.log(`tensor cores: ${JSON.stringify(report)}`);
 if (real) {
   const m = device.gpu.createShaderModule({ code: (prepareSubgroupMatrix(device), shaderSource(SM_FAMILY)) });
   const messages = (await m.getCompilationInfo()).messages.map((x) => `${x.type} ${x.lineNum}:${x.linePos} ${x.message}`);
-  device.gpu.pushErrorScope('validation');
-  device.gpu.createComputePipeline({ layout: 'auto', compute: { module: m, entryPoint: 'matmul_subgroup_matrix', constants: { SG_ROWS: SM_TILE.SG_ROWS, SG_COLS: SM_TILE.SG_COLS, ...prepareSubgroupMatrix(device) } } });
-  const pipeline = (await device.gpu.popErrorScope())?.message ?? null;
+  let pipeline: string | null = null;
+  for (const [name, tile] of Object.entries(SM_TILES)) {
+    device.gpu.pushErrorScope('validation');
+    device.gpu.createComputePipeline({ layout: 'auto', compute: { module: m, entryPoint: 'matmul_subgroup_matrix', constants: { ...tile, ...prepareSubgroupMatrix(device) } } });
+    const e = (await device.gpu.popErrorScope())?.message;
+    if (e) pipeline = `${pipeline ?? ''}${name}: ${e}\n`;
+  }
   report.compile = { messages, pipeline };
-  console.log(`compile: ${messages.length ? messages.join('\n  ') : 'no messages'}; pipeline: ${pipeline ?? 'ok'}`);
+  console.log(`compile: ${messages.length ? messages.join('\n  ') : 'no messages'}; pipelines: ${pipeline ?? 'ok'}`);
 }
 
 const shapes: Array<[number[], number[], boolean?]> = [
@@ -42,12 +46,11 @@ const shapes: Array<[number[], number[], boolean?]> = [
   ...(real ? [[[512, 512], [512, 512]], [[300, 256], [256, 260]], [[4, 128, 96], [4, 96, 200]], [[1024, 2048], [2048, 768]]] as Array<[number[], number[]]> : []),
 ];
 const kernel = real ? MATMUL : MATMUL_SM_EMULATED;
-const variant = real ? SM_VARIANT : 'subgroup-matrix-emulated';
-const results: Array<{ shape: string; ok: boolean; detail?: string; ms: number }> = [];
+const results: Array<{ variant: string; shape: string; ok: boolean; detail?: string; ms: number }> = [];
 // The operand stored transposed (matmul reads it through strides).
 const flip = (x: R.Arr): R.Arr => R.permute(x, x.shape.map((_, i, all) => (i < all.length - 2 ? i : i === all.length - 2 ? i + 1 : i - 1)));
 const gpuTensor = (x: R.Arr) => E.tensor(Float32Array.from(x.data), x.shape);
-for (const [sa, sb, trans = false] of shapes) {
+for (const variant of real ? [SM_VARIANT, SM_VARIANT_SMALL] : ['subgroup-matrix-emulated']) for (const [sa, sb, trans = false] of shapes) {
   const t0 = performance.now();
   const r = new Rng(sa.length * 1000 + sa[sa.length - 1]!);
   const a = r.arr(sa, -1, 1), b = r.arr(sb, -1, 1);
@@ -65,11 +68,11 @@ for (const [sa, sb, trans = false] of shapes) {
   } finally {
     policy.force(kernel.name, null);
   }
-  results.push({ shape, ok: detail === null, ...(detail ? { detail } : {}), ms: Math.round(performance.now() - t0) });
-  console.log(`${detail === null ? 'PASS' : 'FAIL'} ${shape}${detail ? `\n  ${detail}` : ''}`);
+  results.push({ variant, shape, ok: detail === null, ...(detail ? { detail } : {}), ms: Math.round(performance.now() - t0) });
+  console.log(`${detail === null ? 'PASS' : 'FAIL'} ${variant} ${shape}${detail ? `\n  ${detail}` : ''}`);
 }
 report.results = results;
 if (values.json) writeJsonAtomic(values.json, report);
 const failed = results.filter((x) => !x.ok).length;
-console.log(`tensor cores: ${results.length - failed} of ${results.length} shapes pass (${variant})`);
+console.log(`tensor cores: ${results.length - failed} of ${results.length} checks pass`);
 process.exit(failed > 0 || (report.compile as { pipeline?: string | null } | undefined)?.pipeline ? 1 : 0);

@@ -1,6 +1,6 @@
 // The subgroup-matrix matmul's tiling (matmul-subgroup-matrix-tile.wgsl) on plain arrays: every
-// "subgroup" is one invocation holding whole 4 x 4 fragments (SG_SIZE = 1), 2 x 2 of them (small,
-// so lavapipe compiles it in seconds and small products cross many tiles), so the staging, the
+// "subgroup" is one invocation holding whole 4 x 4 fragments (SG_SIZE = 1; small, so lavapipe
+// compiles it in seconds and small products cross many tiles), so the staging, the
 // tile walk and the edge stores run and are checked against the float64 reference on adapters
 // without subgroup matrices (the `subgroup-matrix-emulated` variant of matmul; a test variant,
 // never a table rule's pick: it is slow).
@@ -9,8 +9,6 @@ enable f16;
 const SM_M: u32 = 4u;
 const SM_N: u32 = 4u;
 const SM_K: u32 = 4u;
-const FM: u32 = 2u;
-const FN: u32 = 2u;
 
 alias SmLeft = array<f16, SM_M * SM_K>;   // row-major
 alias SmRight = array<f16, SM_K * SM_N>;

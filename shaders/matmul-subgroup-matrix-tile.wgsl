@@ -3,8 +3,7 @@
 // - matmul-subgroup-matrix.wgsl: the real one, on WGSL subgroup matrices;
 // - matmul-subgroup-matrix-emulated.wgsl: the same tiling on plain per-invocation arrays, so the
 //   staging, tile walk and edge handling are tested on adapters without the feature.
-// A front end declares SM_M, SM_N, SM_K (the adapter's f16 x f16 -> f32 configuration), FM x FN
-// (the fragments of C per subgroup, down and across), the
+// A front end declares SM_M, SM_N, SM_K (the adapter's f16 x f16 -> f32 configuration), the
 // fragment types SmLeft / SmRight / SmAcc and sm_load_a, sm_load_b, sm_mma, sm_store_c,
 // sm_store_scratch, and an entry point that calls sm_matmul with this invocation's subgroup.
 //
@@ -17,7 +16,13 @@
 // The operands come from the front end too (here matmul.wgsl's Params p, bindings a, b, c and
 // reads a_at / b_at): an implicit-GEMM convolution can reuse this body with an im2col b_at.
 
-const TILE_K: u32 = SM_K;
+// Fragments of C per subgroup, FM down and FN across, and k-fragments per staged slice: one
+// variant per tile shape (overrides; the private arrays are sized for the largest, MAX_F x MAX_F).
+const MAX_F: u32 = 4u;
+override FM: u32 = 4u;
+override FN: u32 = 4u;
+override KF: u32 = 1u;
+override TILE_K: u32 = KF * SM_K;
 // Staged rows are padded by 8 f16 (16 bytes): subgroup-matrix rows stay 16-byte aligned and
 // consecutive rows start in different banks.
 const PAD: u32 = 8u;
@@ -60,7 +65,7 @@ fn sm_matmul(sg: u32, t: u32, wid: vec3<u32>) {
   let sr = (sg / SG_COLS) * FM * SM_M; // this subgroup's block within the tile
   let sc = (sg % SG_COLS) * FN * SM_N;
 
-  var acc: array<SmAcc, FM * FN>; // zero-initialised
+  var acc: array<SmAcc, MAX_F * MAX_F>; // zero-initialised; fragment (i, j) at i * FN + j
   for (var k0 = 0u; k0 < p.K; k0 += TILE_K) {
     // Consecutive invocations stage consecutive k of A and consecutive n of B.
     for (var i = t; i < TILE_M * TILE_K; i += WG) {
@@ -75,11 +80,13 @@ fn sm_matmul(sg: u32, t: u32, wid: vec3<u32>) {
     }
     workgroupBarrier();
     if (computes) {
-      var bf: array<SmRight, FN>;
-      for (var j = 0u; j < FN; j++) { bf[j] = sm_load_b(sc + j * SM_N, B_STRIDE); }
-      for (var i = 0u; i < FM; i++) {
-        let af = sm_load_a((sr + i * SM_M) * A_STRIDE, A_STRIDE);
-        for (var j = 0u; j < FN; j++) { acc[i * FN + j] = sm_mma(af, bf[j], acc[i * FN + j]); }
+      for (var kf = 0u; kf < KF; kf++) {
+        var bf: array<SmRight, MAX_F>;
+        for (var j = 0u; j < FN; j++) { bf[j] = sm_load_b(kf * SM_K * B_STRIDE + sc + j * SM_N, B_STRIDE); }
+        for (var i = 0u; i < FM; i++) {
+          let af = sm_load_a((sr + i * SM_M) * A_STRIDE + kf * SM_K, A_STRIDE);
+          for (var j = 0u; j < FN; j++) { acc[i * FN + j] = sm_mma(af, bf[j], acc[i * FN + j]); }
+        }
       }
     }
     workgroupBarrier();

@@ -12,8 +12,6 @@ enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 
 // @generated config
-const FM: u32 = 4u; // fragments of C per subgroup, down
-const FN: u32 = 4u; // and across
 
 alias SmLeft = subgroup_matrix_left<f16, SM_K, SM_M>;     // M rows x K columns
 alias SmRight = subgroup_matrix_right<f16, SM_N, SM_K>;   // K rows x N columns

@@ -13,7 +13,7 @@ import { integerConstants, reflectable } from '../engine/kernels/compile.js';
 import { registerGenerated, shaderSource } from '../engine/kernels/shaders.js';
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { MATMUL, MATMUL_SM_EMULATED, matmulKernel } from '../engine/ops/linalg.js';
-import { chooseSubgroupMatrixConfig, prepareSubgroupMatrix, SM_FAMILY, SM_FEATURE, SM_TILE, SM_VARIANT, workgroupBytes } from '../engine/ops/matmul-subgroup-matrix.js';
+import { chooseSubgroupMatrixConfig, prepareSubgroupMatrix, SM_FAMILY, SM_FEATURE, SM_PAD, SM_TILES, SM_VARIANT, SM_VARIANT_SMALL, workgroupBytes } from '../engine/ops/matmul-subgroup-matrix.js';
 import * as R from '../engine/reference/float64.js';
 import { gpu, Rng, toTensor } from './helpers/setup.js';
 import { f16MatmulMismatch } from '../engine/reference/f16.js';
@@ -28,6 +28,7 @@ const nvidia = { vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA 
 const withSm = new Set(['subgroups', 'shader-f16', SM_FEATURE]);
 const h100: Capabilities = { features: withSm, limits, adapter: nvidia, subgroupMatrix: { configs: [{ ...cfg16, componentType: 'f32', K: 8 }, cfg16], subgroupMaxSize: 32 } };
 const big = { M: 512, N: 512, K: 512, batch: 1, bRowContiguous: true };
+const REAL = [SM_VARIANT, SM_VARIANT_SMALL];
 const hasTensorCores = (): boolean => E.getEngine().policy.candidates(MATMUL, big).some((v) => v.name === SM_VARIANT);
 
 describe('the registry and the subgroup-matrix variant', () => {
@@ -46,25 +47,29 @@ describe('the registry and the subgroup-matrix variant', () => {
       ['tiles past the workgroup memory', { ...h100, limits: { ...limits, maxComputeWorkgroupStorageSize: 8192 } }],
     ];
     for (const [what, caps] of cases) {
-      expect(offers(caps), what).not.toContain(SM_VARIANT);
-      const p = new VariantPolicy(caps);
-      expect(p.pick(MATMUL, big).name, what).not.toBe(SM_VARIANT);
-      p.force('matmul', SM_VARIANT); // a forced variant the adapter cannot run falls back
-      expect(p.pick(MATMUL, big).name, `${what}, forced`).not.toBe(SM_VARIANT);
+      for (const v of REAL) {
+        expect(offers(caps), what).not.toContain(v);
+        const p = new VariantPolicy(caps);
+        expect(REAL, what).not.toContain(p.pick(MATMUL, big).name);
+        p.force('matmul', v); // a forced variant the adapter cannot run falls back
+        expect(REAL, `${what}, forced`).not.toContain(p.pick(MATMUL, big).name);
+      }
     }
   });
   it('the table rule takes it on a GPU with tensor cores for products of at least 256 each way, else keeps the f32 kernels', () => {
     const p = new VariantPolicy(h100);
-    expect(offers(h100)).toContain(SM_VARIANT);
-    expect(p.pick(MATMUL, big).name).toBe(SM_VARIANT);
-    expect(p.pick(MATMUL, { ...big, M: 256, N: 300, K: 4096 }).name).toBe(SM_VARIANT);
-    for (const s of [{ ...big, K: 255 }, { ...big, M: 64 }, { ...big, N: 128, batch: 64 }]) expect(p.pick(MATMUL, s).name, JSON.stringify(s)).not.toBe(SM_VARIANT);
+    expect(offers(h100)).toEqual(expect.arrayContaining(REAL));
+    expect(p.pick(MATMUL, big).name).toBe(SM_VARIANT_SMALL);
+    expect(p.pick(MATMUL, { ...big, M: 256, N: 300, K: 4096 }).name).toBe(SM_VARIANT_SMALL);
+    expect(p.pick(MATMUL, { ...big, M: 2048, N: 2048 }).name).toBe(SM_VARIANT);
+    expect(p.pick(MATMUL, { ...big, batch: 16 }).name).toBe(SM_VARIANT);
+    for (const s of [{ ...big, K: 255 }, { ...big, M: 64 }, { ...big, N: 128, batch: 64 }]) expect(REAL, JSON.stringify(s)).not.toContain(p.pick(MATMUL, s).name);
     // The emulation is no variant of matmul: neither a table rule nor the tuner can take it.
     expect(MATMUL.variants.map((v) => v.name)).not.toContain(EMULATED);
     expect(MATMUL_SM_EMULATED.bucket).toBeUndefined();
     // A software adapter that somehow had the feature keeps today's kernels unless tuned or forced.
     const soft: Capabilities = { ...h100, adapter: { vendor: 'mesa', architecture: 'software', description: 'llvmpipe' } };
-    expect(new VariantPolicy(soft).pick(MATMUL, big).name).not.toBe(SM_VARIANT);
+    expect(REAL).not.toContain(new VariantPolicy(soft).pick(MATMUL, big).name);
   });
   it('compiles with the adapter\'s first f16 x f16 -> f32 configuration whose tiles fit', () => {
     expect(chooseSubgroupMatrixConfig(h100)).toEqual(cfg16);
@@ -96,9 +101,8 @@ describe('the subgroup-matrix shader', () => {
     expect(r.overrides.map((o) => o.name)).toEqual(expect.arrayContaining(['SG_ROWS', 'SG_COLS', 'SG_SIZE', 'WG']));
     // The sizes TypeScript plans workgroup memory with are the shader's.
     const { M, N, K } = config();
-    expect(integerConstants(source())).toMatchObject({ ...SM_TILE, SM_M: M, SM_N: N, SM_K: K });
-    const v = MATMUL.variants.find((x) => x.name === SM_VARIANT)!;
-    expect(v.constants).toEqual({ SG_ROWS: SM_TILE.SG_ROWS, SG_COLS: SM_TILE.SG_COLS });
+    expect(integerConstants(source())).toMatchObject({ PAD: SM_PAD, SM_M: M, SM_N: N, SM_K: K });
+    for (const name of REAL) expect(MATMUL.variants.find((x) => x.name === name)!.constants).toEqual(SM_TILES[name]);
   });
   it('parses in Dawn; where the adapter has the feature, compiles (the test shows Dawn\'s messages if not)', async () => {
     const d = E.getDevice();
@@ -108,10 +112,13 @@ describe('the subgroup-matrix shader', () => {
       expect(errors).toEqual([expect.stringContaining("extension 'chromium_experimental_subgroup_matrix' is not allowed")]);
       return;
     }
-    d.gpu.pushErrorScope('validation');
-    d.gpu.createComputePipeline({ layout: 'auto', compute: { module: m, entryPoint: 'matmul_subgroup_matrix', constants: { SG_ROWS: SM_TILE.SG_ROWS, SG_COLS: SM_TILE.SG_COLS, ...prepareSubgroupMatrix(d) } } });
-    const pipeline = await d.gpu.popErrorScope();
-    expect({ config: config(), errors, pipeline: pipeline?.message ?? null }).toEqual({ config: config(), errors: [], pipeline: null });
+    const pipelines: Record<string, string | null> = {};
+    for (const name of REAL) {
+      d.gpu.pushErrorScope('validation');
+      d.gpu.createComputePipeline({ layout: 'auto', compute: { module: m, entryPoint: 'matmul_subgroup_matrix', constants: { ...SM_TILES[name], ...prepareSubgroupMatrix(d) } } });
+      pipelines[name] = (await d.gpu.popErrorScope())?.message ?? null;
+    }
+    expect({ config: config(), errors, pipelines }).toEqual({ config: config(), errors: [], pipelines: Object.fromEntries(REAL.map((n) => [n, null])) });
   });
 });
 
@@ -148,11 +155,13 @@ describe('the subgroup-matrix tiling on plain arrays (subgroup-matrix-emulated; 
   }
 });
 
-describe(`tensor-core matmul (${SM_VARIANT}; skipped: this adapter has no ${SM_FEATURE} with an f16 x f16 -> f32 configuration)`, () => {
-  for (const k of [...CASES, { a: [512, 512], b: [512, 512] }, { a: [300, 256], b: [256, 260] }, { a: [4, 128, 96], b: [4, 96, 200] }]) {
-    it.skipIf(!hasTensorCores())(`[${k.a}] x [${k.b}]${k.ta ? ' transposed' : ''} against float64 within the f16 tolerance`, () => check(SM_VARIANT, k));
+describe(`tensor-core matmul (${REAL.join(', ')}; skipped: this adapter has no ${SM_FEATURE} with an f16 x f16 -> f32 configuration)`, () => {
+  for (const v of REAL) {
+    for (const k of [...CASES, { a: [512, 512], b: [512, 512] }, { a: [300, 256], b: [256, 260] }, { a: [4, 128, 96], b: [4, 96, 200] }]) {
+      it.skipIf(!hasTensorCores())(`${v} [${k.a}] x [${k.b}]${k.ta ? ' transposed' : ''} against float64 within the f16 tolerance`, () => check(v, k));
+    }
   }
   it.skipIf(!hasTensorCores())('is the table rule\'s pick for a 512^3 product on this GPU', () => {
-    expect(new VariantPolicy({ features: E.getDevice().features, limits: E.getDevice().limits as unknown as Record<string, number>, adapter: E.getDevice().info, subgroupMatrix: E.getDevice().subgroupMatrix }).pick(MATMUL, big).name).toBe(SM_VARIANT);
+    expect(new VariantPolicy({ features: E.getDevice().features, limits: E.getDevice().limits as unknown as Record<string, number>, adapter: E.getDevice().info, subgroupMatrix: E.getDevice().subgroupMatrix }).pick(MATMUL, big).name).toBe(SM_VARIANT_SMALL);
   });
 });

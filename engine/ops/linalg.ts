@@ -6,7 +6,7 @@ import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { broadcastShapes, fmt, numel } from '../shape.js';
 import { filled, packParams } from '../kernels/launch.js';
 import { defineKernel, isHardwareGpu, pow2, type KernelDef } from '../kernels/variants.js';
-import { emulatedSubgroupMatrixVariant, preferSubgroupMatrix, prepareSubgroupMatrix, SM_FAMILY, subgroupMatrixVariant } from './matmul-subgroup-matrix.js';
+import { emulatedSubgroupMatrixVariant, preferSubgroupMatrix, prepareSubgroupMatrix, SM_FAMILY, subgroupMatrixVariants } from './matmul-subgroup-matrix.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { op } from './record.js';
@@ -50,7 +50,7 @@ export const MATMUL = defineKernel<Product>({
       name: `coalesced-${4 * wy}x${4 * wx}`, family: 'matmul-tiled', entry: 'matmul_coalesced', constants: { WX: wx, WY: wy, KT: kt },
     })),
     // Tensor cores (f16 inputs, f32 accumulation; matmul-subgroup-matrix.ts).
-    subgroupMatrixVariant<Product>(),
+    ...subgroupMatrixVariants<Product>(),
   ],
   // lavapipe's defaults stay (the first that runs). On a GPU, products too small to give every
   // multiprocessor a 64 x 64 tile get 32 x 32 tiles (a guess until a GPU session measures it;

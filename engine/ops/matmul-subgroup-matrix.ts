@@ -9,39 +9,57 @@ import { isHardwareGpu, type Capabilities, type Variant } from '../kernels/varia
 export const SM_FAMILY = 'matmul-subgroup-matrix';
 export const SM_FEATURE = 'chromium-experimental-subgroup-matrix';
 export const SM_VARIANT = 'subgroup-matrix-f16';
+export const SM_VARIANT_SMALL = 'subgroup-matrix-f16-small';
 
-/** The real shader's layout: FM x FN fragments per subgroup, SG_ROWS x SG_COLS subgroups, rows padded by PAD f16 (a test reads the WGSL's values back). */
-export const SM_TILE = { FM: 4, FN: 4, SG_ROWS: 2, SG_COLS: 2, PAD: 8 } as const;
-const { FM, FN, SG_ROWS, SG_COLS, PAD } = SM_TILE;
+/**
+ * The tile shapes: FM x FN fragments of C per subgroup, KF k-fragments per staged slice, SG_ROWS x
+ * SG_COLS subgroups; the shader pads staged rows by PAD f16 (a test reads it back from the WGSL).
+ * The large tile (128 x 128 for 16 x 16 fragments) for large products, the small one (64 x 64,
+ * twice as deep) to give every multiprocessor work on middling ones.
+ */
+export interface SmTile { FM: number; FN: number; KF: number; SG_ROWS: number; SG_COLS: number }
+export const SM_TILES: Readonly<Record<string, SmTile>> = {
+  [SM_VARIANT]: { FM: 4, FN: 4, KF: 1, SG_ROWS: 2, SG_COLS: 2 },
+  [SM_VARIANT_SMALL]: { FM: 2, FN: 2, KF: 2, SG_ROWS: 2, SG_COLS: 2 },
+};
+export const SM_PAD = 8;
+const LARGE = SM_TILES[SM_VARIANT]!;
 
-/** Workgroup memory the tile shader declares for a fragment shape: the f16 A and B slices and one f32 fragment per subgroup. */
-export function workgroupBytes(c: Pick<SubgroupMatrixConfig, 'M' | 'N' | 'K'>): number {
-  const tileM = SG_ROWS * FM * c.M, tileN = SG_COLS * FN * c.N;
-  return 2 * tileM * (c.K + PAD) + 2 * c.K * (tileN + PAD) + 4 * SG_ROWS * SG_COLS * c.M * c.N;
+/** Workgroup memory the tile shader declares for a fragment shape and tile: the f16 A and B slices and one f32 fragment per subgroup. */
+export function workgroupBytes(c: Pick<SubgroupMatrixConfig, 'M' | 'N' | 'K'>, t: SmTile = LARGE): number {
+  const tileM = t.SG_ROWS * t.FM * c.M, tileN = t.SG_COLS * t.FN * c.N, tileK = t.KF * c.K;
+  return 2 * tileM * (tileK + SM_PAD) + 2 * tileK * (tileN + SM_PAD) + 4 * t.SG_ROWS * t.SG_COLS * c.M * c.N;
 }
 
 /**
- * The configuration the variant compiles with: the adapter's first (its preferred) with f16 inputs
- * and f32 results whose rows the shader keeps 16-byte aligned (N and K multiples of 8) and whose
- * tiles fit the device's workgroup memory and invocation limits; undefined where none does.
+ * The configuration the shader compiles with (one for all its tile shapes): the adapter's first
+ * (its preferred) with f16 inputs and f32 results whose rows the shader keeps 16-byte aligned
+ * (N and K multiples of 8) and whose large tile fits the device's workgroup memory and
+ * invocation limits; undefined where none does.
  */
 export function chooseSubgroupMatrixConfig(caps: Pick<Capabilities, 'subgroupMatrix' | 'limits'>): SubgroupMatrixConfig | undefined {
   const sm = caps.subgroupMatrix;
   if (!sm || sm.subgroupMaxSize <= 0) return undefined;
-  const invocations = SG_ROWS * SG_COLS * sm.subgroupMaxSize;
-  if (invocations > (caps.limits.maxComputeInvocationsPerWorkgroup ?? 256) || invocations > (caps.limits.maxComputeWorkgroupSizeX ?? 256)) return undefined;
-  const storage = caps.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  return sm.configs.find((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.N % 8 === 0 && c.K % 8 === 0 && workgroupBytes(c) <= storage);
+  return sm.configs.find((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.N % 8 === 0 && c.K % 8 === 0 && fits(caps, c, LARGE));
+}
+
+function fits(caps: Pick<Capabilities, 'subgroupMatrix' | 'limits'>, c: SubgroupMatrixConfig, t: SmTile): boolean {
+  const invocations = t.SG_ROWS * t.SG_COLS * (caps.subgroupMatrix?.subgroupMaxSize ?? 0);
+  return invocations <= (caps.limits.maxComputeInvocationsPerWorkgroup ?? 256) && invocations <= (caps.limits.maxComputeWorkgroupSizeX ?? 256)
+    && workgroupBytes(c, t) <= (caps.limits.maxComputeWorkgroupStorageSize ?? 16384);
 }
 
 interface SmShape { M: number; N: number; K: number }
 
-/** The tensor-core variant, where the adapter has a usable configuration. */
-export function subgroupMatrixVariant<S extends SmShape>(): Variant<S> {
-  return {
-    name: SM_VARIANT, family: SM_FAMILY, entry: 'matmul_subgroup_matrix', constants: { SG_ROWS, SG_COLS },
-    requires: { features: [SM_FEATURE, 'subgroups', 'shader-f16'], adapter: (caps) => chooseSubgroupMatrixConfig(caps) !== undefined },
-  };
+/** The tensor-core variants (one per tile shape), where the adapter has a usable configuration. */
+export function subgroupMatrixVariants<S extends SmShape>(): Array<Variant<S>> {
+  return Object.entries(SM_TILES).map(([name, t]) => ({
+    name, family: SM_FAMILY, entry: 'matmul_subgroup_matrix', constants: { ...t },
+    requires: {
+      features: [SM_FEATURE, 'subgroups', 'shader-f16'],
+      adapter: (caps: Capabilities) => { const c = chooseSubgroupMatrixConfig(caps); return c !== undefined && fits(caps, c, t); },
+    },
+  }));
 }
 
 /**
@@ -49,13 +67,19 @@ export function subgroupMatrixVariant<S extends SmShape>(): Variant<S> {
  * that neither a table rule nor the tuner ever picks it (slow, and f16 where matmul is f32).
  */
 export function emulatedSubgroupMatrixVariant<S extends SmShape>(): Variant<S> {
-  return { name: 'subgroup-matrix-emulated', family: `${SM_FAMILY}-emulated`, entry: 'matmul_subgroup_matrix', constants: { SG_ROWS, SG_COLS, SG_SIZE: 1 }, requires: { features: ['shader-f16'] } };
+  // The small tile: two k-fragments per slice, so the k loop is exercised too.
+  return { name: 'subgroup-matrix-emulated', family: `${SM_FAMILY}-emulated`, entry: 'matmul_subgroup_matrix', constants: { ...SM_TILES[SM_VARIANT_SMALL]!, SG_SIZE: 1 }, requires: { features: ['shader-f16'] } };
 }
 
-/** The table rule's part: tensor cores for products of at least 256 in every dimension, on a GPU that has them. */
-export function preferSubgroupMatrix<S extends SmShape, V extends { name: string }>(s: S, c: ReadonlyArray<V>, caps: Capabilities): V | undefined {
+/**
+ * The table rule's part: tensor cores for products of at least 256 in every dimension, on a GPU
+ * that has them; the large tile from 2048 x 2048 outputs on (a guess until a GPU measures it:
+ * smaller products give a 100-multiprocessor card too few 128 x 128 tiles).
+ */
+export function preferSubgroupMatrix<S extends SmShape & { batch: number }, V extends { name: string }>(s: S, c: ReadonlyArray<V>, caps: Capabilities): V | undefined {
   if (!isHardwareGpu(caps) || Math.min(s.M, s.N, s.K) < 256) return undefined;
-  return c.find((v) => v.name === SM_VARIANT);
+  const want = s.M * s.N * s.batch >= 2048 * 2048 ? SM_VARIANT : SM_VARIANT_SMALL;
+  return c.find((v) => v.name === want) ?? c.find((v) => v.name === SM_VARIANT || v.name === SM_VARIANT_SMALL);
 }
 
 const prepared = new WeakMap<Device, { cfg: SubgroupMatrixConfig; code: string } | null>();
