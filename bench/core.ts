@@ -18,6 +18,21 @@ export function coreWorkloads(d: Driver, o: { sizes: number[]; elementwise: numb
     });
   }
 
+  // Tensor cores (f16 inputs, f32 accumulation) against the float32 kernel on the same sizes,
+  // where the adapter has them (issue 14's target: at least 2x at 4096).
+  const tc = d.tensorCoreMatmul?.() ?? null;
+  for (const n of tc ? o.sizes.filter((s) => s >= 1024) : []) {
+    for (const [name, on] of [['matmul.subgroupMatrix', true], ['matmul.f32', false]] as const) {
+      let a: unknown, b: unknown;
+      out.push({
+        name: `${name}/${n}x${n}x${n}`, unit: 'GFLOP/s', work: 2 * n ** 3, impl: d.impl,
+        setup: async () => { [a, b] = await inputs([n, n], [n, n]); },
+        run: async () => { const c = tc!(a, b, on); await d.sync(c); d.dispose(c); },
+        teardown: release,
+      });
+    }
+  }
+
   // Elementwise add of two large vectors: 2 reads and 1 write of 4 bytes per element.
   const m = o.elementwise;
   let x: unknown, y: unknown;

@@ -2,6 +2,8 @@
 // opaque handle. Workloads are written once against this interface, so every implementation
 // runs exactly the same work with the same synchronisation.
 import * as E from '../engine/node.js';
+import { MATMUL } from '../engine/ops/linalg.js';
+import { preferSubgroupMatrix, SM_VARIANT } from '../engine/ops/matmul-subgroup-matrix.js';
 import { loadJax, loadTfjs } from './peers.js';
 
 /** A convolution as the workloads describe it: NCHW input, [Cout, Cin, KH, KW] weights. */
@@ -20,6 +22,27 @@ export interface Driver<H = unknown> {
   /** Resolves when the GPU has finished the work that produced h. */
   sync(h: H): Promise<void>;
   dispose(h: H): void;
+  /**
+   * medgrad only: a 2-D matmul on the tensor cores (`tensorCores`, the table rule's tile) or on
+   * the float32 kernel the table rule picks without them (a tune cache is not consulted); null
+   * where the adapter has none.
+   */
+  tensorCoreMatmul?(): ((a: H, b: H, tensorCores: boolean) => H) | null;
+}
+
+function tensorCoreMatmul(): ((a: E.Tensor, b: E.Tensor, tensorCores: boolean) => E.Tensor) | null {
+  // The A/B run with lavapipe's defaults (bench/gpu.sh) measures today's kernels only.
+  if (process.env.MEDGRAD_GPU_DEFAULTS === '0') return null;
+  const policy = E.getEngine().policy;
+  const product = (M: number, N: number, K: number) => ({ M, N, K, batch: 1, bRowContiguous: true });
+  if (!policy.candidates(MATMUL, product(1024, 1024, 1024)).some((v) => v.name === SM_VARIANT)) return null;
+  return (a, b, tensorCores) => {
+    const s = product(a.shape[0]!, b.shape[1]!, a.shape[1]!);
+    const all = policy.candidates(MATMUL, s), f32 = all.filter((v) => !v.name.startsWith('subgroup-matrix'));
+    // The table rule's tile for the size (or the large one where the rule would not take tensor cores).
+    policy.force('matmul', tensorCores ? preferSubgroupMatrix(s, all, policy.caps)?.name ?? SM_VARIANT : MATMUL.prefer!(s, f32, policy.caps).name);
+    try { return E.matmul(a, b); } finally { policy.force('matmul', null); }
+  };
 }
 
 const medgrad: Driver<E.Tensor> = {
@@ -27,6 +50,7 @@ const medgrad: Driver<E.Tensor> = {
   randn: async (shape, seed) => E.randn(shape, { generator: new E.Generator(seed) }),
   matmul: (a, b) => E.matmul(a, b),
   add: (a, b) => E.add(a, b),
+  tensorCoreMatmul,
   sync: () => E.sync(),
   dispose: (h) => h.dispose(),
   convInputs: async (c) => {

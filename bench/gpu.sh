@@ -35,7 +35,7 @@ pack() {
   cp -r "$ROOT/shaders" "$stage/shaders"
   cp "$ROOT/bench/peers/torch_bench.py" "$stage/bundle/bench/peers/"
   local banner="import { createRequire as __medgradRequire } from 'node:module'; const require = __medgradRequire(import.meta.url);"
-  for entry in run model-params; do
+  for entry in run model-params tensor-cores; do
     (cd "$ROOT" && npx esbuild "bench/$entry.ts" --bundle --platform=node --format=esm --target=node20 \
       --external:webgpu --log-level=warning --banner:js="$banner" --outfile="$stage/bundle/bench/$entry.mjs")
   done
@@ -128,6 +128,9 @@ run() {
     echo "== $name: $(( $(date +%s) - s0 )) s"
   }
 
+  # 0. The tensor-core matmul's correctness against float64 (its emulation where the adapter has
+  #    no subgroup matrices), with Dawn's messages if its shader does not compile.
+  step tensor-cores 10 60 "$node" "$home/bundle/bench/tensor-cores.mjs" --json "$OUT/tensor-cores.json"
   # Each suite writes its own file, so a step cut off by its timeout loses only its own records.
   # 1. Kernels against the WebGPU peers (and PyTorch on the CPU where it imports).
   step core 40 120 "$node" "$bench" --suite core "${quick[@]}" --time "$time" --matmul-sizes "$sizes" --json "$OUT/bench-core.json"

@@ -45,7 +45,7 @@ export class Engine {
     // MEDGRAD_GPU_DEFAULTS=0 hides it, so a GPU runs lavapipe's defaults (bench/gpu.sh's A/B run).
     const env = typeof process !== 'undefined' ? process.env : undefined;
     const adapter = env?.MEDGRAD_GPU_DEFAULTS === '0' ? undefined : device.info;
-    this.policy = new VariantPolicy({ features: device.features, limits: device.limits as unknown as Record<string, number>, adapter }, tuneStore?.load() ?? {});
+    this.policy = new VariantPolicy({ features: device.features, limits: device.limits as unknown as Record<string, number>, adapter, subgroupMatrix: device.subgroupMatrix }, tuneStore?.load() ?? {});
     this.runtime = new Runtime(device, this.policy);
     if (typeof process !== 'undefined' && process.env?.MEDGRAD_DEBUG === '1') this.runtime.debug = true;
   }

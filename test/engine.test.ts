@@ -59,13 +59,16 @@ describe('autotuning', () => {
     const a = E.rand([40, 64]), b = E.rand([64, 48]);
     const rows = await tune(e, () => E.tidy(() => { E.matmul(a, b); E.sum(E.rand([300, 7]), 1); }), { reps: 1 });
     const mm = rows.find((r) => r.kernel === 'matmul')!;
-    expect(Object.keys(mm.times).sort()).toEqual(MATMUL.variants.map((v) => v.name).sort());
+    // Every variant this adapter can run (the tensor-core one needs an adapter feature).
+    const runnable = e.policy.candidates(MATMUL, { M: 40, N: 48, K: 64, batch: 1, bRowContiguous: true }).map((v) => v.name);
+    expect(Object.keys(mm.times).sort()).toEqual(runnable.sort());
     expect(Object.values(mm.times).every((t) => t > 0)).toBe(true);
     expect(mm.chosen).toBe(Object.entries(mm.times).sort((x, y) => x[1] - y[1])[0]![0]);
     expect(rows.some((r) => r.kernel === 'reduce.rows')).toBe(true);
     // The product is unchanged whichever variant runs it.
     const want = await E.matmul(a, b).data();
-    for (const v of MATMUL.variants.map((x) => x.name)) {
+    // (Bit for bit among the float32 kernels; the tensor cores round inputs to f16, checked in subgroup-matrix.test.ts.)
+    for (const v of runnable.filter((n) => !n.startsWith('subgroup-matrix'))) {
       e.policy.force('matmul', v);
       expect(Array.from(await E.matmul(a, b).data())).toEqual(Array.from(want));
     }

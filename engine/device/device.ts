@@ -29,10 +29,26 @@ export const RAISED_LIMITS = ['maxBufferSize', 'maxStorageBufferBindingSize'] as
 
 export class DeviceLostError extends Error {}
 
+/**
+ * One matrix shape the adapter's subgroup-matrix units (tensor cores) multiply: M x K (componentType)
+ * times K x N (componentType) accumulated into M x N (resultComponentType). Dawn's extension to
+ * GPUAdapterInfo (`chromium-experimental-subgroup-matrix`), in the adapter's order of preference.
+ */
+export interface SubgroupMatrixConfig { componentType: string; resultComponentType: string; M: number; N: number; K: number }
+
+/** The adapter's subgroup-matrix configurations, where the device was given the feature (else none). */
+function subgroupMatrixConfigs(info: GPUAdapterInfo, features: ReadonlySet<string>): SubgroupMatrixConfig[] {
+  if (!features.has('chromium-experimental-subgroup-matrix')) return [];
+  const list = (info as GPUAdapterInfo & { subgroupMatrixConfigs?: ReadonlyArray<SubgroupMatrixConfig> }).subgroupMatrixConfigs ?? [];
+  return list.map((c) => ({ componentType: c.componentType, resultComponentType: c.resultComponentType, M: c.M, N: c.N, K: c.K }));
+}
+
 export class Device {
   readonly info: AdapterDescription;
   readonly features: ReadonlySet<string>;
   readonly limits: GPUSupportedLimits;
+  /** What the subgroup-matrix variants need: the adapter's configurations and its largest subgroup. */
+  readonly subgroupMatrix: { configs: readonly SubgroupMatrixConfig[]; subgroupMaxSize: number };
   private lostReason: string | null = null;
   private deferredError: Error | null = null;
   private destroyedByOwner = false;
@@ -49,6 +65,8 @@ export class Device {
     };
     this.features = new Set(gpu.features);
     this.limits = gpu.limits;
+    const maxSize = (i as GPUAdapterInfo & { subgroupMaxSize?: number }).subgroupMaxSize ?? 0;
+    this.subgroupMatrix = { configs: subgroupMatrixConfigs(i, this.features), subgroupMaxSize: maxSize };
     void gpu.lost.then((e) => {
       // destroy() through the engine is an orderly end; anything else (a driver reset, another
       // holder of the GPUDevice destroying it) is a loss the engine must report.

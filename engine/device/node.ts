@@ -26,7 +26,9 @@ export async function requestNodeDevice(options: { powerPreference?: GPUPowerPre
   Object.assign(globalThis, globals);
   // Dawn crashes at random if this object is garbage-collected: keep it for the process's life.
   const holder = globalThis as unknown as Holder;
-  holder.__medgradDawn ??= create([]) as GPU;
+  // Dawn offers `chromium-experimental-subgroup-matrix` (tensor cores) only behind this toggle;
+  // the engine requests it (and the variants use it) only where the adapter has it.
+  holder.__medgradDawn ??= create(['enable-dawn-features=allow_unsafe_apis']) as GPU;
   const dawn = holder.__medgradDawn;
   const request = () => dawn.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   // Adapters are enumerated synchronously inside the call, the only place the warning is printed.

@@ -31,6 +31,16 @@ export function integerConstants(code: string): Record<string, number> {
   return out;
 }
 
+/**
+ * The code as wgsl_reflect can parse it: it knows no subgroup-matrix types and no explicit template
+ * arguments on builtins (`subgroupMatrixLoad<T, row_major>(...)`), so they are masked (a type
+ * becomes f32, the arguments go). Bindings, overrides and entry points read the same.
+ */
+export function reflectable(code: string): string {
+  if (!code.includes('subgroup_matrix')) return code;
+  return code.replace(/\bsubgroup_matrix_(?:left|right|result)<[^>]*>/g, 'f32').replace(/\b(subgroupMatrix\w+)<[^>(]*>\(/g, '$1(');
+}
+
 interface Module { module: GPUShaderModule; reflect: WgslReflect; consts: Record<string, number>; code: string }
 
 /**
@@ -58,7 +68,7 @@ export class KernelCompiler {
     let m = this.modules.get(family);
     if (!m) {
       const code = shaderSource(family);
-      m = { module: this.gpu.createShaderModule({ code, label: family }), reflect: new WgslReflect(code), consts: integerConstants(code), code };
+      m = { module: this.gpu.createShaderModule({ code, label: family }), reflect: new WgslReflect(reflectable(code)), consts: integerConstants(code), code };
       this.modules.set(family, m);
     }
     return m;

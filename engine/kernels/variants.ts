@@ -6,12 +6,15 @@
 // A choice may also be a whole algorithm of several passes (Winograd against direct convolution):
 // such a kernel's variants are `Choice`s carrying what the op runs, and the op asks the policy
 // for one with pick(); the same rules hold (requirements, serves, forcing, tuning by sample()).
+import type { SubgroupMatrixConfig } from '../device/device.js';
 
 export interface Requirements {
   /** Adapter features the variant's shader enables (e.g. 'subgroups', 'shader-f16'). */
   features?: readonly string[];
   /** Minimum device limits (e.g. { maxComputeInvocationsPerWorkgroup: 256 }). */
   limits?: Readonly<Record<string, number>>;
+  /** Any further condition on the adapter (e.g. a subgroup-matrix configuration it must offer). */
+  adapter?(caps: Capabilities): boolean;
 }
 
 /** What the policy needs of a variant: its name, what it needs from the adapter, the shapes it serves. */
@@ -71,7 +74,13 @@ export function variantFeatures(): string[] {
 export interface AdapterIdentity { vendor: string; architecture: string; description?: string; isFallbackAdapter?: boolean }
 
 /** The adapter's capabilities, as the policy sees them. */
-export interface Capabilities { features: ReadonlySet<string>; limits: Readonly<Record<string, number>>; adapter?: AdapterIdentity }
+export interface Capabilities {
+  features: ReadonlySet<string>;
+  limits: Readonly<Record<string, number>>;
+  adapter?: AdapterIdentity;
+  /** The subgroup-matrix configurations (tensor cores) and largest subgroup, where the device has the feature. */
+  subgroupMatrix?: { configs: ReadonlyArray<SubgroupMatrixConfig>; subgroupMaxSize: number };
+}
 
 /**
  * Whether the table rules should treat the adapter as a GPU: the GPU-shaped variants (coalesced
@@ -94,14 +103,15 @@ export class VariantPolicy {
   private supportedBy = new WeakMap<AnyKernel, ReadonlyArray<Choice<unknown>>>();
   /** While set, every pick is recorded here by kernel and bucket (the tuner's way to see a workload's shapes). */
   recording: Map<AnyKernel, Map<string, unknown>> | null = null;
-  constructor(private readonly caps: Capabilities, private table: TuneTable = {}) {}
+  constructor(readonly caps: Capabilities, private table: TuneTable = {}) {}
 
   /** Whether the adapter offers what the variant needs. */
   supports(v: Choice<unknown>): boolean {
     const r = v.requires;
     if (!r) return true;
     if (r.features?.some((f) => !this.caps.features.has(f))) return false;
-    return Object.entries(r.limits ?? {}).every(([k, min]) => (this.caps.limits[k] ?? 0) >= min);
+    if (!Object.entries(r.limits ?? {}).every(([k, min]) => (this.caps.limits[k] ?? 0) >= min)) return false;
+    return r.adapter?.(this.caps) ?? true;
   }
 
   /** The variants of `k` this adapter can run at all (fixed per adapter, so computed once per kernel). */

@@ -5,7 +5,8 @@ import { runtime } from '../context.js';
 import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { broadcastShapes, fmt, numel } from '../shape.js';
 import { filled, packParams } from '../kernels/launch.js';
-import { defineKernel, isHardwareGpu, pow2 } from '../kernels/variants.js';
+import { defineKernel, isHardwareGpu, pow2, type KernelDef } from '../kernels/variants.js';
+import { emulatedSubgroupMatrixVariant, preferSubgroupMatrix, prepareSubgroupMatrix, SM_FAMILY, subgroupMatrixVariants } from './matmul-subgroup-matrix.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { op } from './record.js';
@@ -48,11 +49,14 @@ export const MATMUL = defineKernel<Product>({
     ...COALESCED_TILES.map(([wx, wy, kt]) => ({
       name: `coalesced-${4 * wy}x${4 * wx}`, family: 'matmul-tiled', entry: 'matmul_coalesced', constants: { WX: wx, WY: wy, KT: kt },
     })),
+    // Tensor cores (f16 inputs, f32 accumulation; matmul-subgroup-matrix.ts).
+    ...subgroupMatrixVariants<Product>(),
   ],
   // lavapipe's defaults stay (the first that runs). On a GPU, products too small to give every
   // multiprocessor a 64 x 64 tile get 32 x 32 tiles (a guess until a GPU session measures it;
   // `medgrad tune` replaces it with a measurement).
-  prefer: (s, c, caps) => (isHardwareGpu(caps) && s.M * s.N * s.batch < 768 * 768 ? c.find((v) => v.name === 'coalesced-32x32') : undefined) ?? c[0]!,
+  // Large products go to the tensor cores where the adapter has them.
+  prefer: (s, c, caps) => preferSubgroupMatrix(s, c, caps) ?? (isHardwareGpu(caps) && s.M * s.N * s.batch < 768 * 768 ? c.find((v) => v.name === 'coalesced-32x32') : undefined) ?? c[0]!,
   bucket: (s) => `m${pow2(s.M)}.n${pow2(s.N)}.k${pow2(s.K)}.b${pow2(s.batch)}${s.bRowContiguous ? '' : '.bT'}`,
   sample: (s) => {
     const a = filled([s.batch, s.M, s.K], 0.5);
@@ -61,8 +65,14 @@ export const MATMUL = defineKernel<Product>({
   },
 });
 
-/** C = op(A) x op(B), op = transpose when flagged; A, B at least 2-D. `opName` is what the profiler counts it as. */
-export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = false, opName = 'matmul'): Tensor {
+/** The tensor-core tiling on plain arrays: a test kernel (no bucket, so never tuned; no op runs it unless asked). */
+export const MATMUL_SM_EMULATED = defineKernel<Product>({ name: 'matmul.subgroupMatrixEmulated', variants: [emulatedSubgroupMatrixVariant<Product>()] });
+
+/**
+ * C = op(A) x op(B), op = transpose when flagged; A, B at least 2-D. `opName` is what the profiler
+ * counts it as; `kernel` is matmul's unless a test runs another with the same launch.
+ */
+export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = false, opName = 'matmul', kernel: KernelDef<Product> = MATMUL): Tensor {
   const M = transA ? a.shape[a.rank - 1]! : a.shape[a.rank - 2]!;
   const K = transA ? a.shape[a.rank - 2]! : a.shape[a.rank - 1]!;
   const Kb = transB ? b.shape[b.rank - 1]! : b.shape[b.rank - 2]!;
@@ -77,7 +87,9 @@ export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = fals
     if (out.size === 0) return out;
     const rt = runtime();
     const shape: Product = { M, N, K, batch: nb, bRowContiguous: B.colStride === 1 };
-    const { variant, kernel: k } = rt.select(MATMUL, shape);
+    // The tensor-core shader is compiled for the adapter's fragment shape and largest subgroup.
+    const sm = rt.device.subgroupMatrix.configs.length > 0 ? prepareSubgroupMatrix(rt.device) : undefined;
+    const { variant, kernel: k } = rt.select(kernel, shape, sm && ((v) => (v.family === SM_FAMILY ? sm : {})));
     // The row kernel needs B's rows contiguous and vec4-aligned: a transposed B is copied into
     // that layout first (the variant serves such shapes only when they are large enough to pay).
     const Bv = variant.name === 'rows' && B.colStride !== 1
@@ -88,6 +100,7 @@ export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = fals
     // Output elements per workgroup along N and M: the rows kernel's register block (RV vec4
     // columns x RM rows per invocation) or the tiled kernel's BN x BM tile.
     const [perX, perY] = variant.name === 'rows' ? [4 * k.consts.RV! * wx, k.consts.RM! * wy]
+      : variant.family.startsWith(SM_FAMILY) ? [k.consts.SG_COLS! * k.consts.FN! * k.consts.SM_N!, k.consts.SG_ROWS! * k.consts.FM! * k.consts.SM_M!]
       : variant.family === 'matmul-tiled' ? [k.consts.GN! * wx, k.consts.GM! * wy] : [k.consts.BN!, k.consts.BM!];
     rt.dispatch(k, {
       op: opName, label,

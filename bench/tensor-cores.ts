@@ -1,0 +1,78 @@
+// `tsx bench/tensor-cores.ts [--json FILE]`: the tensor-core matmul's correctness check for a lent
+// GPU (bench/gpu.sh runs it first, bundled, where no vitest is installed). It prints the
+// adapter's subgroup-matrix configurations, Dawn's messages if the shader does not compile, and
+// for each shape whether the `subgroup-matrix-f16` variant of matmul, forced through the
+// registry, agrees with float64 within the f16 tolerance (engine/reference/f16.ts, the same check
+// as test/subgroup-matrix.test.ts). Without the feature it checks the tiling's emulation instead.
+// Exit status 1 when a check fails.
+import { parseArgs } from 'node:util';
+import * as E from '../engine/node.js';
+import { shaderSource } from '../engine/kernels/shaders.js';
+import { MATMUL, MATMUL_SM_EMULATED, matmulKernel } from '../engine/ops/linalg.js';
+import { prepareSubgroupMatrix, SM_FAMILY, SM_TILES, SM_VARIANT, SM_VARIANT_SMALL } from '../engine/ops/matmul-subgroup-matrix.js';
+import { Rng } from '../engine/reference/check.js';
+import * as R from '../engine/reference/float64.js';
+import { f16MatmulMismatch } from '../engine/reference/f16.js';
+import { writeJsonAtomic } from './harness.js';
+
+const { values } = parseArgs({ options: { json: { type: 'string' } } });
+const device = await E.init();
+const policy = E.getEngine().policy;
+const real = policy.candidates(MATMUL, { M: 512, N: 512, K: 512, batch: 1, bRowContiguous: true }).some((v) => v.name === SM_VARIANT);
+const report: Record<string, unknown> = {
+  adapter: `${device.info.vendor} ${device.info.architecture} ${device.info.description}`,
+  feature: device.features.has('chromium-experimental-subgroup-matrix'), subgroupMatrix: device.subgroupMatrix, real,
+};
+console.log(`tensor cores: ${JSON.stringify(report)}`);
+
+// Compile on its own first, so a failure shows Dawn's own messages rather than "invalid pipeline".
+if (real) {
+  const m = device.gpu.createShaderModule({ code: (prepareSubgroupMatrix(device), shaderSource(SM_FAMILY)) });
+  const messages = (await m.getCompilationInfo()).messages.map((x) => `${x.type} ${x.lineNum}:${x.linePos} ${x.message}`);
+  let pipeline: string | null = null;
+  for (const [name, tile] of Object.entries(SM_TILES)) {
+    device.gpu.pushErrorScope('validation');
+    device.gpu.createComputePipeline({ layout: 'auto', compute: { module: m, entryPoint: 'matmul_subgroup_matrix', constants: { ...tile, ...prepareSubgroupMatrix(device) } } });
+    const e = (await device.gpu.popErrorScope())?.message;
+    if (e) pipeline = `${pipeline ?? ''}${name}: ${e}\n`;
+  }
+  report.compile = { messages, pipeline };
+  console.log(`compile: ${messages.length ? messages.join('\n  ') : 'no messages'}; pipelines: ${pipeline ?? 'ok'}`);
+}
+
+const shapes: Array<[number[], number[], boolean?]> = [
+  [[1, 1], [1, 1]], [[17, 9], [9, 33]], [[127, 300], [300, 65]], [[64, 64], [64, 64]], [[130, 40], [40, 132]],
+  [[3, 17, 40], [40, 70]], [[2, 1, 19, 24], [3, 24, 5]], [[33, 20], [20, 31], true],
+  ...(real ? [[[512, 512], [512, 512]], [[300, 256], [256, 260]], [[4, 128, 96], [4, 96, 200]], [[1024, 2048], [2048, 768]]] as Array<[number[], number[]]> : []),
+];
+const kernel = real ? MATMUL : MATMUL_SM_EMULATED;
+const results: Array<{ variant: string; shape: string; ok: boolean; detail?: string; ms: number }> = [];
+// The operand stored transposed (matmul reads it through strides).
+const flip = (x: R.Arr): R.Arr => R.permute(x, x.shape.map((_, i, all) => (i < all.length - 2 ? i : i === all.length - 2 ? i + 1 : i - 1)));
+const gpuTensor = (x: R.Arr) => E.tensor(Float32Array.from(x.data), x.shape);
+for (const variant of real ? [SM_VARIANT, SM_VARIANT_SMALL] : ['subgroup-matrix-emulated']) for (const [sa, sb, trans = false] of shapes) {
+  const t0 = performance.now();
+  const r = new Rng(sa.length * 1000 + sa[sa.length - 1]!);
+  const a = r.arr(sa, -1, 1), b = r.arr(sb, -1, 1);
+  const [M, K] = sa.slice(-2) as [number, number];
+  if (M > 2 && K > 2) { a.data[K + 1] = NaN; a.data[2 * K] = 7e4; } // a NaN row and an f16 overflow row
+  const shape = `[${sa}] x [${sb}]${trans ? ' (both read transposed)' : ''}`;
+  let detail: string | null;
+  try {
+    policy.force(kernel.name, variant);
+    const c = E.tidy(() => matmulKernel(gpuTensor(trans ? flip(a) : a), gpuTensor(trans ? flip(b) : b), trans, trans, 'matmul', kernel));
+    detail = f16MatmulMismatch(await c.data(), a, b, `${variant} ${shape}`);
+    c.dispose();
+  } catch (e) {
+    detail = `${variant} ${shape}: ${(e as Error).message}`;
+  } finally {
+    policy.force(kernel.name, null);
+  }
+  results.push({ variant, shape, ok: detail === null, ...(detail ? { detail } : {}), ms: Math.round(performance.now() - t0) });
+  console.log(`${detail === null ? 'PASS' : 'FAIL'} ${variant} ${shape}${detail ? `\n  ${detail}` : ''}`);
+}
+report.results = results;
+if (values.json) writeJsonAtomic(values.json, report);
+const failed = results.filter((x) => !x.ok).length;
+console.log(`tensor cores: ${results.length - failed} of ${results.length} checks pass`);
+process.exit(failed > 0 || (report.compile as { pipeline?: string | null } | undefined)?.pipeline ? 1 : 0);
