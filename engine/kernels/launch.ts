@@ -6,6 +6,7 @@ import { empty, Tensor, type DType } from '../tensor/tensor.js';
 import { fmt, MAX_RANK, type Shape } from '../shape.js';
 import { defineKernel, isHardwareGpu, pow2 } from './variants.js';
 import type { Kernel } from './compile.js';
+import { toHalfBits } from '../half.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -110,11 +111,14 @@ export const FILL = defineKernel<Flat>({ name: 'copy.fill', variants: [{ name: '
 
 export function fillKernel(t: Tensor, value: number): Tensor {
   if (t.size === 0) return t;
-  runtime().launch(FILL, { n: t.size }, (k) => ({
+  // The kernel fills 32-bit words: a float16 tensor's word holds its value twice.
+  const half = t.dtype === 'float16' ? toHalfBits(value) : 0;
+  const n = t.dtype === 'float16' ? Math.ceil(t.size / 2) : t.size;
+  runtime().launch(FILL, { n }, (k) => ({
     op: 'fill', label: label('fill', t.shape),
-    params: packParams([t.size, 0, t.dtype === 'int32' ? value | 0 : f32bits(value), 0]),
+    params: packParams([n, 0, t.dtype === 'int32' ? value | 0 : t.dtype === 'float16' ? (half | (half << 16)) >>> 0 : f32bits(value), 0]),
     buffers: { dst: t.buffer },
-    workgroups: gridFor(t.size, k), bytes: t.nbytes,
+    workgroups: gridFor(n, k), bytes: t.nbytes,
   }));
   return t;
 }
@@ -163,6 +167,10 @@ export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: 
   dstStrides: readonly number[], dstOffset: number, opName: string): void {
   const n = shape.reduce((a, b) => a * b, 1);
   if (n === 0) return;
+  if (src.dtype === 'float16' || dst.dtype === 'float16') {
+    // copy.wgsl moves 32-bit words, two float16 values each: a strided float16 copy would mix them.
+    throw new Error(`medgrad: ${opName}: float16 tensors (shape ${fmt(src.shape)}) cannot be sliced, permuted, padded or broadcast yet; cast to float32 first`);
+  }
   const [s, a, b] = coalesce(shape, srcStrides, dstStrides);
   const bytes = n * (src.dtypeInfo.bytes + dst.dtypeInfo.bytes);
   runtime().launch(COPY, { shape: s, src: a, dst: b }, (k, v) => {
