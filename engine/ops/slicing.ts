@@ -133,6 +133,8 @@ export const stack = (xs: readonly Tensor[], axis = 0): Tensor => {
 };
 
 
+const HALF_TOL = { atol: 3e-8, rtol: 2 ** -11 };
+
 const CONVERT = defineKernel<{ n: number }>({ name: 'copy.convert', variants: [{ name: 'grid', family: 'copy', entry: 'convert' }] });
 /** float32 <-> float16 by bit arithmetic (cast16.wgsl); listed with `shader-f16` since only then are there float16 tensors. */
 const HALF = { features: ['shader-f16'] } as const;
@@ -166,12 +168,22 @@ function convert(x: Tensor, dtype: DType): Tensor {
  */
 export const cast: (x: Tensor, dtype: DType) => Tensor = op({
   name: 'cast', kind: 'movement', method: true,
-  check: {
+  check: [{
     tol: EXACT, grad: false,
     cases: (r) => [[7], [3, 5], [33, 65]].map((sh) => ({ inputs: [r.arr(sh, -50, 50)], args: [], label: `[${sh}] float -> int -> float` })),
     run: (f, [x]) => f(f(x, 'int32'), 'float32'),
     ref: ([x]) => R.map(x!, Math.trunc),
-  },
+  }, {
+    // Through float16 and back: the identity within float16's rounding (2^-11 relative, 2^-25
+    // absolute below its normal range), gradient included. test/half.test.ts checks it bit for bit.
+    tol: HALF_TOL, grad: HALF_TOL,
+    cases: (r) => [[7], [3, 5], [33, 65]].map((sh) => ({ inputs: [r.arr(sh)], args: [], label: `[${sh}] float32 -> float16 -> float32` })),
+    run: (f, [x]) => {
+      // An adapter without shader-f16 has no float16 tensors (the error is tested in half.test.ts).
+      try { return f(f(x, 'float16'), 'float32'); } catch (e) { if (/shader-f16/.test(String(e))) return f(x, 'float32'); throw e; }
+    },
+    ref: ([x]) => x!,
+  }],
   forward: (x: Tensor, dtype: DType): Tensor => {
     tensorArg(x, 'cast');
     if (!(dtype in DTYPES)) throw new Error(`medgrad: cast: unknown dtype '${String(dtype)}' (${Object.keys(DTYPES).join(' or ')})`);
