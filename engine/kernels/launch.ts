@@ -31,21 +31,22 @@ export function gridFor(n: number, k: Kernel): [number] {
 
 export const label = (op: string, ...shapes: Shape[]) => `${op} ${shapes.map(fmt).join(' ')}`;
 
-interface Flat { n: number }
+/** `half`: the operands are float16 storage (the kernel's float16 form runs). */
+interface Flat { n: number; half?: boolean }
 
 export const UNARY = defineKernel<Flat>({
   name: 'elementwise.unary',
   variants: [
-    { name: 'vec4', family: 'elementwise', entry: 'unary4', serves: (s) => s.n % 4 === 0 },
-    { name: 'scalar', family: 'elementwise', entry: 'unary' },
+    { name: 'vec4', family: 'elementwise', entry: 'unary4', serves: (s) => s.n % 4 === 0, half: true },
+    { name: 'scalar', family: 'elementwise', entry: 'unary', half: true },
   ],
 });
 
-/** One unary kernel of elementwise.wgsl's generated table: out = f(x; alpha, beta). */
+/** One unary kernel of elementwise.wgsl's generated table: out = f(x; alpha, beta), of x's dtype. */
 export function unaryKernel(x: Tensor, code: number, op: string, alpha = 0, beta = 0): Tensor {
-  const out = empty(x.shape);
+  const out = empty(x.shape, x.dtype);
   if (x.size === 0) return out;
-  runtime().launch(UNARY, { n: x.size }, (k, v) => ({
+  runtime().launch(UNARY, { n: x.size, half: x.dtype === 'float16' }, (k, v) => ({
     op, label: label(op, x.shape),
     params: packParams([x.size, 0, f32bits(alpha), f32bits(beta)]),
     buffers: { out: out.buffer, a: x.buffer, out4: out.buffer, a4: x.buffer },
@@ -54,29 +55,33 @@ export function unaryKernel(x: Tensor, code: number, op: string, alpha = 0, beta
   return out;
 }
 
-interface Broadcast { n: number; same: boolean }
+interface Broadcast { n: number; same: boolean; half?: boolean }
 
 export const BINARY = defineKernel<Broadcast>({
   name: 'elementwise.binary',
   variants: [
-    { name: 'same4', family: 'elementwise', entry: 'binary_same4', serves: (s) => s.same && s.n % 4 === 0 },
-    { name: 'same', family: 'elementwise', entry: 'binary_same', serves: (s) => s.same },
-    { name: 'broadcast', family: 'elementwise', entry: 'binary' },
+    { name: 'same4', family: 'elementwise', entry: 'binary_same4', serves: (s) => s.same && s.n % 4 === 0, half: true },
+    { name: 'same', family: 'elementwise', entry: 'binary_same', serves: (s) => s.same, half: true },
+    { name: 'broadcast', family: 'elementwise', entry: 'binary', half: true },
   ],
 });
 export const WHERE = defineKernel<Broadcast>({ name: 'elementwise.where', variants: [{ name: 'broadcast', family: 'elementwise', entry: 'where_select' }] });
 
 export interface Operand { t: Tensor; strides: number[] }
 
-/** A binary (BINARY, with its op code) or ternary (WHERE) kernel over broadcast operands. */
+/**
+ * A binary (BINARY, with its op code) or ternary (WHERE) kernel over broadcast operands. Operands
+ * all float16 give a float16 result (computed in f32, rounded once); callers promote mixed ones.
+ */
 export function broadcastKernel(kernel: typeof BINARY, code: number | null, opName: string, outShape: Shape, operands: Operand[]): Tensor {
-  const out = empty(outShape);
+  const half = operands.every((o) => o.t.dtype === 'float16');
+  const out = empty(outShape, half ? 'float16' : 'float32');
   if (out.size === 0) return out;
   const same = operands.every((o) => o.t.size === out.size);
   const strides = operands.map((o) => o.strides);
   while (strides.length < 3) strides.push([]);
   const [a, b, c] = [operands[0]!.t, operands[1]!.t, (operands[2] ?? operands[0]!).t];
-  runtime().launch(kernel, { n: out.size, same }, (k, v) => ({
+  runtime().launch(kernel, { n: out.size, same, half }, (k, v) => ({
     op: opName, label: label(opName, ...operands.map((o) => o.t.shape)),
     params: packParams([out.size, outShape.length, 0, 0], [outShape, ...strides]),
     buffers: { out: out.buffer, a: a.buffer, b: b.buffer, c: c.buffer, out4: out.buffer, a4: a.buffer, b4: b.buffer },
@@ -89,16 +94,17 @@ export function broadcastKernel(kernel: typeof BINARY, code: number | null, opNa
 export const ACCUMULATE = defineKernel<Flat>({
   name: 'elementwise.accumulate',
   variants: [
-    { name: 'vec4', family: 'elementwise', entry: 'accumulate4', serves: (s) => s.n % 4 === 0 },
-    { name: 'scalar', family: 'elementwise', entry: 'accumulate' },
+    { name: 'vec4', family: 'elementwise', entry: 'accumulate4', serves: (s) => s.n % 4 === 0, half: true },
+    { name: 'scalar', family: 'elementwise', entry: 'accumulate', half: true },
   ],
 });
 
-/** a + b for two float32 tensors of one shape: the gradient sum autograd needs, without the op table. */
+/** a + b for two float tensors of one shape and dtype: the gradient sum autograd needs, without the op table. */
 export function accumulateKernel(a: Tensor, b: Tensor): Tensor {
-  const out = empty(a.shape);
+  if (a.dtype !== b.dtype) throw new Error(`medgrad: accumulate: gradients of shape ${fmt(a.shape)} have dtypes ${a.dtype} and ${b.dtype}`);
+  const out = empty(a.shape, a.dtype);
   if (a.size === 0) return out;
-  runtime().launch(ACCUMULATE, { n: a.size }, (k, v) => ({
+  runtime().launch(ACCUMULATE, { n: a.size, half: a.dtype === 'float16' }, (k, v) => ({
     op: 'accumulate', label: label('accumulate', a.shape),
     params: packParams([a.size, 0, 0, 0]),
     buffers: { out: out.buffer, a: a.buffer, b: b.buffer, out4: out.buffer, a4: a.buffer, b4: b.buffer },
