@@ -85,3 +85,22 @@ describe.skipIf(!hasF16)('elementwise on float16 storage', () => {
     expect(y[2]).toBe(-6);
   });
 });
+
+describe.skipIf(!hasF16)('copies of float16 storage (copy@f16)', () => {
+  const r = new Rng(12);
+  it('transpose, strided permute, slice and pad are exact', async () => {
+    const [a, t] = half(r, [3, 5, 7]);
+    for (const [what, y, ref] of [
+      ['transpose', E.transpose(t.reshape([15, 7])), R.permute(R.arr([15, 7], a.data), [1, 0])],
+      ['permute', E.permute(t, [2, 0, 1]), R.permute(a, [2, 0, 1])],
+      ['slice', E.slice(t, [1, 2, 3], [3, 5, 6]), R.slice(a, [1, 2, 3], [3, 5, 6])],
+    ] as const) {
+      expect(y.dtype, what).toBe('float16');
+      expectClose(await y.data(), y.shape, ref, { atol: 0, rtol: 0 }, what);
+    }
+    const p = E.pad(t, [[0, 0], [0, 0], [1, 2]]);
+    expect(p.shape).toEqual([3, 5, 10]);
+    expect((await p.data())[0]).toBe(0);
+    expect((await p.data())[1]).toBe(a.data[0]);
+  });
+});

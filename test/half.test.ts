@@ -88,9 +88,8 @@ describe.skipIf(!hasF16())('float16 tensors (skipped where the adapter lacks sha
     expect([...await w.grad!.data()]).toEqual([2, 3, 4]);
   });
 
-  it('refuses strided copies of float16 and float16 inputs to float32-only ops, naming them', () => {
+  it('refuses float16 inputs to float32-only ops, naming them', () => {
     const t = E.tensor([1, 2, 3, 4, 5, 6], [2, 3], { dtype: 'float16' });
-    expect(() => E.permute(t, [1, 0])).toThrow(/permute: float16 tensors .* cast to float32 first/);
     expect(() => E.where(E.gt(E.cast(t, 'float32'), 2), t, t)).toThrow(/where: first value .*float16; float32 is required/);
   });
 });

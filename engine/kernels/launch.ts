@@ -151,7 +151,7 @@ export function coalesce(shape: readonly number[], src: readonly number[], dst: 
   return s.length ? [s, a, b] : [[1], [1], [1]];
 }
 
-interface Copy { shape: number[]; src: number[]; dst: number[] }
+interface Copy { shape: number[]; src: number[]; dst: number[]; half?: boolean }
 
 /** A (batched) swap of the last two axes, both sides otherwise contiguous. */
 function isTranspose({ shape: s, src: a, dst: b }: Copy): boolean {
@@ -163,8 +163,8 @@ function isTranspose({ shape: s, src: a, dst: b }: Copy): boolean {
 export const COPY = defineKernel<Copy>({
   name: 'copy.strided',
   variants: [
-    { name: 'transpose', family: 'copy', entry: 'transpose', serves: isTranspose },
-    { name: 'strided', family: 'copy', entry: 'strided' },
+    { name: 'transpose', family: 'copy', entry: 'transpose', serves: isTranspose, half: true },
+    { name: 'strided', family: 'copy', entry: 'strided', half: true },
   ],
 });
 
@@ -173,13 +173,12 @@ export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: 
   dstStrides: readonly number[], dstOffset: number, opName: string): void {
   const n = shape.reduce((a, b) => a * b, 1);
   if (n === 0) return;
-  if (src.dtype === 'float16' || dst.dtype === 'float16') {
-    // copy.wgsl moves 32-bit words, two float16 values each: a strided float16 copy would mix them.
-    throw new Error(`medgrad: ${opName}: float16 tensors (shape ${fmt(src.shape)}) cannot be sliced, permuted, padded or broadcast yet; cast to float32 first`);
+  if (src.dtype !== dst.dtype && (src.dtype === 'float16' || dst.dtype === 'float16')) {
+    throw new Error(`medgrad: ${opName}: a copy from ${src.dtype} (shape ${fmt(src.shape)}) to ${dst.dtype} (shape ${fmt(dst.shape)}) changes the element size; cast first`);
   }
   const [s, a, b] = coalesce(shape, srcStrides, dstStrides);
   const bytes = n * (src.dtypeInfo.bytes + dst.dtypeInfo.bytes);
-  runtime().launch(COPY, { shape: s, src: a, dst: b }, (k, v) => {
+  runtime().launch(COPY, { shape: s, src: a, dst: b, half: src.dtype === 'float16' }, (k, v) => {
     const common = { op: opName, label: label(opName, src.shape, dst.shape), buffers: { dst: dst.buffer, src: src.buffer }, bytes };
     if (v.name === 'strided') return { ...common, params: packParams([n, s.length, srcOffset, dstOffset], [s, a, b]), workgroups: gridFor(n, k) };
     const r = s.length;

@@ -6,11 +6,11 @@
 // of family NAME (so a subgroup variant, which must begin with `enable subgroups;`, shares the
 // declarations and helpers of the workgroup family it extends instead of copying them).
 // A family NAME@f16 is NAME compiled for float16 storage: its storage alias, the one line
-// `alias T = f32; // @storage`, becomes f16 and the module starts with `enable f16;`. Kernels
+// `alias T = f32; // @storage` (or u32 in copy.wgsl, which only moves values), becomes f16 and the module starts with `enable f16;`. Kernels
 // load storage values into f32 (`f32(x[i])`), compute in f32 and convert on store (`T(v)`), so
 // one source serves both storage types and a float32-only family has no such line.
 export const HALF_FAMILY = '@f16';
-const STORAGE_ALIAS = /^alias (\w+) = f32; \/\/ @storage\b.*$/m;
+const STORAGE_ALIAS = /^alias (\w+) = (?:f32|u32); \/\/ @storage\b.*$/m;
 
 const sources = new Map<string, string>();
 const generated = new Map<string, string>();
