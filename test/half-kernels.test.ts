@@ -6,8 +6,9 @@
 // is an error.
 import { afterEach, describe, expect, it } from 'vitest';
 import * as E from '../engine/node.js';
-import type { KernelDef } from '../engine/kernels/variants.js';
+import type { Choice, KernelDef } from '../engine/kernels/variants.js';
 import { BINARY, UNARY, ACCUMULATE, accumulateKernel } from '../engine/kernels/launch.js';
+import { CONV_ALGORITHM, CONV_FORWARD, CONV_WEIGHT_GRAD, CONV_WEIGHT_GRAD_ALGORITHM } from '../engine/ops/conv.js';
 import * as R from '../engine/reference/float64.js';
 import { halfArr } from '../engine/reference/half.js';
 import { expectClose, gpu, Rng } from './helpers/setup.js';
@@ -23,7 +24,7 @@ afterEach(() => { for (const k of forcedKernels.splice(0)) E.getEngine().policy.
  */
 const HALF_TOL = { atol: 1e-6, rtol: 2 ** -10 };
 
-function force<S>(k: KernelDef<S>, variant: string, shape: S): void {
+function force<S, V extends Choice<S>>(k: KernelDef<S, V>, variant: string, shape: S): void {
   const policy = E.getEngine().policy;
   expect(policy.candidates(k, shape).map((v) => v.name), `${k.name} runs ${variant} on float16 for ${JSON.stringify(shape)}`).toContain(variant);
   policy.force(k.name, variant);
@@ -102,5 +103,65 @@ describe.skipIf(!hasF16)('copies of float16 storage (copy@f16)', () => {
     expect(p.shape).toEqual([3, 5, 10]);
     expect((await p.data())[0]).toBe(0);
     expect((await p.data())[1]).toBe(a.data[0]);
+  });
+});
+
+/** dw[co, ci, kh, kw] = sum over n, oh, ow of dy[n, co, oh, ow] x[n, ci, oh sh + kh - pt, ow sw + kw - pl], in float64. */
+function convWeightGradRef(dy: R.Arr, x: R.Arr, wShape: number[], s: number, pads: [number, number, number, number]): R.Arr {
+  const [N, Cin, H, W] = x.shape as [number, number, number, number];
+  const [Cout, , KH, KW] = wShape as [number, number, number, number];
+  const [, , OH, OW] = dy.shape as [number, number, number, number];
+  const out = new Float64Array(Cout * Cin * KH * KW);
+  for (let n = 0; n < N; n++) for (let co = 0; co < Cout; co++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+    const g = dy.data[((n * Cout + co) * OH + oh) * OW + ow]!;
+    for (let ci = 0; ci < Cin; ci++) for (let kh = 0; kh < KH; kh++) for (let kw = 0; kw < KW; kw++) {
+      const ih = oh * s + kh - pads[0], iw = ow * s + kw - pads[2];
+      if (ih >= 0 && ih < H && iw >= 0 && iw < W) out[((co * Cin + ci) * KH + kh) * KW + kw]! += g * x.data[((n * Cin + ci) * H + ih) * W + iw]!;
+    }
+  }
+  return R.arr(wShape, out);
+}
+
+describe.skipIf(!hasF16)('direct convolution on float16 storage (float32 weight gradient)', () => {
+  const r = new Rng(13);
+  // Sums of up to Cin*K*K products of values in [-1, 1]: the float16 output's rounding dominates.
+  const CONV_TOL = { atol: 2e-4, rtol: 2 ** -10 };
+  const cases: Array<[number[], number[], number, 'same' | 'valid']> = [[[1, 3, 7, 6], [4, 3, 3, 3], 1, 'same'], [[2, 5, 9, 8], [9, 5, 3, 3], 2, 'same'], [[2, 4, 5, 5], [3, 4, 1, 1], 2, 'valid'], [[3, 2, 8, 8], [17, 2, 3, 3], 1, 'valid']];
+  for (const rb of [16, 8, 4]) {
+    for (const [xs, ws, s, padding] of cases) {
+      it(`direct-rb${rb}: [${xs}] * [${ws}] stride ${s} ${padding}: y, dx (float16), dw (float32)`, async () => {
+        const [x, tx] = half(r, xs, -1, 1);
+        const [w, tw] = half(r, ws, -1, 1);
+        const [b, tb] = half(r, [ws[0]!], -1, 1);
+        tx.requiresGrad = tw.requiresGrad = tb.requiresGrad = true;
+        const pads = padding === 'same' ? R.tfSamePads(xs[2]!, xs[3]!, ws[2]!, ws[3]!, s, s) : [0, 0, 0, 0] as [number, number, number, number];
+        const y = R.conv2d(x, w, b, s, s, pads);
+        const g = halfArr(r.arr(y.shape, -1, 1));
+        force(CONV_ALGORITHM, 'direct', { N: 1, Cin: 1, H: 1, W: 1, Cout: 1, KH: 1, KW: 1, OH: 1, OW: 1, sh: 1, sw: 1, pt: 0, pb: 0, pl: 0, pr: 0, half: true });
+        force(CONV_WEIGHT_GRAD_ALGORITHM, 'direct', { N: 1, Cin: 1, H: 1, W: 1, Cout: 1, KH: 1, KW: 1, OH: 1, OW: 1, sh: 1, sw: 1, pt: 0, pb: 0, pl: 0, pr: 0, half: true });
+        E.getEngine().policy.force(CONV_FORWARD.name, `direct-rb${rb}`); forcedKernels.push(CONV_FORWARD.name);
+        const ty = E.conv2d(tx, tw, tb, { stride: s, padding });
+        await check(ty, y, CONV_TOL, 'y');
+        const [dx, dw, db] = E.grad(ty, [tx, tw, tb], E.tensor(Float32Array.from(g.data), g.shape, { dtype: 'float16' }));
+        await check(dx!, R.conv2dInputGrad(g, w, xs, s, s, pads), CONV_TOL, 'dx');
+        expect(dw!.dtype).toBe('float32');
+        expectClose(await dw!.data(), dw!.shape, convWeightGradRef(g, x, ws, s, pads), { atol: 1e-4, rtol: 1e-5 }, 'dw');
+        expectClose(await db!.data(), db!.shape, R.sum(g, [0, 2, 3]), { atol: 1e-4, rtol: 1e-5 }, 'db');
+      });
+    }
+  }
+
+  it('never picks a float32-only convolution for float16, and refuses one forced', async () => {
+    const g = { N: 2, Cin: 16, H: 8, W: 8, Cout: 16, KH: 3, KW: 3, OH: 8, OW: 8, sh: 1, sw: 1, pt: 1, pb: 1, pl: 1, pr: 1 };
+    const policy = E.getEngine().policy;
+    expect(policy.candidates(CONV_ALGORITHM, g).map((v) => v.name)).toContain('winograd-f2');
+    expect(policy.candidates(CONV_ALGORITHM, { ...g, half: true }).map((v) => v.name)).toEqual(['direct']);
+    expect(policy.candidates(CONV_FORWARD, { ...g, half: true }).every((v) => v.name.startsWith('direct'))).toBe(true);
+    expect(policy.candidates(CONV_WEIGHT_GRAD, { ...g, half: true }).map((v) => v.name)).toEqual(['split-k']);
+    policy.force(CONV_ALGORITHM.name, 'winograd-f2'); forcedKernels.push(CONV_ALGORITHM.name);
+    const x = E.zeros([2, 16, 8, 8], { dtype: 'float16' });
+    const w = E.zeros([16, 16, 3, 3], { dtype: 'float16' });
+    expect(() => E.conv2d(x, w, undefined, { padding: 'same' })).toThrow(/conv2d.algorithm.*'winograd-f2' is forced but runs only on float32 storage/);
+    expect(() => E.conv2d(x, E.zeros([16, 16, 3, 3]))).toThrow(/conv2d: input \[2, 16, 8, 8\] is float16 but weight float32/);
   });
 });
