@@ -6,41 +6,16 @@
 // is an error.
 import { afterEach, describe, expect, it } from 'vitest';
 import * as E from '../engine/node.js';
-import type { Choice, KernelDef } from '../engine/kernels/variants.js';
 import { BINARY, UNARY, ACCUMULATE, accumulateKernel } from '../engine/kernels/launch.js';
 import { CONV_ALGORITHM, CONV_FORWARD, CONV_WEIGHT_GRAD, CONV_WEIGHT_GRAD_ALGORITHM } from '../engine/ops/conv.js';
 import * as R from '../engine/reference/float64.js';
 import { halfArr } from '../engine/reference/half.js';
 import { expectClose, gpu, Rng } from './helpers/setup.js';
+import { check, force, forceName, half, HALF_TOL, releaseForced } from './helpers/half.js';
 
 await gpu();
 const hasF16 = E.getDevice().features.has('shader-f16');
-const forcedKernels: string[] = [];
-afterEach(() => { for (const k of forcedKernels.splice(0)) E.getEngine().policy.force(k, null); });
-
-/**
- * One float16 ulp relative (2^-10): the output's rounding to float16 (half an ulp with ties to
- * even; WGSL lets the f32 -> f16 conversion round either way, so up to one), after f32 arithmetic.
- */
-const HALF_TOL = { atol: 1e-6, rtol: 2 ** -10 };
-
-function force<S, V extends Choice<S>>(k: KernelDef<S, V>, variant: string, shape: S): void {
-  const policy = E.getEngine().policy;
-  expect(policy.candidates(k, shape).map((v) => v.name), `${k.name} runs ${variant} on float16 for ${JSON.stringify(shape)}`).toContain(variant);
-  policy.force(k.name, variant);
-  forcedKernels.push(k.name);
-}
-
-/** Random values already rounded to float16, and their float16 tensor. */
-function half(r: Rng, shape: number[], lo = -2, hi = 2): [R.Arr, E.Tensor] {
-  const a = halfArr(r.arr(shape, lo, hi));
-  return [a, E.tensor(Float32Array.from(a.data), shape, { dtype: 'float16' })];
-}
-
-async function check(t: E.Tensor, ref: R.Arr, tol: { atol: number; rtol: number }, what: string): Promise<void> {
-  expect(t.dtype, what).toBe('float16');
-  expectClose(await t.data(), t.shape, ref, tol, what);
-}
+afterEach(releaseForced);
 
 describe.skipIf(!hasF16)('elementwise on float16 storage', () => {
   const r = new Rng(11);
@@ -139,7 +114,7 @@ describe.skipIf(!hasF16)('direct convolution on float16 storage (float32 weight 
         const g = halfArr(r.arr(y.shape, -1, 1));
         force(CONV_ALGORITHM, 'direct', { N: 1, Cin: 1, H: 1, W: 1, Cout: 1, KH: 1, KW: 1, OH: 1, OW: 1, sh: 1, sw: 1, pt: 0, pb: 0, pl: 0, pr: 0, half: true });
         force(CONV_WEIGHT_GRAD_ALGORITHM, 'direct', { N: 1, Cin: 1, H: 1, W: 1, Cout: 1, KH: 1, KW: 1, OH: 1, OW: 1, sh: 1, sw: 1, pt: 0, pb: 0, pl: 0, pr: 0, half: true });
-        E.getEngine().policy.force(CONV_FORWARD.name, `direct-rb${rb}`); forcedKernels.push(CONV_FORWARD.name);
+        forceName(CONV_FORWARD.name, `direct-rb${rb}`);
         const ty = E.conv2d(tx, tw, tb, { stride: s, padding });
         await check(ty, y, CONV_TOL, 'y');
         const [dx, dw, db] = E.grad(ty, [tx, tw, tb], E.tensor(Float32Array.from(g.data), g.shape, { dtype: 'float16' }));
@@ -158,7 +133,7 @@ describe.skipIf(!hasF16)('direct convolution on float16 storage (float32 weight 
     expect(policy.candidates(CONV_ALGORITHM, { ...g, half: true }).map((v) => v.name)).toEqual(['direct']);
     expect(policy.candidates(CONV_FORWARD, { ...g, half: true }).every((v) => v.name.startsWith('direct'))).toBe(true);
     expect(policy.candidates(CONV_WEIGHT_GRAD, { ...g, half: true }).map((v) => v.name)).toEqual(['split-k']);
-    policy.force(CONV_ALGORITHM.name, 'winograd-f2'); forcedKernels.push(CONV_ALGORITHM.name);
+    forceName(CONV_ALGORITHM.name, 'winograd-f2');
     const x = E.zeros([2, 16, 8, 8], { dtype: 'float16' });
     const w = E.zeros([16, 16, 3, 3], { dtype: 'float16' });
     expect(() => E.conv2d(x, w, undefined, { padding: 'same' })).toThrow(/conv2d.algorithm.*'winograd-f2' is forced but runs only on float32 storage/);

@@ -228,8 +228,10 @@ export const conv2d: (x: Tensor, w: Tensor, b?: Tensor, options?: Conv2dOptions)
   forward: (x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Tensor => forward(x, w, b, geometry(x, w, b, options)),
   backward: (gy: Tensor, _y: Tensor, x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Grad => {
     const g = geometry(x, w, b, options);
+    // The kernels read gy in x's storage type (a float32 gradient may reach a float16 layer).
+    if (gy.dtype !== x.dtype) gy = cast(gy, x.dtype);
     // An image batch (the first layer's input) usually needs no gradient: skip that kernel.
-    return [x.requiresGrad ? inputGrad(gy, w, g) : null, w.requiresGrad ? weightGrad(gy, x, g) : null, b?.requiresGrad ? (gy.dtype === 'float16' ? tidy(() => channelSums(cast(gy, 'float32'))) : channelSums(gy)) : null];
+    return [x.requiresGrad ? inputGrad(gy, w, g) : null, w.requiresGrad ? weightGrad(gy, x, g) : null, b?.requiresGrad ? channelSums(gy) : null];
   },
 });
 
