@@ -140,3 +140,27 @@ describe.skipIf(!hasF16)('direct convolution on float16 storage (float32 weight 
     expect(() => E.conv2d(x, E.zeros([16, 16, 3, 3]))).toThrow(/conv2d: input \[2, 16, 8, 8\] is float16 but weight float32/);
   });
 });
+
+describe.skipIf(!hasF16)('reductions of float16 storage (float32 results): sum, mean, max, global average pooling', () => {
+  const r = new Rng(14);
+  for (const variant of ['workgroup-per-row', 'invocation-per-row']) {
+    it(`${variant}: [3, 5, 7, 9] over H, W and over all axes`, async () => {
+      const [a, t] = half(r, [3, 5, 7, 9]);
+      forceName('reduce.rows', variant);
+      const tol = { atol: 1e-5, rtol: 1e-5 }; // exact float16 inputs, float32 sums
+      for (const [what, y, ref] of [
+        ['globalAvgPool2d', E.globalAvgPool2d(t), R.mean(a, [2, 3])],
+        ['sum', E.sum(t), R.sum(a)],
+        ['max over channels', E.max(t, 1), R.max(a, [1])],
+      ] as const) {
+        expect(y.dtype, what).toBe('float32');
+        expectClose(await y.data(), y.shape, ref, tol, what);
+      }
+    });
+  }
+  it.skipIf(!E.getDevice().features.has('subgroups'))('refuses the subgroup reductions for float16 when forced', () => {
+    forceName('reduce.rows', 'subgroup-row');
+    const t = E.zeros([2, 40], { dtype: 'float16' });
+    expect(() => E.sum(t, 1)).toThrow(/reduce.rows.*'subgroup-row' is forced but runs only on float32 storage/);
+  });
+});

@@ -189,15 +189,15 @@ export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: 
 }
 
 export type ReduceCode = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
-interface Rows { rows: number; len: number }
+interface Rows { rows: number; len: number; half?: boolean }
 
 const SUBGROUPS = { features: ['subgroups'] } as const;
 
 export const REDUCE_ROWS = defineKernel<Rows>({
   name: 'reduce.rows',
   variants: [
-    { name: 'workgroup-per-row', family: 'reduce', entry: 'reduce_rows' },
-    { name: 'invocation-per-row', family: 'reduce', entry: 'reduce_short' },
+    { name: 'workgroup-per-row', family: 'reduce', entry: 'reduce_rows', half: true },
+    { name: 'invocation-per-row', family: 'reduce', entry: 'reduce_short', half: true },
     // Subgroup folds (reduce-subgroup.wgsl): one workgroup per row, or, for long rows, many
     // workgroups per row and a second pass over their partials.
     { name: 'subgroup-row', family: 'reduce-subgroup', entry: 'reduce_rows_sg', requires: SUBGROUPS },
@@ -224,13 +224,13 @@ const SPLIT_MIN = 8192;
 /** Rows up to this long fit one grid dimension of chunks (WebGPU's default 65535 workgroups). */
 const SPLIT_MAX = 4096 * 65535;
 
-/** Reduces each row of a contiguous [rows, len] view of x; the output has `outShape`. */
+/** Reduces each row of a contiguous [rows, len] view of x; the output has `outShape` (float32 values, also from float16). */
 export function reduceRowsKernel(x: Tensor, rows: number, len: number, code: ReduceCode, outShape: Shape): Tensor {
   const out = empty(outShape, code === 'argmax' || code === 'argmin' ? 'int32' : 'float32');
   if (rows === 0) return out;
   const rt = runtime();
   const OP = rt.shaderCode('reduce', code.toUpperCase());
-  const { variant, kernel: k } = rt.select(REDUCE_ROWS, { rows, len }, { OP });
+  const { variant, kernel: k } = rt.select(REDUCE_ROWS, { rows, len, ...(x.dtype === 'float16' && { half: true }) }, { OP });
   const common = { op: code, label: label(code, x.shape), flops: rows * len, bytes: x.nbytes + out.nbytes };
   if (variant.name === 'subgroup-split') {
     // Pass 1: grid x = chunks of CHUNK elements, y = rows; pass 2 folds each row's chunks.
