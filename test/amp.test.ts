@@ -7,6 +7,8 @@ import * as E from '../engine/node.js';
 import { createModel } from '../nn/models.js';
 import { LossScaler, parsePrecision } from '../nn/amp.js';
 import { adamFor, trainStep, trainStepMixed } from '../experiments/train/step.js';
+import { parseStudyConfig } from '../experiments/study/config.js';
+import { trainConfig } from '../experiments/study/runner.js';
 import { gpu, Rng } from './helpers/setup.js';
 
 await gpu();
@@ -86,5 +88,20 @@ describe.skipIf(!hasF16)('mixed precision training', () => {
     expect(parsePrecision(undefined, 'x')).toBe('float32');
     expect(() => parsePrecision('half', 'medgrad train: --precision')).toThrow(/medgrad train: --precision: precision must be float32 or mixed, got 'half'/);
     expect(() => new LossScaler({ backoffFactor: 2 })).toThrow(/LossScaler: bad options/);
+  });
+});
+
+describe('precision in the study config', () => {
+  it('is float32 unless set, mixed for the standard models only, and validated', () => {
+    const base = { preset: 'quick' };
+    expect(parseStudyConfig(base).train.precision).toBeUndefined();
+    const c = parseStudyConfig({ ...base, train: { precision: 'mixed' } });
+    expect(c.train.precision).toBe('mixed');
+    expect(parseStudyConfig({ ...base, train: { precision: 'float32' } }).train.precision).toBeUndefined();
+    expect(() => parseStudyConfig({ ...base, train: { precision: 'fp16' } })).toThrow(/'precision' must be 'float32' or 'mixed', got "fp16"/);
+    const u = { model: 'resnet8', seed: 0, dataset: c.datasets[0]! } as unknown as Parameters<typeof trainConfig>[1];
+    const ds = { classes: ['a', 'b'] } as unknown as Parameters<typeof trainConfig>[3];
+    expect(trainConfig(c, u, 'standard', ds, '').precision).toBe('mixed');
+    if (c.adversarial) expect(trainConfig(c, u, 'adversarial', ds, 'w').precision).toBeUndefined();
   });
 });

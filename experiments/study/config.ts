@@ -46,7 +46,8 @@ export interface StudyConfig {
   seeds: number[];
   /** bnMomentum in Keras' convention: the share of the running statistics kept per step (the protocol's 0.99). */
   /** `patience`: early stopping, after this many epochs without a better validation accuracy (absent: all epochs run). */
-  train: { epochs: number; batchSize: number; lr: number; bnMomentum: number; lrDropEpoch: number | null; augment: boolean; patience?: number };
+  /** `precision`: 'mixed' trains the standard models in mixed precision (nn/amp.ts; absent: float32; adversarial training stays float32). */
+  train: { epochs: number; batchSize: number; lr: number; bnMomentum: number; lrDropEpoch: number | null; augment: boolean; patience?: number; precision?: 'mixed' };
   /** Adversarial training of some models with the first `seeds` seeds; null for none. */
   adversarial: { models: ModelName[]; seeds: number; epochs: number; lr: number; patience: number } | null;
   /** In evaluation order: the paper's attacks, then the strong suite (strongSuite()). */
@@ -136,6 +137,9 @@ export function parseStudyConfig(raw: Json, where = 'config'): StudyConfig {
     // Absent, not undefined, when off: a config's JSON (and so a resumed study's check) is unchanged.
     const patience = t.patience === undefined ? c.train.patience ?? null : t.patience === null ? null : pick(t, 'patience', at, isPosInt, 'a positive integer (epochs without a better validation accuracy) or null');
     if (patience !== null) c.train.patience = patience;
+    const precision = t.precision === undefined ? c.train.precision ?? 'float32' : pick(t, 'precision', at, (v): v is string => v === 'float32' || v === 'mixed', "'float32' or 'mixed'");
+    if (precision === 'mixed') c.train.precision = 'mixed';
+    else delete c.train.precision;
   }
   if (raw.adversarial !== undefined) {
     if (raw.adversarial === null) c.adversarial = null;
