@@ -11,7 +11,7 @@ export function float(x: unknown, op: string, what = 'input'): Tensor {
 /** A float32 or float16 tensor: for ops whose kernels have a float16 storage form. */
 export function floating(x: unknown, op: string, what = 'input'): Tensor {
   if (!(x instanceof Tensor)) throw new Error(`medgrad: ${op}: ${what} must be a Tensor, got ${typeof x}`);
-  if (x.dtype !== 'float32' && x.dtype !== 'float16') throw new Error(`medgrad: ${op}: ${what} of shape ${fmt(x.shape)} has dtype ${x.dtype}; float32 or float16 is required`);
+  if (x.dtype !== 'float32' && x.dtype !== 'float16') throw new Error(`medgrad: ${op}: ${what} of shape ${fmt(x.shape)} has dtype ${x.dtype}; float32 is required (or float16)`);
   return x;
 }
 
