@@ -61,6 +61,21 @@ describe.skipIf(!hasF16)('mixed precision training', () => {
     expect(diff / moved, `mean |mixed - float32| ${diff / f32.weights.length} against mean move ${moved / f32.weights.length}`).toBeLessThan(0.25);
   });
 
+  it('the models without global pooling take float16 input: ResNet-8 (8x8 average pooling), CBR-LargeT (max pooling)', async () => {
+    const r = new Rng(5);
+    for (const [name, size] of [['resnet8', 32], ['cbr-larget', 6]] as const) {
+      const model = createModel(name, { imageSize: size, smallInput: name === 'cbr-larget', classes: 2, seed: 1 });
+      model.eval();
+      const x = r.arr([2, 3, size, size], 0, 1);
+      const t = E.tensor(Float32Array.from(x.data), x.shape);
+      const [a, b] = E.noGrad(() => [model.forward(t), model.forward(E.cast(t, 'float16'))]);
+      expect(b!.dtype).toBe('float32');
+      const [va, vb] = [await a!.data(), await b!.data()];
+      for (let i = 0; i < va.length; i++) expect(Math.abs(va[i]! - vb[i]!), `${name} logit ${i}: ${va[i]} vs ${vb[i]}`).toBeLessThan(2e-2 * Math.max(1, Math.abs(va[i]!)));
+      E.dispose([a, b, t]); model.dispose();
+    }
+  });
+
   it('the loss scaler skips a step with an Inf gradient, halves its scale, and grows it after good steps', async () => {
     const w = E.tensor([1, 2, 3], [3], { requiresGrad: true });
     const v = E.tensor([4, 5], [2], { requiresGrad: true });
