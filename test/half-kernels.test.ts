@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as E from '../engine/node.js';
 import { BINARY, UNARY, ACCUMULATE, accumulateKernel } from '../engine/kernels/launch.js';
 import { CONV_ALGORITHM, CONV_FORWARD, CONV_WEIGHT_GRAD, CONV_WEIGHT_GRAD_ALGORITHM } from '../engine/ops/conv.js';
+import { MATMUL } from '../engine/ops/linalg.js';
 import * as R from '../engine/reference/float64.js';
 import { halfArr } from '../engine/reference/half.js';
 import { expectClose, gpu, Rng } from './helpers/setup.js';
@@ -162,5 +163,40 @@ describe.skipIf(!hasF16)('reductions of float16 storage (float32 results): sum, 
     forceName('reduce.rows', 'subgroup-row');
     const t = E.zeros([2, 40], { dtype: 'float16' });
     expect(() => E.sum(t, 1)).toThrow(/reduce.rows.*'subgroup-row' is forced but runs only on float32 storage/);
+  });
+});
+
+describe.skipIf(!hasF16)('matmul on float16 storage', () => {
+  const r = new Rng(15);
+  // K products of values in [-1, 1] summed in f32: the float16 output's rounding dominates.
+  const MM_TOL = { atol: 2e-4, rtol: 2 ** -10 };
+  for (const [variant, sa, sb] of [['rows', [5, 9], [9, 12]], ['tiled', [66, 9], [9, 67]], ['tiled', [2, 3, 13], [13, 7]]] as const) {
+    it(`${variant}: [${sa}] x [${sb}], and both gradients`, async () => {
+      const [a, ta] = half(r, [...sa], -1, 1);
+      const [b, tb] = half(r, [...sb], -1, 1);
+      const M = sa[sa.length - 2]!, K = sa[sa.length - 1]!, N = sb[1]!;
+      force(MATMUL, variant, { M, N, K, batch: sa.length === 3 ? sa[0]! : 1, bRowContiguous: true, half: true });
+      ta.requiresGrad = tb.requiresGrad = true;
+      const y = E.matmul(ta, tb);
+      const ref = R.matmul(a, b);
+      await check(y, ref, MM_TOL, 'y');
+      E.getEngine().policy.force(MATMUL.name, null);
+      const g = halfArr(r.arr(ref.shape, -1, 1));
+      const [ga, gb] = E.grad(y, [ta, tb], E.tensor(Float32Array.from(g.data), g.shape, { dtype: 'float16' }));
+      const tr = (x: R.Arr) => R.permute(x, x.shape.length === 3 ? [0, 2, 1] : [1, 0]);
+      await check(ga!, R.matmul(g, tr(b)), MM_TOL, 'da');
+      const gbRef = R.matmul(tr(a), g);
+      // A broadcast b's gradient sums per-batch products that were each rounded to float16.
+      expectClose(await gb!.data(), gb!.shape, sa.length === 3 ? R.sum(gbRef, [0]) : gbRef, sa.length === 3 ? { atol: 3e-3, rtol: 2 ** -10 } : MM_TOL, 'db');
+    });
+  }
+  it('float16 with float32 promotes; the coalesced tiles are float32-only', async () => {
+    const [a, ta] = half(r, [3, 4], -1, 1);
+    const b = r.arr([4, 5], -1, 1);
+    const y = E.matmul(ta, E.tensor(Float32Array.from(b.data), [4, 5]));
+    expect(y.dtype).toBe('float32');
+    expectClose(await y.data(), y.shape, R.matmul(a, b), { atol: 1e-6, rtol: 1e-6 }, 'promoted');
+    const names = E.getEngine().policy.candidates(MATMUL, { M: 64, N: 64, K: 64, batch: 1, bRowContiguous: true, half: true }).map((v) => v.name);
+    expect(names.every((n) => n === 'rows' || n === 'tiled')).toBe(true);
   });
 });
