@@ -9,6 +9,7 @@ import * as E from '../engine/node.js';
 import { BINARY, UNARY, ACCUMULATE, accumulateKernel } from '../engine/kernels/launch.js';
 import { CONV_ALGORITHM, CONV_FORWARD, CONV_WEIGHT_GRAD, CONV_WEIGHT_GRAD_ALGORITHM } from '../engine/ops/conv.js';
 import { MATMUL } from '../engine/ops/linalg.js';
+import { VariantPolicy } from '../engine/kernels/variants.js';
 import * as R from '../engine/reference/float64.js';
 import { halfArr } from '../engine/reference/half.js';
 import { expectClose, gpu, Rng } from './helpers/setup.js';
@@ -198,5 +199,14 @@ describe.skipIf(!hasF16)('matmul on float16 storage', () => {
     expectClose(await y.data(), y.shape, R.matmul(a, b), { atol: 1e-6, rtol: 1e-6 }, 'promoted');
     const names = E.getEngine().policy.candidates(MATMUL, { M: 64, N: 64, K: 64, batch: 1, bRowContiguous: true, half: true }).map((v) => v.name);
     expect(names.every((n) => n === 'rows' || n === 'tiled')).toBe(true);
+  });
+});
+
+describe('float16 on an adapter without shader-f16', () => {
+  it('the policy refuses a float16 call, naming the kernel and the feature', () => {
+    const policy = new VariantPolicy({ features: new Set(), limits: {} });
+    const g = { N: 1, Cin: 1, H: 3, W: 3, Cout: 1, KH: 3, KW: 3, OH: 1, OW: 1, sh: 1, sw: 1, pt: 0, pb: 0, pl: 0, pr: 0 };
+    expect(policy.pick(CONV_FORWARD, g).name).toBe('direct-rb4'); // one output channel: the smallest block
+    expect(() => policy.pick(CONV_FORWARD, { ...g, half: true })).toThrow(/kernel 'conv2d.forward': float16 storage needs the adapter feature 'shader-f16', which this adapter lacks/);
   });
 });
