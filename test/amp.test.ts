@@ -98,6 +98,23 @@ describe.skipIf(!hasF16)('mixed precision training', () => {
     E.dispose([w, v]);
   });
 
+  it('a step whose scaled gradients overflow float16 is skipped: weights and optimiser state untouched, scale halved', async () => {
+    const model = createModel('resnet8', { imageSize: 12, smallInput: true, classes: 2, seed: 3 });
+    const opt = adamFor(model, {});
+    const scaler = new LossScaler({ initScale: 2 ** 40 }); // float16's largest finite value is 65504
+    model.train();
+    const before = await Promise.all(model.parameters().map((p) => p.data()));
+    const { x, y } = batch(0);
+    const loss = await trainStepMixed(model, opt, x, y, scaler);
+    expect(Number.isFinite(await loss.item())).toBe(true);
+    expect(scaler.state()).toEqual({ scale: 2 ** 39, goodSteps: 0, skippedSteps: 1 });
+    expect(opt.step_).toBe(0);
+    const after = await Promise.all(model.parameters().map((p) => p.data()));
+    after.forEach((a, i) => expect([...a], `parameter ${i}`).toEqual([...before[i]!]));
+    expect(model.parameters().every((p) => p.grad === null)).toBe(true);
+    E.dispose([loss, x, y]); opt.dispose(); model.dispose();
+  });
+
   it('validates precision names and scaler options', () => {
     expect(parsePrecision('mixed', 'x')).toBe('mixed');
     expect(parsePrecision(undefined, 'x')).toBe('float32');
