@@ -80,9 +80,3 @@ export class LossScaler {
 
 /** `w` in the dtype of the activations it meets: a float16 copy (differentiable) for float16 input. */
 export const asActivation = (w: Tensor, x: Tensor): Tensor => (x.dtype === 'float16' && w.dtype !== 'float16' ? E.cast(w, 'float16') : w);
-
-/** f(x) computed in float32 for float16 x and cast back (ops without a float16 form: max and average pooling). */
-export function viaFloat32(x: Tensor, f: (x32: Tensor) => Tensor): Tensor {
-  if (x.dtype !== 'float16') return f(x);
-  return E.cast(f(E.cast(x, 'float32')), 'float16');
-}

@@ -5,7 +5,6 @@ import * as E from '../engine/index.js';
 import { Generator, type Tensor } from '../engine/index.js';
 import { Module } from './module.js';
 import { BatchNorm2d, Conv2d, Linear, Sequential } from './layers.js';
-import { viaFloat32 } from './amp.js';
 
 export interface ModelOptions {
   inChannels?: number;
@@ -70,7 +69,7 @@ export class CbrLargeT extends Module {
     let h = x;
     this.features.layers.forEach((block, i) => {
       h = block.forward(h);
-      if (i < 4) h = viaFloat32(h, (t) => E.maxPool2d(t, 3, { stride: 2, padding: this.padding }));
+      if (i < 4) h = E.maxPool2d(h, 3, { stride: 2, padding: this.padding });
     });
     return E.globalAvgPool2d(h);
   }
@@ -143,8 +142,7 @@ export class ResNet extends Module {
   /** The flattened features before the classifier (3,136 at 224 px with pool 8). */
   features(x: Tensor): Tensor {
     const h = this.layer3.forward(this.layer2.forward(this.layer1.forward(this.stem.forward(x))));
-    // Pooling has no float16 form: mixed precision's head pools in float32 (as the global mean does).
-    return this.pool === 8 ? E.flatten(E.avgPool2d(h.dtype === 'float16' ? E.cast(h, 'float32') : h, 8), 1) : E.globalAvgPool2d(h);
+    return this.pool === 8 ? E.flatten(E.avgPool2d(h, 8), 1) : E.globalAvgPool2d(h);
   }
 
   forward(x: Tensor): Tensor {
