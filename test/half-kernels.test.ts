@@ -210,3 +210,24 @@ describe('float16 on an adapter without shader-f16', () => {
     expect(() => policy.pick(CONV_FORWARD, { ...g, half: true })).toThrow(/kernel 'conv2d.forward': float16 storage needs the adapter feature 'shader-f16', which this adapter lacks/);
   });
 });
+
+describe.skipIf(!hasF16)('softmax and cross-entropy reading float16 logits (float32 results)', () => {
+  const r = new Rng(16);
+  it('workgroup-per-row: softmax, logSoftmax, cross-entropy and its logit gradient', async () => {
+    forceName('softmax.rows', 'workgroup-per-row');
+    const [x, tx] = half(r, [5, 7], -4, 4);
+    const labels = Int32Array.from([0, 6, 3, 3, 1]);
+    const tol = { atol: 1e-6, rtol: 1e-5 }; // exact float16 inputs, float32 arithmetic
+    const sm = E.softmax(tx);
+    expect(sm.dtype).toBe('float32');
+    expectClose(await sm.data(), sm.shape, R.softmax(x, false), tol, 'softmax');
+    expectClose(await E.logSoftmax(tx).data(), [5, 7], R.softmax(x, true), tol, 'logSoftmax');
+    tx.requiresGrad = true;
+    const loss = E.crossEntropy(tx, E.tensor(labels, [5]), { reduction: 'sum' });
+    expectClose(await loss.data(), [], R.arr([], [R.crossEntropy(x, [...labels]).data.reduce((a, b) => a + b, 0)]), tol, 'crossEntropy');
+    const [dx] = E.grad(loss, [tx]);
+    expect(dx!.dtype).toBe('float32');
+    const p = R.softmax(x, false);
+    expectClose(await dx!.data(), dx!.shape, R.arr([5, 7], p.data.map((v, i) => v - (labels[Math.floor(i / 7)] === i % 7 ? 1 : 0))), tol, 'd logits');
+  });
+});
