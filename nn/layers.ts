@@ -3,6 +3,7 @@ import * as E from '../engine/index.js';
 import type { Generator, Tensor } from '../engine/index.js';
 import { Module } from './module.js';
 import { INITIALIZERS, onesInit, zerosInit, type Initializer } from './init.js';
+import { asActivation } from './amp.js';
 
 export interface InitOptions { generator: Generator; init?: Initializer }
 
@@ -16,8 +17,9 @@ export class Conv2d extends Module {
     this.weight = this.registerParameter('weight', init([outChannels, inChannels, kernelSize, kernelSize], options.generator));
     this.bias = options.bias === false ? null : this.registerParameter('bias', zerosInit([outChannels]));
   }
+  /** On float16 input (mixed precision) the float32 weights are cast to float16 for the convolution. */
   forward(x: Tensor): Tensor {
-    return E.conv2d(x, this.weight, this.bias ?? undefined, { stride: this.options.stride, padding: this.options.padding });
+    return E.conv2d(x, asActivation(this.weight, x), this.bias ? asActivation(this.bias, x) : undefined, { stride: this.options.stride, padding: this.options.padding });
   }
 }
 
@@ -75,7 +77,8 @@ export class Linear extends Module {
     w.dispose();
     this.bias = this.registerParameter('bias', zerosInit([outFeatures]));
   }
-  forward(x: Tensor): Tensor { return E.add(E.matmul(x, E.transpose(this.weight)), this.bias); }
+  /** float16 input (mixed precision) is widened: the classifier head runs in float32. */
+  forward(x: Tensor): Tensor { return E.add(E.matmul(x.dtype === 'float16' ? E.cast(x, 'float32') : x, E.transpose(this.weight)), this.bias); }
 }
 
 export class Sequential extends Module {

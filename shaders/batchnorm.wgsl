@@ -9,34 +9,38 @@
 //                gradient written to gm: the ReLU's (and the residual's) gradient in the same pass.
 // bn_bwd:        dx = gamma * invstd * (dy - s1 / M - xhat * s2 / M)   (training, OP = TRAINING)
 //                dx = gamma * invstd * dy                              (inference, OP = INFERENCE)
+// Activations (x, y, dy, res, yo, gm) are `st`: f32, or f16 in the float16 form (loads widen to
+// f32, stores round once); statistics, parameters and sums stay f32.
 
 struct Params {
   N: u32, C: u32, HW: u32, training: u32,
   eps: f32, momentum: f32, count: f32, chunks: u32,
 }
 
+alias st = f32; // @storage
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<st>;
 @group(0) @binding(2) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(3) var<storage, read_write> invstd: array<f32>;
 @group(0) @binding(4) var<storage, read_write> run_mean: array<f32>;
 @group(0) @binding(5) var<storage, read_write> run_var: array<f32>;
 @group(0) @binding(6) var<storage, read> gamma: array<f32>;
 @group(0) @binding(7) var<storage, read> beta: array<f32>;
-@group(0) @binding(8) var<storage, read_write> y: array<f32>;
-@group(0) @binding(9) var<storage, read> dy: array<f32>;
+@group(0) @binding(8) var<storage, read_write> y: array<st>;
+@group(0) @binding(9) var<storage, read> dy: array<st>;
 @group(0) @binding(10) var<storage, read_write> s1: array<f32>;
 @group(0) @binding(11) var<storage, read_write> s2: array<f32>;
 @group(0) @binding(12) var<storage, read> m_in: array<f32>;
 @group(0) @binding(13) var<storage, read> s_in: array<f32>;
-@group(0) @binding(14) var<storage, read> res: array<f32>;
-@group(0) @binding(15) var<storage, read> yo: array<f32>;
-@group(0) @binding(16) var<storage, read_write> gm: array<f32>;
+@group(0) @binding(14) var<storage, read> res: array<st>;
+@group(0) @binding(15) var<storage, read> yo: array<st>;
+@group(0) @binding(16) var<storage, read_write> gm: array<st>;
 // vec4 views for the elementwise passes (planes whose H*W is a multiple of 4).
-@group(0) @binding(17) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(18) var<storage, read_write> y4: array<vec4<f32>>;
-@group(0) @binding(19) var<storage, read> res4: array<vec4<f32>>;
-@group(0) @binding(20) var<storage, read> dy4: array<vec4<f32>>;
+@group(0) @binding(17) var<storage, read> x4: array<vec4<st>>;
+@group(0) @binding(18) var<storage, read_write> y4: array<vec4<st>>;
+@group(0) @binding(19) var<storage, read> res4: array<vec4<st>>;
+@group(0) @binding(20) var<storage, read> dy4: array<vec4<st>>;
 
 // Specialisations, by the names norm.ts asks for.
 const SUMS_ONLY: u32 = 0u;
@@ -84,12 +88,12 @@ fn write_stats(c: u32, shift: f32, count: u32) {
 @compute @workgroup_size(WG)
 fn bn_stats(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
   let c = wg.x;
-  let shift = x[c * p.HW];
+  let shift = f32(x[c * p.HW]);
   var s = 0.0;
   var q = 0.0;
   for (var n = 0u; n < p.N; n++) {
     let base = (n * p.C + c) * p.HW;
-    for (var i = l.x; i < p.HW; i += WG) { let d = x[base + i] - shift; s += d; q += d * d; }
+    for (var i = l.x; i < p.HW; i += WG) { let d = f32(x[base + i]) - shift; s += d; q += d * d; }
   }
   reduce2(l.x, s, q);
   if (l.x == 0u) { write_stats(c, shift, p.N * p.HW); }
@@ -99,13 +103,13 @@ fn bn_stats(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w
 @compute @workgroup_size(WG)
 fn bn_stats4(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
   let c = wg.x;
-  let shift = x4[c * p.HW / 4u].x;
+  let shift = vec4<f32>(x4[c * p.HW / 4u]).x;
   let hw4 = p.HW / 4u;
   var s = vec4<f32>(0.0);
   var q = vec4<f32>(0.0);
   for (var n = 0u; n < p.N; n++) {
     let base = (n * p.C + c) * hw4;
-    for (var i = l.x; i < hw4; i += WG) { let d = x4[base + i] - shift; s += d; q += d * d; }
+    for (var i = l.x; i < hw4; i += WG) { let d = vec4<f32>(x4[base + i]) - shift; s += d; q += d * d; }
   }
   reduce2(l.x, s.x + s.y + s.z + s.w, q.x + q.y + q.z + q.w);
   if (l.x == 0u) { write_stats(c, shift, p.N * p.HW); }
@@ -134,11 +138,11 @@ fn bn_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let a = apply_coeffs(plane % p.C);
     let base = plane * p.HW;
     for (var i = gid.x; i < p.HW; i += nwg.x * WG) {
-      var v = x[base + i] * a.x + a.y;
-      if (RESIDUAL == 1u) { v = v + res[base + i]; }
+      var v = f32(x[base + i]) * a.x + a.y;
+      if (RESIDUAL == 1u) { v = v + f32(res[base + i]); }
       // The same operations as add then relu (NaN kept, as relu keeps it).
       if (RELU == 1u) { v = select(max(v, 0.0), v, is_nan(v)); }
-      y[base + i] = v;
+      y[base + i] = st(v);
     }
   }
 }
@@ -151,11 +155,11 @@ fn channel_sums(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_i
   for (var n = 0u; n < p.N; n++) {
     let base = (n * p.C + c) * p.HW;
     for (var i = l.x; i < p.HW; i += WG) {
-      var g = dy[base + i];
+      var g = f32(dy[base + i]);
       // As relu's backward: dy times the 0/1 mask (so NaN and -0 come out as unfused).
-      if (RELU == 1u) { g = g * select(0.0, 1.0, yo[base + i] > 0.0); gm[base + i] = g; }
+      if (RELU == 1u) { g = g * select(0.0, 1.0, f32(yo[base + i]) > 0.0); gm[base + i] = st(g); }
       a += g;
-      if (OP == WITH_XHAT) { b += g * (x[base + i] - m_in[c]) * s_in[c]; }
+      if (OP == WITH_XHAT) { b += g * (f32(x[base + i]) - m_in[c]) * s_in[c]; }
     }
   }
   reduce2(l.x, a, b);
@@ -171,9 +175,9 @@ fn bn_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let k = bwd_coeffs(plane % p.C);
     let base = plane * p.HW;
     for (var i = gid.x; i < p.HW; i += nwg.x * WG) {
-      var v = k.x * dy[base + i];
-      if (OP == TRAINING) { v += k.y * x[base + i] + k.z; }
-      y[base + i] = v;
+      var v = k.x * f32(dy[base + i]);
+      if (OP == TRAINING) { v += k.y * f32(x[base + i]) + k.z; }
+      y[base + i] = st(v);
     }
   }
 }
@@ -191,10 +195,10 @@ fn bn_apply4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let a = apply_coeffs(plane % p.C);
     let base = plane * hw4;
     for (var i = gid.x; i < hw4; i += nwg.x * WG) {
-      var v = x4[base + i] * a.x + a.y;
-      if (RESIDUAL == 1u) { v = v + res4[base + i]; }
+      var v = vec4<f32>(x4[base + i]) * a.x + a.y;
+      if (RESIDUAL == 1u) { v = v + vec4<f32>(res4[base + i]); }
       if (RELU == 1u) { v = relu4(v); }
-      y4[base + i] = v;
+      y4[base + i] = vec4<st>(v);
     }
   }
 }
@@ -206,9 +210,9 @@ fn bn_bwd4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let k = bwd_coeffs(plane % p.C);
     let base = plane * hw4;
     for (var i = gid.x; i < hw4; i += nwg.x * WG) {
-      var v = k.x * dy4[base + i];
-      if (OP == TRAINING) { v += k.y * x4[base + i] + k.z; }
-      y4[base + i] = v;
+      var v = k.x * vec4<f32>(dy4[base + i]);
+      if (OP == TRAINING) { v += k.y * vec4<f32>(x4[base + i]) + k.z; }
+      y4[base + i] = vec4<st>(v);
     }
   }
 }
@@ -237,10 +241,10 @@ fn bn_apply4c(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id)
   for (var n = r.x / L; n * L < r.y; n++) {
     let s = plane_span(n, c, r, L);
     for (var i = s.x + l.x; i < s.y; i += WG) {
-      var v = x4[i] * a.x + a.y;
-      if (RESIDUAL == 1u) { v = v + res4[i]; }
+      var v = vec4<f32>(x4[i]) * a.x + a.y;
+      if (RESIDUAL == 1u) { v = v + vec4<f32>(res4[i]); }
       if (RELU == 1u) { v = relu4(v); }
-      y4[i] = v;
+      y4[i] = vec4<st>(v);
     }
   }
 }
@@ -254,9 +258,9 @@ fn bn_bwd4c(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w
   for (var n = r.x / L; n * L < r.y; n++) {
     let s = plane_span(n, c, r, L);
     for (var i = s.x + l.x; i < s.y; i += WG) {
-      var v = k.x * dy4[i];
-      if (OP == TRAINING) { v += k.y * x4[i] + k.z; }
-      y4[i] = v;
+      var v = k.x * vec4<f32>(dy4[i]);
+      if (OP == TRAINING) { v += k.y * vec4<f32>(x4[i]) + k.z; }
+      y4[i] = vec4<st>(v);
     }
   }
 }

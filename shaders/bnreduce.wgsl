@@ -9,21 +9,24 @@
 //              (batch norm's weight gradient). RELU masks dy by the forward output first and
 //              writes the masked gradient to gm, as in channel_sums.
 // OP = SUMS:   a = sum(dy) alone (a convolution's bias gradient).
+// Activations (x, dy, yo, gm) are `st`: f32, or f16 in the float16 form; sums stay f32.
 
 struct Params {
   N: u32, C: u32, HW: u32, training: u32,
   eps: f32, momentum: f32, count: f32, chunks: u32,
 }
 
+alias st = f32; // @storage
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
-@group(0) @binding(4) var<storage, read> dy4: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> yo: array<f32>;
-@group(0) @binding(6) var<storage, read> yo4: array<vec4<f32>>;
-@group(0) @binding(7) var<storage, read_write> gm: array<f32>;
-@group(0) @binding(8) var<storage, read_write> gm4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> x: array<st>;
+@group(0) @binding(2) var<storage, read> x4: array<vec4<st>>;
+@group(0) @binding(3) var<storage, read> dy: array<st>;
+@group(0) @binding(4) var<storage, read> dy4: array<vec4<st>>;
+@group(0) @binding(5) var<storage, read> yo: array<st>;
+@group(0) @binding(6) var<storage, read> yo4: array<vec4<st>>;
+@group(0) @binding(7) var<storage, read_write> gm: array<st>;
+@group(0) @binding(8) var<storage, read_write> gm4: array<vec4<st>>;
 @group(0) @binding(9) var<storage, read> m_in: array<f32>;
 @group(0) @binding(10) var<storage, read_write> part: array<vec2<f32>>;
 @group(0) @binding(11) var<storage, read> part_in: array<vec2<f32>>;
@@ -51,19 +54,19 @@ fn chunk(k: u32, L: u32) -> vec2<u32> {
 
 // The masked gradient of one value (as relu's backward: dy times the 0/1 mask).
 fn grad1(i: u32) -> f32 {
-  if (RELU == 1u) { let g = dy[i] * select(0.0, 1.0, yo[i] > 0.0); gm[i] = g; return g; }
-  return dy[i];
+  if (RELU == 1u) { let g = f32(dy[i]) * select(0.0, 1.0, f32(yo[i]) > 0.0); gm[i] = st(g); return g; }
+  return f32(dy[i]);
 }
 fn grad4(i: u32) -> vec4<f32> {
-  if (RELU == 1u) { let g = dy4[i] * select(vec4<f32>(0.0), vec4<f32>(1.0), yo4[i] > vec4<f32>(0.0)); gm4[i] = g; return g; }
-  return dy4[i];
+  if (RELU == 1u) { let g = vec4<f32>(dy4[i]) * select(vec4<f32>(0.0), vec4<f32>(1.0), vec4<f32>(yo4[i]) > vec4<f32>(0.0)); gm4[i] = vec4<st>(g); return g; }
+  return vec4<f32>(dy4[i]);
 }
 
 @compute @workgroup_size(WG)
 fn bn_partial(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
   let c = wg.y;
   let r = chunk(wg.x, p.HW);
-  let shift = select(0.0, x[c * p.HW], OP == STATS);
+  let shift = select(0.0, f32(x[c * p.HW]), OP == STATS);
   let mu = select(0.0, m_in[c], OP == GRAD);
   var acc = vec2<f32>(0.0);
   // Plane by plane, so the one division per plane stays out of the inner loop.
@@ -72,11 +75,11 @@ fn bn_partial(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id)
     let lo = max(r.x, n * p.HW) - n * p.HW;
     let hi = min(r.y, (n + 1u) * p.HW) - n * p.HW;
     for (var i = lo + l.x; i < hi; i += WG) {
-      if (OP == STATS) { let d = x[base + i] - shift; acc += vec2<f32>(d, d * d); }
+      if (OP == STATS) { let d = f32(x[base + i]) - shift; acc += vec2<f32>(d, d * d); }
       else {
         let g = grad1(base + i);
         acc.x += g;
-        if (OP == GRAD) { acc.y += g * (x[base + i] - mu); }
+        if (OP == GRAD) { acc.y += g * (f32(x[base + i]) - mu); }
       }
     }
   }
@@ -89,7 +92,7 @@ fn bn_partial4(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id
   let c = wg.y;
   let L = p.HW / 4u;
   let r = chunk(wg.x, L);
-  let shift = select(0.0, x[c * p.HW], OP == STATS);
+  let shift = select(0.0, f32(x[c * p.HW]), OP == STATS);
   let mu = select(0.0, m_in[c], OP == GRAD);
   var a = vec4<f32>(0.0);
   var b = vec4<f32>(0.0);
@@ -98,11 +101,11 @@ fn bn_partial4(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id
     let lo = max(r.x, n * L) - n * L;
     let hi = min(r.y, (n + 1u) * L) - n * L;
     for (var i = lo + l.x; i < hi; i += WG) {
-      if (OP == STATS) { let d = x4[base + i] - shift; a += d; b += d * d; }
+      if (OP == STATS) { let d = vec4<f32>(x4[base + i]) - shift; a += d; b += d * d; }
       else {
         let g = grad4(base + i);
         a += g;
-        if (OP == GRAD) { b += g * (x4[base + i] - mu); }
+        if (OP == GRAD) { b += g * (vec4<f32>(x4[base + i]) - mu); }
       }
     }
   }
@@ -124,7 +127,7 @@ fn bn_combine_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
   let M = f32(p.N * p.HW);
   let ms = t.x / M;
   let var_b = max(t.y / M - ms * ms, 0.0);
-  let mean = x[c * p.HW] + ms;
+  let mean = f32(x[c * p.HW]) + ms;
   out1[c] = mean;
   out2[c] = inverseSqrt(var_b + p.eps);
   if (p.training != 0u) {

@@ -5,6 +5,8 @@
 //                    Params) it is also the input gradient
 // conv_bwd_weight:   dw partial sums over a slice of the pixels (split-K); the caller sums
 //                    the slices, written last so each weight's partials are contiguous.
+// Storage `st` is f32, or f16 in the float16 form (loads widen to f32, stores round once); the
+// weight-gradient partials dw stay f32.
 
 struct Params {
   N: u32, Cin: u32, H: u32, W: u32,
@@ -18,12 +20,14 @@ struct Params {
   w_off: u32, pad0: u32, pad1: u32, pad2: u32,
 }
 
+alias st = f32; // @storage
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-@group(0) @binding(5) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<st>;
+@group(0) @binding(2) var<storage, read> w: array<st>;
+@group(0) @binding(3) var<storage, read> bias: array<st>;
+@group(0) @binding(4) var<storage, read_write> y: array<st>;
+@group(0) @binding(5) var<storage, read> dy: array<st>;
 @group(0) @binding(7) var<storage, read_write> dw: array<f32>;
 
 const R: u32 = 16u;  // register block: channels per invocation (conv_fwd)
@@ -72,25 +76,25 @@ fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
         var xv: array<f32, C>;
         if (interior) {
           let at0 = xrow + u32(left) + kw;
-          for (var j = 0u; j < C; j++) { xv[j] = x[at0 + j * p.sw]; }
+          for (var j = 0u; j < C; j++) { xv[j] = f32(x[at0 + j * p.sw]); }
         } else {
           for (var j = 0u; j < C; j++) {
             let iw = left + i32(j * p.sw + kw);
-            xv[j] = select(0.0, x[xrow + u32(clamp(iw, 0, i32(p.W) - 1))], iw >= 0 && iw < i32(p.W));
+            xv[j] = select(0.0, f32(x[xrow + u32(clamp(iw, 0, i32(p.W) - 1))]), iw >= 0 && iw < i32(p.W));
           }
         }
         let widx = p.w_off + ci * p.w_ci + kh * p.w_kh + kw * p.w_kw;
-        for (var i = 0u; i < RB; i++) { accumulate(&acc, i, w[widx + min(co0 + i, p.Cout - 1u) * p.w_co], xv); }
+        for (var i = 0u; i < RB; i++) { accumulate(&acc, i, f32(w[widx + min(co0 + i, p.Cout - 1u) * p.w_co]), xv); }
       }
     }
   }
   for (var i = 0u; i < RB; i++) {
     let co = co0 + i;
     if (co >= p.Cout) { break; }
-    let b = select(0.0, bias[co], p.has_bias != 0u);
+    let b = select(0.0, f32(bias[co]), p.has_bias != 0u);
     let base = ((n * p.Cout + co) * p.OH + oh) * p.OW;
     for (var j = 0u; j < C; j++) {
-      if (ow0 + j < p.OW) { y[base + ow0 + j] = acc[i][j / 4u][j % 4u] + b; }
+      if (ow0 + j < p.OW) { y[base + ow0 + j] = st(acc[i][j / 4u][j % 4u] + b); }
     }
   }
 }
@@ -130,10 +134,10 @@ fn conv_bwd_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
       let ih = i32(oh * p.sh) + kh_[j];
       let iw = i32(ow * p.sw) + kw_[j];
       let ok = ih >= 0 && ih < i32(p.H) && iw >= 0 && iw < i32(p.W);
-      xv[j] = select(0.0, x[xn + coff[j] + u32(clamp(ih, 0, i32(p.H) - 1)) * p.W + u32(clamp(iw, 0, i32(p.W) - 1))], ok);
+      xv[j] = select(0.0, f32(x[xn + coff[j] + u32(clamp(ih, 0, i32(p.H) - 1)) * p.W + u32(clamp(iw, 0, i32(p.W) - 1))]), ok);
     }
     let dyb = n * p.Cout * ohw + r;
-    for (var i = 0u; i < RW; i++) { accumulate(&acc, i, dy[dyb + min(co0 + i, p.Cout - 1u) * ohw], xv); }
+    for (var i = 0u; i < RW; i++) { accumulate(&acc, i, f32(dy[dyb + min(co0 + i, p.Cout - 1u) * ohw]), xv); }
   }
   for (var i = 0u; i < RW; i++) {
     let co = co0 + i;

@@ -1,6 +1,8 @@
 // Data movement on raw 32-bit words (so int32 tensors move bit-exactly): a fill and a strided
 // copy. The strided copy walks an iteration shape and reads and writes through independent
 // strides and offsets, which covers permute, slice, broadcast, pad and concat.
+// The float16 form (copy@f16, see engine/kernels/shaders.ts) moves 16-bit values with the same
+// strided and transpose code; fill and convert are only run on 32-bit words.
 
 struct Params {
   n: u32,
@@ -13,8 +15,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
-@group(0) @binding(2) var<storage, read> src: array<u32>;
+alias word = u32; // @storage
+
+@group(0) @binding(1) var<storage, read_write> dst: array<word>;
+@group(0) @binding(2) var<storage, read> src: array<word>;
 
 const WG: u32 = 256u;
 
@@ -48,7 +52,7 @@ fn strided(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 @compute @workgroup_size(WG)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < p.n; i = i + nwg.x * WG) {
-    dst[p.dst_offset + i] = p.src_offset;
+    dst[p.dst_offset + i] = word(p.src_offset);
   }
 }
 
@@ -56,7 +60,7 @@ fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 // 16 x 16 tiles pass through workgroup memory so both the reads and the writes are row-wise.
 // shape = (rows, cols, batch); src_offset / dst_offset as in `strided`.
 const TILE: u32 = 16u;
-var<workgroup> tile: array<array<u32, TILE + 1u>, TILE>; // +1: no bank conflicts on the transposed read
+var<workgroup> tile: array<array<word, TILE + 1u>, TILE>; // +1: no bank conflicts on the transposed read
 
 @compute @workgroup_size(TILE, TILE)
 fn transpose(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: vec3<u32>) {
@@ -80,8 +84,8 @@ override OP: u32;
 @compute @workgroup_size(WG)
 fn convert(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < p.n; i = i + nwg.x * WG) {
-    let v = src[i];
-    if (OP == INT_TO_FLOAT) { dst[i] = bitcast<u32>(f32(bitcast<i32>(v))); }
-    else { dst[i] = bitcast<u32>(i32(bitcast<f32>(v))); }
+    let v = u32(src[i]);
+    if (OP == INT_TO_FLOAT) { dst[i] = word(bitcast<u32>(f32(bitcast<i32>(v)))); }
+    else { dst[i] = word(bitcast<u32>(i32(bitcast<f32>(v)))); }
   }
 }

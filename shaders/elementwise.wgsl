@@ -1,6 +1,8 @@
 // Elementwise kernels: unary (with two scalar operands), binary and ternary `where`, with
 // NumPy broadcasting expressed as per-operand strides (stride 0 on a broadcast axis).
 // OP is a pipeline-overridable constant, so each op compiles to its own branch-free pipeline.
+// Storage is `st` (f32, or f16 in the float16 form, see engine/kernels/shaders.ts): values are
+// loaded into f32, computed in f32 and rounded once on store.
 
 struct Params {
   n: u32,
@@ -13,11 +15,13 @@ struct Params {
   sc: array<vec4<u32>, 2>,
 }
 
+alias st = f32; // @storage
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> a: array<f32>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
-@group(0) @binding(4) var<storage, read> c: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<st>;
+@group(0) @binding(2) var<storage, read> a: array<st>;
+@group(0) @binding(3) var<storage, read> b: array<st>;
+@group(0) @binding(4) var<storage, read> c: array<st>;
 
 override OP: u32 = 0u; // the op's position in the generated table
 const WG: u32 = 256u;
@@ -102,7 +106,7 @@ fn stride_of(wg: vec3<u32>) -> u32 { return wg.x * WG; }
 @compute @workgroup_size(WG)
 fn unary(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < p.n; i = i + stride_of(nwg)) {
-    out[i] = unary_op(a[i]);
+    out[i] = st(unary_op(f32(a[i])));
   }
 }
 
@@ -110,7 +114,7 @@ fn unary(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 fn binary(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < p.n; i = i + stride_of(nwg)) {
     let o = offsets(i);
-    out[i] = binary_op(a[o.x], b[o.y]);
+    out[i] = st(binary_op(f32(a[o.x]), f32(b[o.y])));
   }
 }
 
@@ -118,7 +122,7 @@ fn binary(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 @compute @workgroup_size(WG)
 fn binary_same(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < p.n; i = i + stride_of(nwg)) {
-    out[i] = binary_op(a[i], b[i]);
+    out[i] = st(binary_op(f32(a[i]), f32(b[i])));
   }
 }
 
@@ -126,30 +130,30 @@ fn binary_same(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 fn where_select(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < p.n; i = i + stride_of(nwg)) {
     let o = offsets(i);
-    out[i] = select(c[o.z], b[o.y], a[o.x] != 0.0);
+    out[i] = select(c[o.z], b[o.y], f32(a[o.x]) != 0.0);
   }
 }
 
 // vec4 variants for contiguous operands whose length is a multiple of 4: a quarter of the
 // invocations and 16-byte loads, which is what memory-bound kernels need.
-@group(0) @binding(5) var<storage, read_write> out4: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(7) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> out4: array<vec4<st>>;
+@group(0) @binding(6) var<storage, read> a4: array<vec4<st>>;
+@group(0) @binding(7) var<storage, read> b4: array<vec4<st>>;
 
 @compute @workgroup_size(WG)
 fn unary4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < p.n / 4u; i = i + stride_of(nwg)) {
-    let v = a4[i];
-    out4[i] = vec4<f32>(unary_op(v.x), unary_op(v.y), unary_op(v.z), unary_op(v.w));
+    let v = vec4<f32>(a4[i]);
+    out4[i] = vec4<st>(vec4<f32>(unary_op(v.x), unary_op(v.y), unary_op(v.z), unary_op(v.w)));
   }
 }
 
 @compute @workgroup_size(WG)
 fn binary_same4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < p.n / 4u; i = i + stride_of(nwg)) {
-    let x = a4[i];
-    let y = b4[i];
-    out4[i] = vec4<f32>(binary_op(x.x, y.x), binary_op(x.y, y.y), binary_op(x.z, y.z), binary_op(x.w, y.w));
+    let x = vec4<f32>(a4[i]);
+    let y = vec4<f32>(b4[i]);
+    out4[i] = vec4<st>(vec4<f32>(binary_op(x.x, y.x), binary_op(x.y, y.y), binary_op(x.z, y.z), binary_op(x.w, y.w)));
   }
 }
 
@@ -157,13 +161,13 @@ fn binary_same4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 @compute @workgroup_size(WG)
 fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < p.n; i = i + stride_of(nwg)) {
-    out[i] = a[i] + b[i];
+    out[i] = st(f32(a[i]) + f32(b[i]));
   }
 }
 
 @compute @workgroup_size(WG)
 fn accumulate4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var i = gid.x; i < p.n / 4u; i = i + stride_of(nwg)) {
-    out4[i] = a4[i] + b4[i];
+    out4[i] = vec4<st>(vec4<f32>(a4[i]) + vec4<f32>(b4[i]));
   }
 }

@@ -4,7 +4,8 @@
 //   (lavapipe) the caches do the staging, and barriers cost more than they save.
 // - matmul: the general kernel, 64 x 64 tiles staged in workgroup memory, any strides.
 // A (and B in the general kernel) are read through strides, so transposed and
-// batch-broadcast operands cost no copy.
+// batch-broadcast operands cost no copy. Storage `st` is f32, or f16 in the float16 form (loads
+// widen to f32, accumulation in f32, one rounding on store).
 
 struct Params {
   M: u32,
@@ -15,12 +16,14 @@ struct Params {
   b_batch: u32, b_row: u32, b_col: u32, b_off: u32,
 }
 
+alias st = f32; // @storage
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> c: array<f32>;
-@group(0) @binding(2) var<storage, read> a: array<f32>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c4: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> c: array<st>;
+@group(0) @binding(2) var<storage, read> a: array<st>;
+@group(0) @binding(3) var<storage, read> b: array<st>;
+@group(0) @binding(4) var<storage, read_write> c4: array<vec4<st>>;
+@group(0) @binding(5) var<storage, read> b4: array<vec4<st>>;
 
 const RM: u32 = 8u;  // rows of C per invocation
 const RV: u32 = 2u;  // vec4 columns of C per invocation
@@ -39,9 +42,9 @@ fn matmul_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc: array<array<vec4<f32>, RV>, RM>;
   for (var k = 0u; k < p.K; k++) {
     var bv: array<vec4<f32>, RV>;
-    for (var j = 0u; j < RV; j++) { bv[j] = b4[bbase + k * (p.b_row / 4u) + min(col + j, n4 - 1u)]; }
+    for (var j = 0u; j < RV; j++) { bv[j] = vec4<f32>(b4[bbase + k * (p.b_row / 4u) + min(col + j, n4 - 1u)]); }
     for (var i = 0u; i < RM; i++) {
-      let av = vec4<f32>(a[rows[i] + k * p.a_col]);
+      let av = vec4<f32>(f32(a[rows[i] + k * p.a_col]));
       for (var j = 0u; j < RV; j++) { acc[i][j] = fma(av, bv[j], acc[i][j]); }
     }
   }
@@ -49,7 +52,7 @@ fn matmul_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var i = 0u; i < RM; i++) {
     if (row0 + i >= p.M) { break; }
     for (var j = 0u; j < RV; j++) {
-      if (col + j < n4) { c4[cbase + (row0 + i) * n4 + col + j] = acc[i][j]; }
+      if (col + j < n4) { c4[cbase + (row0 + i) * n4 + col + j] = vec4<st>(acc[i][j]); }
     }
   }
 }
@@ -68,11 +71,11 @@ var<workgroup> Bs: array<array<f32, BN>, BK>;
 // Bounds-checked reads of A[m, k] and B[k, n] through their strides (zero outside).
 fn a_at(base: u32, m: u32, k: u32) -> f32 {
   if (m >= p.M || k >= p.K) { return 0.0; }
-  return a[base + m * p.a_row + k * p.a_col];
+  return f32(a[base + m * p.a_row + k * p.a_col]);
 }
 fn b_at(base: u32, k: u32, n: u32) -> f32 {
   if (k >= p.K || n >= p.N) { return 0.0; }
-  return b[base + k * p.b_row + n * p.b_col];
+  return f32(b[base + k * p.b_row + n * p.b_col]);
 }
 
 @compute @workgroup_size(TW, TW)
@@ -113,7 +116,7 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     if (gm >= p.M) { continue; }
     for (var j = 0u; j < TN; j++) {
       let gn = col0 + lid.x * TN + j;
-      if (gn < p.N) { c[cbase + gm * p.N + gn] = acc[i][j]; }
+      if (gn < p.N) { c[cbase + gm * p.N + gn] = st(acc[i][j]); }
     }
   }
 }

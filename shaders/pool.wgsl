@@ -4,6 +4,8 @@
 // pool_bwd gathers (each input sums the gradients of the windows that contain it), pool_bwd_vec4
 // the same for four inputs of a row at a time; pool_bwd_phase scatters one phase of outputs
 // whose windows cannot overlap (outputs spaced ceil(k / s) apart in each axis) into a zeroed dx.
+// Activations and gradients are `st`: f32, or f16 in the float16 form (loads widen to f32, sums
+// in f32, one rounding on store; the scattering backward variants stay float32-only).
 
 struct Params {
   planes: u32, H: u32, W: u32, OH: u32,
@@ -11,13 +13,15 @@ struct Params {
   sw: u32, pt: u32, pl: u32, phase: u32,
 }
 
+alias st = f32; // @storage
+
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<st>;
+@group(0) @binding(2) var<storage, read_write> y: array<st>;
 @group(0) @binding(3) var<storage, read_write> idx: array<i32>;
-@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(4) var<storage, read> dy: array<st>;
 @group(0) @binding(5) var<storage, read> arg: array<i32>;
-@group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx: array<st>;
 
 const WG: u32 = 256u;
 
@@ -60,13 +64,13 @@ fn area(win: vec4<i32>) -> f32 { return f32((win.z - win.x) * (win.w - win.y)); 
 // The window [h0, h1) x [w0, w1) of plane `base`: max (NaN wins), its index in the plane, sum.
 struct Pooled { best: f32, at: i32, sum: f32 }
 fn pool_window(base: u32, win: vec4<i32>) -> Pooled {
-  var best = x[base + u32(win.x) * p.W + u32(win.y)];
+  var best = f32(x[base + u32(win.x) * p.W + u32(win.y)]);
   var bi = win.x * i32(p.W) + win.y;
   var sum = 0.0;
   for (var ih = win.x; ih < win.z; ih++) {
     let row = base + u32(ih) * p.W;
     for (var iw = win.y; iw < win.w; iw++) {
-      let v = x[row + u32(iw)];
+      let v = f32(x[row + u32(iw)]);
       if (OP == AVG) { sum += v; }
       else if ((v > best && !is_nan(best)) || (is_nan(v) && !is_nan(best))) { best = v; bi = ih * i32(p.W) + iw; }
     }
@@ -93,7 +97,7 @@ fn pool_fwd_run(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
       let win = vec4<i32>(max(h0, 0), max(w0, 0), min(h0 + i32(p.KH), i32(p.H)), min(w0 + i32(p.KW), i32(p.W)));
       let r = pool_window(base, win);
       let o = row * p.OW + ow;
-      if (OP == MAX) { y[o] = r.best; idx[o] = r.at; } else { y[o] = r.sum / area(win); }
+      if (OP == MAX) { y[o] = st(r.best); idx[o] = r.at; } else { y[o] = st(r.sum / area(win)); }
     }
   }
 }
@@ -104,7 +108,7 @@ fn pool_fwd_run(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 override SKH: u32 = 1u;
 override SKW: u32 = 1u;
 override SSW: u32 = 1u;
-@group(0) @binding(7) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> x4: array<vec4<st>>;
 
 @compute @workgroup_size(WG)
 fn pool_fwd_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -125,7 +129,7 @@ fn pool_fwd_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
       let rb = ((plane * p.H + u32(ih)) * p.W + c0) / 4u;
       var seg: array<f32, 16>;
       for (var j = 0u; j < 4u; j++) {
-        if (4u * j < span) { let v = x4[rb + j]; seg[4u * j] = v.x; seg[4u * j + 1u] = v.y; seg[4u * j + 2u] = v.z; seg[4u * j + 3u] = v.w; }
+        if (4u * j < span) { let v = vec4<f32>(x4[rb + j]); seg[4u * j] = v.x; seg[4u * j + 1u] = v.y; seg[4u * j + 2u] = v.z; seg[4u * j + 3u] = v.w; }
       }
       for (var r = 0u; r < 4u; r++) {
         for (var kw = 0u; kw < SKW; kw++) {
@@ -143,17 +147,17 @@ fn pool_fwd_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
       let ow = ow0 + r;
       if (ow >= p.OW) { break; }
       let o = row * p.OW + ow;
-      if (OP == MAX) { y[o] = best[r]; idx[o] = at[r]; }
-      else { y[o] = sum[r] / area(window(row - plane * p.OH, ow)); }
+      if (OP == MAX) { y[o] = st(best[r]); idx[o] = at[r]; }
+      else { y[o] = st(sum[r] / area(window(row - plane * p.OH, ow))); }
     }
   }
 }
 
 // dx = 0, four values at a time (the scatter's starting point; sizes a multiple of 4).
-@group(0) @binding(8) var<storage, read_write> dx4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> dx4: array<vec4<st>>;
 @compute @workgroup_size(WG)
 fn pool_zero4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var i = gid.x; i < p.planes * p.H * p.W / 4u; i += nwg.x * WG) { dx4[i] = vec4<f32>(0.0); }
+  for (var i = gid.x; i < p.planes * p.H * p.W / 4u; i += nwg.x * WG) { dx4[i] = vec4<st>(vec4<f32>(0.0)); }
 }
 
 // Gather, four inputs of a row per invocation (W % 4 == 0): the outputs whose windows cover
@@ -178,14 +182,14 @@ fn pool_bwd_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         if (OP == MAX) {
           // The maximum's position relative to this row's first column.
           let at = vec4<i32>(arg[o] - i32(ih * p.W));
-          g += select(vec4<f32>(0.0), vec4<f32>(dy[o]), at == cols);
+          g += select(vec4<f32>(0.0), vec4<f32>(f32(dy[o])), at == cols);
         } else {
           let w0 = ow * i32(p.sw) - i32(p.pl);
-          g += select(vec4<f32>(0.0), vec4<f32>(dy[o] / area(window(u32(oh), u32(ow)))), (cols >= vec4<i32>(w0)) & (cols < vec4<i32>(w0 + i32(p.KW))));
+          g += select(vec4<f32>(0.0), vec4<f32>(f32(dy[o]) / area(window(u32(oh), u32(ow)))), (cols >= vec4<i32>(w0)) & (cols < vec4<i32>(w0 + i32(p.KW))));
         }
       }
     }
-    dx4[t] = g;
+    dx4[t] = vec4<st>(g);
   }
 }
 
@@ -196,16 +200,16 @@ fn pool_bwd_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 fn pool_bwd_plane(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var plane = gid.x; plane < p.planes; plane += nwg.x * 64u) {
     let base = plane * p.H * p.W;
-    for (var i = base; i < base + p.H * p.W; i++) { dx[i] = 0.0; }
+    for (var i = base; i < base + p.H * p.W; i++) { dx[i] = st(0.0); }
     for (var oh = 0u; oh < p.OH; oh++) {
       let orow = (plane * p.OH + oh) * p.OW;
       for (var ow = 0u; ow < p.OW; ow++) {
         let o = orow + ow;
-        if (OP == MAX) { dx[base + u32(arg[o])] += dy[o]; continue; }
+        if (OP == MAX) { let i = base + u32(arg[o]); dx[i] = st(f32(dx[i]) + f32(dy[o])); continue; }
         let win = window(oh, ow);
-        let g = dy[o] / area(win);
+        let g = f32(dy[o]) / area(win);
         for (var ih = win.x; ih < win.z; ih++) {
-          for (var iw = win.y; iw < win.w; iw++) { dx[base + u32(ih) * p.W + u32(iw)] += g; }
+          for (var iw = win.y; iw < win.w; iw++) { dx[base + u32(ih) * p.W + u32(iw)] = st(f32(dx[base + u32(ih) * p.W + u32(iw)]) + g); }
         }
       }
     }
@@ -232,13 +236,13 @@ fn pool_bwd_phase(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
       let o = (plane * p.OH + oh) * p.OW + ow;
       if (OP == MAX) {
         let i = base + u32(arg[o]);
-        dx[i] += dy[o];
+        dx[i] = st(f32(dx[i]) + f32(dy[o]));
       } else {
         let w0 = i32(ow * p.sw) - i32(p.pl);
         let win = vec4<i32>(max(h0, 0), max(w0, 0), min(h0 + i32(p.KH), i32(p.H)), min(w0 + i32(p.KW), i32(p.W)));
-        let g = dy[o] / area(win);
+        let g = f32(dy[o]) / area(win);
         for (var ih = win.x; ih < win.z; ih++) {
-          for (var iw = win.y; iw < win.w; iw++) { dx[base + u32(ih) * p.W + u32(iw)] += g; }
+          for (var iw = win.y; iw < win.w; iw++) { dx[base + u32(ih) * p.W + u32(iw)] = st(f32(dx[base + u32(ih) * p.W + u32(iw)]) + g); }
         }
       }
     }
@@ -253,17 +257,17 @@ fn pool_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let r = o % (p.OH * p.OW);
     let win = window(r / p.OW, r % p.OW);
     let base = plane * p.H * p.W;
-    var best = x[base + u32(win.x) * p.W + u32(win.y)];
+    var best = f32(x[base + u32(win.x) * p.W + u32(win.y)]);
     var bi = win.x * i32(p.W) + win.y;
     var sum = 0.0;
     for (var ih = win.x; ih < win.z; ih++) {
       for (var iw = win.y; iw < win.w; iw++) {
-        let v = x[base + u32(ih) * p.W + u32(iw)];
+        let v = f32(x[base + u32(ih) * p.W + u32(iw)]);
         sum += v;
         if ((v > best && !is_nan(best)) || (is_nan(v) && !is_nan(best))) { best = v; bi = ih * i32(p.W) + iw; }
       }
     }
-    if (OP == MAX) { y[o] = best; idx[o] = bi; } else { y[o] = sum / area(win); }
+    if (OP == MAX) { y[o] = st(best); idx[o] = bi; } else { y[o] = st(sum / area(win)); }
   }
 }
 
@@ -281,10 +285,10 @@ fn pool_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     for (var oh = hs.x; oh <= hs.y; oh++) {
       for (var ow = ws.x; ow <= ws.y; ow++) {
         let o = (plane * p.OH + u32(oh)) * p.OW + u32(ow);
-        if (OP == MAX) { if (arg[o] == i32(r)) { g += dy[o]; } }
-        else { g += dy[o] / area(window(u32(oh), u32(ow))); }
+        if (OP == MAX) { if (arg[o] == i32(r)) { g += f32(dy[o]); } }
+        else { g += f32(dy[o]) / area(window(u32(oh), u32(ow))); }
       }
     }
-    dx[i] = g;
+    dx[i] = st(g);
   }
 }

@@ -1,16 +1,19 @@
 // Row reductions over a contiguous [rows, len] input: sum, max, min, argmax, argmin.
 // Results are written as raw 32-bit words: f32 bits for values, i32 for arg reductions.
 // `reduce_rows` gives each row a workgroup (long rows); `reduce_short` gives each row one
-// invocation (many short rows).
+// invocation (many short rows). The input is `st`: f32, or f16 in the float16 form (results are
+// f32 either way).
 
 struct Params {
   rows: u32,
   len: u32,
 }
 
+alias st = f32; // @storage
+
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<st>;
 
 // The reductions, by the names the engine asks for (reduceRowsKernel reads these codes).
 const SUM: u32 = 0u;
@@ -58,7 +61,7 @@ fn reduce_rows(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
     var v = identity();
     var vi = 0xffffffffu;
     for (var k = lid.x; k < p.len; k = k + WG) {
-      let w = x[base + k];
+      let w = f32(x[base + k]);
       if (OP == SUM) { v = v + w; } else if (better(v, vi, w, k)) { v = w; vi = k; }
     }
     sv[lid.x] = v;
@@ -85,7 +88,7 @@ fn reduce_short(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     var v = identity();
     var vi = 0xffffffffu;
     for (var k = 0u; k < p.len; k = k + 1u) {
-      let w = x[base + k];
+      let w = f32(x[base + k]);
       if (OP == SUM) { v = v + w; } else if (better(v, vi, w, k)) { v = w; vi = k; }
     }
     emit(row, v, vi);

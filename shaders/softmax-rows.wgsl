@@ -2,15 +2,18 @@
 // row operations of the softmax family. Every cross-invocation sum or max of a row goes through
 // wg_reduce(lid, v, is_max), after reduce_setup(lid) at the entry's start, both defined by the
 // including family (in workgroup memory, or with subgroup operations).
+// The input x is `st`: f32, or f16 in the float16 form (read into f32); outputs stay f32.
 
 struct Params {
   rows: u32,
   cols: u32,
 }
 
+alias st = f32; // @storage
+
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<st>;
 @group(0) @binding(3) var<storage, read> labels: array<i32>;
 @group(0) @binding(4) var<storage, read> g: array<f32>;
 @group(0) @binding(5) var<storage, read> targets: array<f32>;
@@ -31,20 +34,20 @@ fn neg_inf() -> f32 { var bits = 0xff800000u; return bitcast<f32>(bits); }
 
 fn row_max(base: u32, lid: u32) -> f32 {
   var m = neg_inf();
-  for (var k = lid; k < p.cols; k = k + WG) { m = max(m, x[base + k]); }
+  for (var k = lid; k < p.cols; k = k + WG) { m = max(m, f32(x[base + k])); }
   return wg_reduce(lid, m, true);
 }
 
 fn row_sum_exp(base: u32, lid: u32, m: f32) -> f32 {
   var s = 0.0;
-  for (var k = lid; k < p.cols; k = k + WG) { s = s + exp(x[base + k] - m); }
+  for (var k = lid; k < p.cols; k = k + WG) { s = s + exp(f32(x[base + k]) - m); }
   return wg_reduce(lid, s, false);
 }
 
 // Sum of exp(x_k - m) over the classes other than `skip`.
 fn row_sum_exp_others(base: u32, lid: u32, m: f32, skip: u32) -> f32 {
   var s = 0.0;
-  for (var k = lid; k < p.cols; k = k + WG) { s = s + select(exp(x[base + k] - m), 0.0, k == skip); }
+  for (var k = lid; k < p.cols; k = k + WG) { s = s + select(exp(f32(x[base + k]) - m), 0.0, k == skip); }
   return wg_reduce(lid, s, false);
 }
 
@@ -62,7 +65,7 @@ fn log1p(u: f32) -> f32 {
 // Sum of the row's targets, or of targets times logits.
 fn row_sum(base: u32, lid: u32, weighted: bool) -> f32 {
   var s = 0.0;
-  for (var k = lid; k < p.cols; k = k + WG) { s = s + targets[base + k] * select(1.0, x[base + k], weighted); }
+  for (var k = lid; k < p.cols; k = k + WG) { s = s + targets[base + k] * select(1.0, f32(x[base + k]), weighted); }
   return wg_reduce(lid, s, false);
 }
 
@@ -96,17 +99,17 @@ fn rows(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w: ve
       var loss = 0.0;
       if (OP == CROSS_ENTROPY_SOFT) { loss = tsum * lse - row_sum(base, l.x, true); }
       else if (!bad) {
-        let zy = x[base + u32(y)] - m;
+        let zy = f32(x[base + u32(y)]) - m;
         // Near the top, log(1 + others / e^zy) keeps the tiny loss; far below it, lse - x_y has no cancellation.
         loss = select(log1p(others / exp(zy)), -zy + log(s), zy < -1.0);
       }
       if (l.x == 0u) { out[row] = select(loss, nan(), bad); }
     } else {
       for (var k = l.x; k < p.cols; k = k + WG) {
-        let e = exp(x[base + k] - m) / s;
+        let e = exp(f32(x[base + k]) - m) / s;
         var v = e;
         switch OP {
-          case LOG_SOFTMAX: { v = x[base + k] - lse; }
+          case LOG_SOFTMAX: { v = f32(x[base + k]) - lse; }
           case CROSS_ENTROPY_BACKWARD: { v = select(select(e, -others / s, i32(k) == y) * g[row], nan(), bad); }
           case CROSS_ENTROPY_SOFT_BACKWARD: { v = (e * tsum - targets[base + k]) * g[row]; }
           default: {}

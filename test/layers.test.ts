@@ -9,7 +9,7 @@ const ROOT = resolve(import.meta.dirname, '..');
 
 /** The engine's layers, lowest first; a file may import its own layer or lower ones. */
 const LAYERS: string[][] = [
-  ['engine/shape.ts', 'engine/dtype.ts', 'engine/version.ts', 'engine/context.ts', 'engine/random.ts', 'engine/reference'],
+  ['engine/shape.ts', 'engine/dtype.ts', 'engine/half.ts', 'engine/version.ts', 'engine/context.ts', 'engine/random.ts', 'engine/reference'],
   ['engine/device'],
   ['engine/buffers'],
   ['engine/tensor'],

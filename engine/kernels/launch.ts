@@ -6,6 +6,7 @@ import { empty, Tensor, type DType } from '../tensor/tensor.js';
 import { fmt, MAX_RANK, type Shape } from '../shape.js';
 import { defineKernel, isHardwareGpu, pow2 } from './variants.js';
 import type { Kernel } from './compile.js';
+import { toHalfBits } from '../half.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -30,21 +31,22 @@ export function gridFor(n: number, k: Kernel): [number] {
 
 export const label = (op: string, ...shapes: Shape[]) => `${op} ${shapes.map(fmt).join(' ')}`;
 
-interface Flat { n: number }
+/** `half`: the operands are float16 storage (the kernel's float16 form runs). */
+interface Flat { n: number; half?: boolean }
 
 export const UNARY = defineKernel<Flat>({
   name: 'elementwise.unary',
   variants: [
-    { name: 'vec4', family: 'elementwise', entry: 'unary4', serves: (s) => s.n % 4 === 0 },
-    { name: 'scalar', family: 'elementwise', entry: 'unary' },
+    { name: 'vec4', family: 'elementwise', entry: 'unary4', serves: (s) => s.n % 4 === 0, half: true },
+    { name: 'scalar', family: 'elementwise', entry: 'unary', half: true },
   ],
 });
 
-/** One unary kernel of elementwise.wgsl's generated table: out = f(x; alpha, beta). */
+/** One unary kernel of elementwise.wgsl's generated table: out = f(x; alpha, beta), of x's dtype. */
 export function unaryKernel(x: Tensor, code: number, op: string, alpha = 0, beta = 0): Tensor {
-  const out = empty(x.shape);
+  const out = empty(x.shape, x.dtype);
   if (x.size === 0) return out;
-  runtime().launch(UNARY, { n: x.size }, (k, v) => ({
+  runtime().launch(UNARY, { n: x.size, half: x.dtype === 'float16' }, (k, v) => ({
     op, label: label(op, x.shape),
     params: packParams([x.size, 0, f32bits(alpha), f32bits(beta)]),
     buffers: { out: out.buffer, a: x.buffer, out4: out.buffer, a4: x.buffer },
@@ -53,29 +55,33 @@ export function unaryKernel(x: Tensor, code: number, op: string, alpha = 0, beta
   return out;
 }
 
-interface Broadcast { n: number; same: boolean }
+interface Broadcast { n: number; same: boolean; half?: boolean }
 
 export const BINARY = defineKernel<Broadcast>({
   name: 'elementwise.binary',
   variants: [
-    { name: 'same4', family: 'elementwise', entry: 'binary_same4', serves: (s) => s.same && s.n % 4 === 0 },
-    { name: 'same', family: 'elementwise', entry: 'binary_same', serves: (s) => s.same },
-    { name: 'broadcast', family: 'elementwise', entry: 'binary' },
+    { name: 'same4', family: 'elementwise', entry: 'binary_same4', serves: (s) => s.same && s.n % 4 === 0, half: true },
+    { name: 'same', family: 'elementwise', entry: 'binary_same', serves: (s) => s.same, half: true },
+    { name: 'broadcast', family: 'elementwise', entry: 'binary', half: true },
   ],
 });
 export const WHERE = defineKernel<Broadcast>({ name: 'elementwise.where', variants: [{ name: 'broadcast', family: 'elementwise', entry: 'where_select' }] });
 
 export interface Operand { t: Tensor; strides: number[] }
 
-/** A binary (BINARY, with its op code) or ternary (WHERE) kernel over broadcast operands. */
+/**
+ * A binary (BINARY, with its op code) or ternary (WHERE) kernel over broadcast operands. Operands
+ * all float16 give a float16 result (computed in f32, rounded once); callers promote mixed ones.
+ */
 export function broadcastKernel(kernel: typeof BINARY, code: number | null, opName: string, outShape: Shape, operands: Operand[]): Tensor {
-  const out = empty(outShape);
+  const half = operands.every((o) => o.t.dtype === 'float16');
+  const out = empty(outShape, half ? 'float16' : 'float32');
   if (out.size === 0) return out;
   const same = operands.every((o) => o.t.size === out.size);
   const strides = operands.map((o) => o.strides);
   while (strides.length < 3) strides.push([]);
   const [a, b, c] = [operands[0]!.t, operands[1]!.t, (operands[2] ?? operands[0]!).t];
-  runtime().launch(kernel, { n: out.size, same }, (k, v) => ({
+  runtime().launch(kernel, { n: out.size, same, half }, (k, v) => ({
     op: opName, label: label(opName, ...operands.map((o) => o.t.shape)),
     params: packParams([out.size, outShape.length, 0, 0], [outShape, ...strides]),
     buffers: { out: out.buffer, a: a.buffer, b: b.buffer, c: c.buffer, out4: out.buffer, a4: a.buffer, b4: b.buffer },
@@ -88,16 +94,17 @@ export function broadcastKernel(kernel: typeof BINARY, code: number | null, opNa
 export const ACCUMULATE = defineKernel<Flat>({
   name: 'elementwise.accumulate',
   variants: [
-    { name: 'vec4', family: 'elementwise', entry: 'accumulate4', serves: (s) => s.n % 4 === 0 },
-    { name: 'scalar', family: 'elementwise', entry: 'accumulate' },
+    { name: 'vec4', family: 'elementwise', entry: 'accumulate4', serves: (s) => s.n % 4 === 0, half: true },
+    { name: 'scalar', family: 'elementwise', entry: 'accumulate', half: true },
   ],
 });
 
-/** a + b for two float32 tensors of one shape: the gradient sum autograd needs, without the op table. */
+/** a + b for two float tensors of one shape and dtype: the gradient sum autograd needs, without the op table. */
 export function accumulateKernel(a: Tensor, b: Tensor): Tensor {
-  const out = empty(a.shape);
+  if (a.dtype !== b.dtype) throw new Error(`medgrad: accumulate: gradients of shape ${fmt(a.shape)} have dtypes ${a.dtype} and ${b.dtype}`);
+  const out = empty(a.shape, a.dtype);
   if (a.size === 0) return out;
-  runtime().launch(ACCUMULATE, { n: a.size }, (k, v) => ({
+  runtime().launch(ACCUMULATE, { n: a.size, half: a.dtype === 'float16' }, (k, v) => ({
     op: 'accumulate', label: label('accumulate', a.shape),
     params: packParams([a.size, 0, 0, 0]),
     buffers: { out: out.buffer, a: a.buffer, b: b.buffer, out4: out.buffer, a4: a.buffer, b4: b.buffer },
@@ -110,11 +117,14 @@ export const FILL = defineKernel<Flat>({ name: 'copy.fill', variants: [{ name: '
 
 export function fillKernel(t: Tensor, value: number): Tensor {
   if (t.size === 0) return t;
-  runtime().launch(FILL, { n: t.size }, (k) => ({
+  // The kernel fills 32-bit words: a float16 tensor's word holds its value twice.
+  const half = t.dtype === 'float16' ? toHalfBits(value) : 0;
+  const n = t.dtype === 'float16' ? Math.ceil(t.size / 2) : t.size;
+  runtime().launch(FILL, { n }, (k) => ({
     op: 'fill', label: label('fill', t.shape),
-    params: packParams([t.size, 0, t.dtype === 'int32' ? value | 0 : f32bits(value), 0]),
+    params: packParams([n, 0, t.dtype === 'int32' ? value | 0 : t.dtype === 'float16' ? (half | (half << 16)) >>> 0 : f32bits(value), 0]),
     buffers: { dst: t.buffer },
-    workgroups: gridFor(t.size, k), bytes: t.nbytes,
+    workgroups: gridFor(n, k), bytes: t.nbytes,
   }));
   return t;
 }
@@ -141,7 +151,7 @@ export function coalesce(shape: readonly number[], src: readonly number[], dst: 
   return s.length ? [s, a, b] : [[1], [1], [1]];
 }
 
-interface Copy { shape: number[]; src: number[]; dst: number[] }
+interface Copy { shape: number[]; src: number[]; dst: number[]; half?: boolean }
 
 /** A (batched) swap of the last two axes, both sides otherwise contiguous. */
 function isTranspose({ shape: s, src: a, dst: b }: Copy): boolean {
@@ -153,8 +163,8 @@ function isTranspose({ shape: s, src: a, dst: b }: Copy): boolean {
 export const COPY = defineKernel<Copy>({
   name: 'copy.strided',
   variants: [
-    { name: 'transpose', family: 'copy', entry: 'transpose', serves: isTranspose },
-    { name: 'strided', family: 'copy', entry: 'strided' },
+    { name: 'transpose', family: 'copy', entry: 'transpose', serves: isTranspose, half: true },
+    { name: 'strided', family: 'copy', entry: 'strided', half: true },
   ],
 });
 
@@ -163,9 +173,12 @@ export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: 
   dstStrides: readonly number[], dstOffset: number, opName: string): void {
   const n = shape.reduce((a, b) => a * b, 1);
   if (n === 0) return;
+  if (src.dtype !== dst.dtype && (src.dtype === 'float16' || dst.dtype === 'float16')) {
+    throw new Error(`medgrad: ${opName}: a copy from ${src.dtype} (shape ${fmt(src.shape)}) to ${dst.dtype} (shape ${fmt(dst.shape)}) changes the element size; cast first`);
+  }
   const [s, a, b] = coalesce(shape, srcStrides, dstStrides);
   const bytes = n * (src.dtypeInfo.bytes + dst.dtypeInfo.bytes);
-  runtime().launch(COPY, { shape: s, src: a, dst: b }, (k, v) => {
+  runtime().launch(COPY, { shape: s, src: a, dst: b, half: src.dtype === 'float16' }, (k, v) => {
     const common = { op: opName, label: label(opName, src.shape, dst.shape), buffers: { dst: dst.buffer, src: src.buffer }, bytes };
     if (v.name === 'strided') return { ...common, params: packParams([n, s.length, srcOffset, dstOffset], [s, a, b]), workgroups: gridFor(n, k) };
     const r = s.length;
@@ -176,15 +189,15 @@ export function stridedCopy(src: Tensor, dst: Tensor, shape: Shape, srcStrides: 
 }
 
 export type ReduceCode = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
-interface Rows { rows: number; len: number }
+interface Rows { rows: number; len: number; half?: boolean }
 
 const SUBGROUPS = { features: ['subgroups'] } as const;
 
 export const REDUCE_ROWS = defineKernel<Rows>({
   name: 'reduce.rows',
   variants: [
-    { name: 'workgroup-per-row', family: 'reduce', entry: 'reduce_rows' },
-    { name: 'invocation-per-row', family: 'reduce', entry: 'reduce_short' },
+    { name: 'workgroup-per-row', family: 'reduce', entry: 'reduce_rows', half: true },
+    { name: 'invocation-per-row', family: 'reduce', entry: 'reduce_short', half: true },
     // Subgroup folds (reduce-subgroup.wgsl): one workgroup per row, or, for long rows, many
     // workgroups per row and a second pass over their partials.
     { name: 'subgroup-row', family: 'reduce-subgroup', entry: 'reduce_rows_sg', requires: SUBGROUPS },
@@ -211,13 +224,13 @@ const SPLIT_MIN = 8192;
 /** Rows up to this long fit one grid dimension of chunks (WebGPU's default 65535 workgroups). */
 const SPLIT_MAX = 4096 * 65535;
 
-/** Reduces each row of a contiguous [rows, len] view of x; the output has `outShape`. */
+/** Reduces each row of a contiguous [rows, len] view of x; the output has `outShape` (float32 values, also from float16). */
 export function reduceRowsKernel(x: Tensor, rows: number, len: number, code: ReduceCode, outShape: Shape): Tensor {
   const out = empty(outShape, code === 'argmax' || code === 'argmin' ? 'int32' : 'float32');
   if (rows === 0) return out;
   const rt = runtime();
   const OP = rt.shaderCode('reduce', code.toUpperCase());
-  const { variant, kernel: k } = rt.select(REDUCE_ROWS, { rows, len }, { OP });
+  const { variant, kernel: k } = rt.select(REDUCE_ROWS, { rows, len, ...(x.dtype === 'float16' && { half: true }) }, { OP });
   const common = { op: code, label: label(code, x.shape), flops: rows * len, bytes: x.nbytes + out.nbytes };
   if (variant.name === 'subgroup-split') {
     // Pass 1: grid x = chunks of CHUNK elements, y = rows; pass 2 folds each row's chunks.

@@ -6,7 +6,8 @@
 import type { Device } from '../device/device.js';
 import { BufferPool, USAGE } from '../buffers/pool.js';
 import { KernelCompiler, UNIFORM_SLOT, type Kernel } from './compile.js';
-import type { KernelDef, Variant, VariantPolicy } from './variants.js';
+import { isHalf, type KernelDef, type Variant, type VariantPolicy } from './variants.js';
+import { HALF_FAMILY } from './shaders.js';
 
 export type { Kernel };
 
@@ -93,9 +94,11 @@ export class Runtime {
     // per variant object, then by the extra constants (a lone OP code as itself, else as JSON).
     let byExtra = this.compiled.get(variant as Variant<unknown>);
     if (!byExtra) this.compiled.set(variant as Variant<unknown>, (byExtra = new Map()));
-    const extraKey = extra ? (extra.OP !== undefined && Object.keys(extra).length === 1 ? extra.OP : JSON.stringify(extra)) : '';
+    // A float16 call compiles the family's float16 form (shaders.ts), cached apart by sign.
+    const half = isHalf(shape);
+    const extraKey = extra ? (extra.OP !== undefined && Object.keys(extra).length === 1 ? (half ? -1 - extra.OP : extra.OP) : (half ? 'h' : '') + JSON.stringify(extra)) : half ? 'h' : '';
     let kernel = byExtra.get(extraKey);
-    if (!kernel) byExtra.set(extraKey, (kernel = this.kernel(variant.family, variant.entry, { ...variant.constants, ...extra })));
+    if (!kernel) byExtra.set(extraKey, (kernel = this.kernel(half ? variant.family + HALF_FAMILY : variant.family, variant.entry, { ...variant.constants, ...extra })));
     return { variant, kernel };
   }
 

@@ -24,7 +24,17 @@ export interface Choice<S> {
   readonly requires?: Requirements;
   /** Whether the variant computes this shape (default: every shape). */
   serves?(shape: S): boolean;
+  /**
+   * Whether the variant also runs on float16 storage (its family compiled as FAMILY@f16, see
+   * shaders.ts; an algorithm: all its passes do). A shape with `half: true` is only ever given
+   * such a variant; float32-only ones (Winograd, the tiled kernels) are never picked for it.
+   */
+  readonly half?: boolean;
 }
+
+/** A shape that may carry float16 storage (kernels whose shapes say nothing are float32). */
+export const isHalf = (shape: unknown): boolean => (shape as { half?: boolean } | null)?.half === true;
+const HALF_FEATURE = 'shader-f16';
 
 /** A variant that is one WGSL entry point, compiled and dispatched by the runtime. */
 export interface Variant<S> extends Choice<S> {
@@ -124,7 +134,8 @@ export class VariantPolicy {
 
   /** The variants of `k` that this adapter can run for `shape`, in declaration order. */
   candidates<S, V extends Choice<S>>(k: KernelDef<S, V>, shape: S): V[] {
-    return this.supported(k).filter((v) => v.serves?.(shape) ?? true);
+    const half = isHalf(shape);
+    return this.supported(k).filter((v) => (v.serves?.(shape) ?? true) && (!half || v.half === true));
   }
 
   pick<S, V extends Choice<S>>(k: KernelDef<S, V>, shape: S): V {
@@ -135,10 +146,16 @@ export class VariantPolicy {
       if (!seen.has(k.bucket(shape))) seen.set(k.bucket(shape), shape);
     }
     // On the dispatch path: no allocation unless the kernel has a table rule to consult.
-    const runs = (v: V) => v.serves?.(shape) ?? true;
+    const half = isHalf(shape);
+    if (half && !this.caps.features.has(HALF_FEATURE)) throw new Error(`medgrad: kernel '${k.name}': float16 storage needs the adapter feature '${HALF_FEATURE}', which this adapter lacks`);
+    const runs = (v: V) => (v.serves?.(shape) ?? true) && (!half || v.half === true);
     const vs = this.supported(k);
     const tuned = k.bucket ? this.table[k.name] : undefined;
-    const want = this.forced.get(k.name) ?? (tuned ? tuned[k.bucket!(shape)] : undefined);
+    const forced = this.forced.get(k.name);
+    if (half && forced !== undefined && vs.some((v) => v.name === forced && v.half !== true)) {
+      throw new Error(`medgrad: kernel '${k.name}': variant '${forced}' is forced but runs only on float32 storage, and this call is float16`);
+    }
+    const want = forced ?? (tuned ? tuned[k.bucket!(shape)] : undefined);
     const hit = want === undefined ? undefined : vs.find((v) => v.name === want && runs(v));
     const chosen = hit ?? (k.prefer ? k.prefer(shape, vs.filter(runs), this.caps) : vs.find(runs));
     if (!chosen) throw new Error(`medgrad: no variant of kernel '${k.name}' runs on this adapter for ${JSON.stringify(shape)}`);

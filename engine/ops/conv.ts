@@ -10,9 +10,9 @@ import { defineKernel, pow2, type Choice } from '../kernels/variants.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { op } from './record.js';
-import { float } from './checks.js';
+import { floating } from './checks.js';
 import { checkNCHW, windowGeometry, type Padding, type Pair, type Window } from './window.js';
-import { slice } from './slicing.js';
+import { cast, slice } from './slicing.js';
 import { channelSums } from './norm.js';
 import { preferAlgorithm, winogradForward, winogradServes, winogradWeightGrad, type WinogradTile } from './conv-winograd.js';
 import { cropTaps, uncropWeightGrad, type Stored } from './conv-crop.js';
@@ -20,19 +20,21 @@ import { preferTiledConv, preferTiledWeightGrad, tiledConvGrid, tiledConvVariant
 
 export interface Conv2dOptions { stride?: Pair; padding?: Padding }
 
-export interface Geometry extends Window { N: number; Cin: number; H: number; W: number; Cout: number; KH: number; KW: number }
+/** `half`: float16 storage (x, w, bias and y; the weight gradient is float32). */
+export interface Geometry extends Window { N: number; Cin: number; H: number; W: number; Cout: number; KH: number; KW: number; half?: boolean }
 
 function geometry(x: Tensor, w: Tensor, b: Tensor | undefined, o: Conv2dOptions): Geometry {
-  float(x, 'conv2d', 'input'); float(w, 'conv2d', 'weight');
+  floating(x, 'conv2d', 'input'); floating(w, 'conv2d', 'weight');
+  if (w.dtype !== x.dtype || (b && b.dtype !== x.dtype)) throw new Error(`medgrad: conv2d: input ${fmt(x.shape)} is ${x.dtype} but weight${b ? ' / bias' : ''} ${w.dtype}${b ? ` / ${b.dtype}` : ''}; cast them to one dtype`);
   checkNCHW(x, 'conv2d');
   if (w.rank !== 4) throw new Error(`medgrad: conv2d: weight must be [Cout, Cin, KH, KW], got shape ${fmt(w.shape)}`);
   const [N, Cin, H, W] = x.shape as [number, number, number, number];
   const [Cout, wc, KH, KW] = w.shape as [number, number, number, number];
   if (wc !== Cin) throw new Error(`medgrad: conv2d: input ${fmt(x.shape)} has ${Cin} channels but weight ${fmt(w.shape)} expects ${wc}`);
-  if (b !== undefined && (float(b, 'conv2d', 'bias').rank !== 1 || b.shape[0] !== Cout)) {
+  if (b !== undefined && (floating(b, 'conv2d', 'bias').rank !== 1 || b.shape[0] !== Cout)) {
     throw new Error(`medgrad: conv2d: bias of shape ${fmt(b.shape)} does not match ${Cout} output channels`);
   }
-  return { N, Cin, H, W, Cout, KH, KW, ...windowGeometry(x.shape, KH, KW, o.stride ?? 1, o.padding ?? 'valid', 'conv2d') };
+  return { N, Cin, H, W, Cout, KH, KW, ...(x.dtype === 'float16' && { half: true }), ...windowGeometry(x.shape, KH, KW, o.stride ?? 1, o.padding ?? 'valid', 'conv2d') };
 }
 
 /** Weight strides (co, ci, kh, kw) and offset as conv_fwd reads them; defaults: [Cout, Cin, KH, KW] contiguous. */
@@ -55,7 +57,7 @@ const desc = (g: Geometry) => `[${g.N}, ${g.Cin}, ${g.H}, ${g.W}] * [${g.Cout}, 
  */
 export const CONV_FORWARD = defineKernel<Geometry>({
   name: 'conv2d.forward',
-  variants: [...[16, 8, 4].map((rb) => ({ name: `direct-rb${rb}`, family: 'conv2d', entry: 'conv_fwd', constants: { RB: rb } })), ...tiledConvVariants<Geometry>()],
+  variants: [...[16, 8, 4].map((rb) => ({ name: `direct-rb${rb}`, family: 'conv2d', entry: 'conv_fwd', constants: { RB: rb }, half: true })), ...tiledConvVariants<Geometry>()],
   prefer: (g, c, caps) => preferTiledConv(g, c, caps) ?? c.find((v) => v.constants!.RB === (g.Cout <= 4 ? 4 : g.Cout <= 8 ? 8 : 16)) ?? c[0]!,
   bucket: bucketOf,
   sample: (g) => {
@@ -75,7 +77,7 @@ type Algorithm<F> = Choice<Geometry> & { run: F };
 type ForwardFn = (x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl: WeightLayout, op: string) => Tensor;
 export const CONV_ALGORITHM = defineKernel<Geometry, Algorithm<ForwardFn>>({
   name: 'conv2d.algorithm',
-  variants: [{ name: 'direct', run: direct },
+  variants: [{ name: 'direct', run: direct, half: true },
     ...tiles.map((m) => ({ name: `winograd-f${m}`, serves: (g: Geometry) => winogradServes(g, m), run: ((x, w, b, g, wl, op) => winogradForward(x, w, b, g, wl, op, m)) as ForwardFn }))],
   prefer: (g, c) => c.find((v) => v.name === preferAlgorithm(g)) ?? c[0]!,
   bucket: bucketOf,
@@ -89,7 +91,7 @@ export const CONV_ALGORITHM = defineKernel<Geometry, Algorithm<ForwardFn>>({
 type WeightGradFn = (dy: Tensor, x: Tensor, g: Geometry) => Tensor;
 export const CONV_WEIGHT_GRAD_ALGORITHM = defineKernel<Geometry, Algorithm<WeightGradFn>>({
   name: 'conv2d.weightGrad.algorithm',
-  variants: [{ name: 'direct', run: directWeightGrad },
+  variants: [{ name: 'direct', run: directWeightGrad, half: true },
     ...tiles.map((m) => ({ name: `winograd-f${m}`, serves: (g: Geometry) => winogradServes(g, m), run: ((dy, x, g) => winogradWeightGrad(dy, x, g, 'conv2d.dw', m)) as WeightGradFn }))],
   prefer: (g, c) => c.find((v) => v.name === preferAlgorithm(g)) ?? c[0]!,
   bucket: bucketOf,
@@ -105,7 +107,7 @@ function forward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = 
 }
 
 function direct(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
-  const y = empty([g.N, g.Cout, g.OH, g.OW]);
+  const y = empty([g.N, g.Cout, g.OH, g.OW], x.dtype);
   runtime().launch(CONV_FORWARD, g, (k, v) => {
     const [wx, wy] = k.workgroupSize;
     const blocks = g.N * g.OH * Math.ceil(g.OW / k.consts.C!);
@@ -150,8 +152,8 @@ function inputGrad(dy: Tensor, w: Tensor, g: Geometry, stored: Stored = { KH: g.
     const off = stored.off + (a.k0 + g.sh * (a.taps - 1)) * stored.KW + b.k0 + g.sw * (b.taps - 1);
     return forward(input, w, undefined, t, [khw, g.Cin * khw, -g.sh * stored.KW, -g.sw, off], 'conv2d.dx');
   });
-  if (g.sh === 1 && g.sw === 1) return rows[0]!.taps && cols[0]!.taps ? conv(dy, rows[0]!, cols[0]!) : fillKernel(empty([g.N, g.Cin, g.H, g.W]), 0);
-  const dx = empty([g.N, g.Cin, g.H, g.W]);
+  if (g.sh === 1 && g.sw === 1) return rows[0]!.taps && cols[0]!.taps ? conv(dy, rows[0]!, cols[0]!) : fillKernel(empty([g.N, g.Cin, g.H, g.W], dy.dtype), 0);
+  const dx = empty([g.N, g.Cin, g.H, g.W], dy.dtype);
   if (rows.some((a) => a.count && !a.taps) || cols.some((b) => b.count && !b.taps)) fillKernel(dx, 0);
   rows.forEach((a, rh) => cols.forEach((b, rw) => {
     if (!a.taps || !b.taps || !a.count || !b.count) return;
@@ -165,7 +167,7 @@ function inputGrad(dy: Tensor, w: Tensor, g: Geometry, stored: Stored = { KH: g.
 /** The weight gradient as split-K partial sums over slices of the pixels (direct, or tiled for GPUs). */
 export const CONV_WEIGHT_GRAD = defineKernel<Geometry>({
   name: 'conv2d.weightGrad',
-  variants: [{ name: 'split-k', family: 'conv2d', entry: 'conv_bwd_weight' }, ...tiledWeightGradVariants<Geometry>()],
+  variants: [{ name: 'split-k', family: 'conv2d', entry: 'conv_bwd_weight', half: true }, ...tiledWeightGradVariants<Geometry>()],
   prefer: (g, c, caps) => preferTiledWeightGrad(g, c, caps) ?? c[0]!,
   bucket: bucketOf,
   sample: (g) => {
@@ -239,6 +241,8 @@ export const conv2d: (x: Tensor, w: Tensor, b?: Tensor, options?: Conv2dOptions)
   },
   backward: (gy: Tensor, _y: Tensor, x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Grad => {
     const g = geometry(x, w, b, options), c = cropTaps(g), gc = c ? c.g : g;
+    // The kernels read gy in x's storage type (a float32 gradient may reach a float16 layer).
+    if (gy.dtype !== x.dtype) gy = cast(gy, x.dtype);
     // An image batch (the first layer's input) usually needs no gradient: skip that kernel.
     const dx = x.requiresGrad ? inputGrad(gy, w, gc, { KH: g.KH, KW: g.KW, off: c ? c.off : 0 }) : null;
     const dw = w.requiresGrad ? (c ? tidy(() => uncropWeightGrad(weightGrad(gy, x, gc), c, w.shape)) : weightGrad(gy, x, g)) : null;

@@ -5,12 +5,13 @@ import { dtypeInfo, type DType } from '../dtype.js';
 import { checkShape, fmt, numel, type Shape } from '../shape.js';
 import { defaultGenerator, type Generator } from '../random.js';
 import { fillKernel } from '../kernels/launch.js';
+import { halfBits } from '../half.js';
 
 export interface CreateOptions { dtype?: DType; requiresGrad?: boolean }
 
 function finish(t: Tensor, o: CreateOptions): Tensor {
   if (o.requiresGrad) {
-    if (t.dtype !== 'float32') throw new Error(`medgrad: only float32 tensors can require grad (shape ${fmt(t.shape)} is ${t.dtype})`);
+    if (!t.dtypeInfo.differentiable) throw new Error(`medgrad: only float tensors can require grad (shape ${fmt(t.shape)} is ${t.dtype})`);
     t.requiresGrad = true;
   }
   return t;
@@ -40,8 +41,8 @@ export function tensor(data: NestedArray | ArrayLike<number>, shape?: Shape, opt
   }
   checkShape(s);
   if (flat.length !== numel(s)) throw new Error(`medgrad: tensor: ${flat.length} values do not fill shape ${fmt(s)} (${numel(s)} elements; ragged nested arrays are not allowed)`);
-  const host = dtypeInfo(dtype).array.from(flat);
-  const t = empty(s, dtype);
+  const host = dtype === 'float16' ? halfBits(flat) : dtypeInfo(dtype).array.from(flat);
+  const t = empty(s, dtype, `tensor ${fmt(s)} (${dtype})`);
   if (host.length > 0) runtime().write(t.buffer, host);
   return finish(t, options);
 }

@@ -10,7 +10,8 @@ import { BINARY, broadcastKernel, unaryKernel, WHERE } from '../kernels/launch.j
 import { binaryCheck, F32, near, nearZero, unaryCheck, type OpCheck } from '../reference/check.js';
 import * as R from '../reference/float64.js';
 import { composite, op, type Grad, type OpKind } from './record.js';
-import { float, finite, scalar } from './checks.js';
+import { float, finite, floating, scalar } from './checks.js';
+import { cast } from './slicing.js';
 import { sumTo } from './movement.js';
 import { zerosLike } from './creation.js';
 
@@ -28,7 +29,7 @@ function unaryOp(name: string, wgsl: string, check: OpCheck, backward: ((g: Tens
   const code = unaryCase(wgsl);
   return op({
     name, kind: 'unary', method: true, wgsl, check,
-    forward: (x: Tensor): Tensor => unaryKernel(float(x, name), code, name),
+    forward: (x: Tensor): Tensor => unaryKernel(floating(x, name), code, name),
     ...(backward && { backward: (g: Tensor, y: Tensor, x: Tensor): Grad => backward(g, y, x) }),
   });
 }
@@ -40,11 +41,17 @@ function binaryOp(name: string, kind: OpKind, wgsl: string, check: OpCheck,
   return op({
     name, kind, method: true, wgsl, check, backward,
     forward: (a: Tensor, b: Operand): Tensor => {
-      float(a, name, 'first operand');
+      floating(a, name, 'first operand');
       if (typeof b !== 'object') return unaryKernel(a, scalarCode, name, scalar(b, name, 'second operand'));
-      float(b, name, 'second operand');
+      floating(b, name, 'second operand');
       const shape = broadcastShapes(a.shape, b.shape, name);
-      return broadcastKernel(BINARY, code, name, shape, [a, b].map((t) => ({ t, strides: broadcastStrides(t.shape, shape) })));
+      const run = (x: Tensor, y: Tensor) => broadcastKernel(BINARY, code, name, shape, [x, y].map((t) => ({ t, strides: broadcastStrides(t.shape, shape) })));
+      if (a.dtype === b.dtype) return run(a, b);
+      // float16 with float32 computes in float32, as PyTorch promotes.
+      const [pa, pb] = [cast(a, 'float32'), cast(b, 'float32')];
+      const y = run(pa, pb);
+      pa.dispose(); pb.dispose();
+      return y;
     },
   });
 }
@@ -71,7 +78,7 @@ const AFFINE = unaryCase(AFFINE_WGSL);
 export const affine: (x: Tensor, alpha: number, beta?: number) => Tensor = op({
   name: 'affine', kind: 'unary', method: true, wgsl: AFFINE_WGSL,
   check: unaryCheck((x) => -1.5 * x + 0.25, { args: [-1.5, 0.25] }),
-  forward: (x: Tensor, alpha: number, beta = 0): Tensor => unaryKernel(float(x, 'affine'), AFFINE, 'affine', finite(alpha, 'affine', 'alpha'), finite(beta, 'affine', 'beta')),
+  forward: (x: Tensor, alpha: number, beta = 0): Tensor => unaryKernel(floating(x, 'affine'), AFFINE, 'affine', finite(alpha, 'affine', 'alpha'), finite(beta, 'affine', 'beta')),
   backward: (g: Tensor, _y: Tensor, _x: Tensor, alpha: number): Grad => [mul(g, alpha)],
 });
 
@@ -81,7 +88,7 @@ const POW = unaryCase(POW_WGSL);
 export const pow: (x: Tensor, e: number) => Tensor = op({
   name: 'pow', kind: 'unary', method: true, wgsl: POW_WGSL,
   check: [unaryCheck((x) => x ** 3, { args: [3] }), unaryCheck((x) => x ** 0.5, { lo: 0.2, hi: 4, args: [0.5] }), unaryCheck((x) => x ** -2, { avoid: (x) => Math.abs(x) < 0.3, args: [-2] })],
-  forward: (x: Tensor, e: number): Tensor => unaryKernel(float(x, 'pow'), POW, 'pow', finite(e, 'pow', 'exponent')),
+  forward: (x: Tensor, e: number): Tensor => unaryKernel(floating(x, 'pow'), POW, 'pow', finite(e, 'pow', 'exponent')),
   backward: (g: Tensor, _y: Tensor, x: Tensor, e: number): Grad => [mul(g, mul(pow(x, e - 1), e))],
 });
 
@@ -94,7 +101,7 @@ export const clamp: (x: Tensor, min?: number, max?: number) => Tensor = op({
   forward: (x: Tensor, min = -Infinity, max = Infinity): Tensor => {
     scalar(min, 'clamp', 'min'); scalar(max, 'clamp', 'max');
     if (min > max) throw new Error(`medgrad: clamp: min (${min}) exceeds max (${max}) for tensor of shape ${fmt(x.shape)}`);
-    return unaryKernel(float(x, 'clamp'), CLAMP, 'clamp', min, max);
+    return unaryKernel(floating(x, 'clamp'), CLAMP, 'clamp', min, max);
   },
   backward: (g: Tensor, _y: Tensor, x: Tensor, min = -Infinity, max = Infinity): Grad => [mul(g, mul(ge(x, min), le(x, max)))],
 });

@@ -10,7 +10,8 @@ import { emulatedSubgroupMatrixVariant, preferSubgroupMatrix, prepareSubgroupMat
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { op } from './record.js';
-import { float } from './checks.js';
+import { floating } from './checks.js';
+import { cast } from './slicing.js';
 import { broadcastTo, permute, reshape, sumTo } from './movement.js';
 
 interface Operand { t: Tensor; batchStride: number; rowStride: number; colStride: number }
@@ -34,7 +35,8 @@ for (const [wx, wy, kt] of COALESCED_TILES) {
   if ((wx * wy) % kt !== 0 || wy % 4 !== 0 || wx * wy > 256) throw new Error(`medgrad: matmul tile [${wx}, ${wy}, ${kt}] breaks matmul-tiled.wgsl's staging`);
 }
 
-interface Product { M: number; N: number; K: number; batch: number; bRowContiguous: boolean }
+interface Product {
+  half?: boolean; M: number; N: number; K: number; batch: number; bRowContiguous: boolean }
 
 /**
  * matmul's kernels: `rows` keeps an 8 x 8 block of C in registers and reads B as vec4 rows (needs
@@ -44,8 +46,8 @@ interface Product { M: number; N: number; K: number; batch: number; bRowContiguo
 export const MATMUL = defineKernel<Product>({
   name: 'matmul',
   variants: [
-    { name: 'rows', family: 'matmul', entry: 'matmul_rows', serves: (s) => s.N % 4 === 0 && (s.bRowContiguous || s.M * s.N * s.K >= 1 << 18) },
-    { name: 'tiled', family: 'matmul', entry: 'matmul' },
+    { name: 'rows', family: 'matmul', entry: 'matmul_rows', serves: (s) => s.N % 4 === 0 && (s.bRowContiguous || s.M * s.N * s.K >= 1 << 18), half: true },
+    { name: 'tiled', family: 'matmul', entry: 'matmul', half: true },
     ...COALESCED_TILES.map(([wx, wy, kt]) => ({
       name: `coalesced-${4 * wy}x${4 * wx}`, family: 'matmul-tiled', entry: 'matmul_coalesced', constants: { WX: wx, WY: wy, KT: kt },
     })),
@@ -82,11 +84,12 @@ export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = fals
   return tidy(() => {
     const A = operand(a, batch, transA);
     const B = operand(b, batch, transB);
-    const out = empty([...batch, M, N]);
+    if (a.dtype !== b.dtype) throw new Error(`medgrad: ${opName}: operands ${fmt(a.shape)} (${a.dtype}) and ${fmt(b.shape)} (${b.dtype}) differ in dtype`);
+    const out = empty([...batch, M, N], a.dtype);
     const nb = numel(batch);
     if (out.size === 0) return out;
     const rt = runtime();
-    const shape: Product = { M, N, K, batch: nb, bRowContiguous: B.colStride === 1 };
+    const shape: Product = { M, N, K, batch: nb, bRowContiguous: B.colStride === 1, ...(a.dtype === 'float16' && { half: true }) };
     // The tensor-core shader is compiled for the adapter's fragment shape and largest subgroup.
     const sm = rt.device.subgroupMatrix.configs.length > 0 ? prepareSubgroupMatrix(rt.device) : undefined;
     const { variant, kernel: k } = rt.select(kernel, shape, sm && ((v) => (v.family === SM_FAMILY ? sm : {})));
@@ -114,7 +117,7 @@ export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = fals
 }
 
 function check2d(x: Tensor, which: string): void {
-  float(x, 'matmul', which);
+  floating(x, 'matmul', which);
   if (x.rank < 1) throw new Error(`medgrad: matmul: ${which} is a scalar (shape ${fmt(x.shape)}); it needs at least 1 dimension`);
 }
 
@@ -135,6 +138,8 @@ export const matmul: (a: Tensor, b: Tensor) => Tensor = op({
   },
   forward: (a: Tensor, b: Tensor): Tensor => {
     check2d(a, 'first operand'); check2d(b, 'second operand');
+    // float16 with float32 computes in float32, as PyTorch promotes.
+    if (a.dtype !== b.dtype) return tidy(() => matmul(cast(a, 'float32'), cast(b, 'float32')));
     if (a.rank >= 2 && b.rank >= 2) return matmulKernel(a, b);
     // Vectors as in NumPy: a 1-D left operand is a row, a 1-D right operand a column, dropped after.
     return tidy(() => {
@@ -146,8 +151,12 @@ export const matmul: (a: Tensor, b: Tensor) => Tensor = op({
     });
   },
   backward: (g: Tensor, _y: Tensor, a: Tensor, b: Tensor): Grad => tidy(() => {
-    const A = a.rank === 1 ? reshape(a, [1, a.shape[0]!]) : a;
-    const B = b.rank === 1 ? reshape(b, [b.shape[0]!, 1]) : b;
+    // The gradient products run in the forward's dtype (float32 for promoted mixed operands).
+    const dt = a.dtype === b.dtype ? a.dtype : 'float32';
+    const [a2, b2] = [cast(a, dt), cast(b, dt)];
+    g = cast(g, dt);
+    const A = a.rank === 1 ? reshape(a2, [1, a.shape[0]!]) : a2;
+    const B = b.rank === 1 ? reshape(b2, [b.shape[0]!, 1]) : b2;
     const G = reshape(g, [...g.shape.slice(0, g.rank - (a.rank === 1 ? 0 : 1) - (b.rank === 1 ? 0 : 1)),
       a.rank === 1 ? 1 : A.shape[A.rank - 2]!, b.rank === 1 ? 1 : B.shape[B.rank - 1]!]);
     const ga = matmulKernel(G, B, false, true);

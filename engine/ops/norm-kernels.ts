@@ -12,42 +12,43 @@ import { fmt } from '../shape.js';
 import { f32bits, packParams } from '../kernels/launch.js';
 import { defineKernel, type Variant } from '../kernels/variants.js';
 
-export type Planes = { N: number; C: number; HW: number };
+/** `half`: float16 activations (the kernels' float16 forms; statistics and sums stay float32). */
+export type Planes = { N: number; C: number; HW: number; half?: boolean };
 export interface BnOptions { training?: boolean; eps?: number; momentum?: number }
 const vec4 = (s: Planes) => s.HW % 4 === 0;
 
 const STATS = defineKernel<Planes>({
   name: 'batchnorm.stats',
   variants: [
-    { name: 'split4', family: 'bnreduce', entry: 'bn_partial4', serves: vec4 },
-    { name: 'split', family: 'bnreduce', entry: 'bn_partial' },
-    { name: 'single4', family: 'batchnorm', entry: 'bn_stats4', serves: vec4 },
-    { name: 'single', family: 'batchnorm', entry: 'bn_stats' },
+    { name: 'split4', family: 'bnreduce', entry: 'bn_partial4', serves: vec4, half: true },
+    { name: 'split', family: 'bnreduce', entry: 'bn_partial', half: true },
+    { name: 'single4', family: 'batchnorm', entry: 'bn_stats4', serves: vec4, half: true },
+    { name: 'single', family: 'batchnorm', entry: 'bn_stats', half: true },
   ],
 });
 const SUMS = defineKernel<Planes>({
   name: 'batchnorm.sums',
   variants: [
-    { name: 'split4', family: 'bnreduce', entry: 'bn_partial4', serves: vec4 },
-    { name: 'split', family: 'bnreduce', entry: 'bn_partial' },
-    { name: 'single', family: 'batchnorm', entry: 'channel_sums' },
+    { name: 'split4', family: 'bnreduce', entry: 'bn_partial4', serves: vec4, half: true },
+    { name: 'split', family: 'bnreduce', entry: 'bn_partial', half: true },
+    { name: 'single', family: 'batchnorm', entry: 'channel_sums', half: true },
   ],
 });
-const COMBINE_STATS = defineKernel<Planes>({ name: 'batchnorm.combineStats', variants: [{ name: 'default', family: 'bnreduce', entry: 'bn_combine_stats' }] });
-const COMBINE_SUMS = defineKernel<Planes>({ name: 'batchnorm.combineSums', variants: [{ name: 'default', family: 'bnreduce', entry: 'bn_combine_sums' }] });
+const COMBINE_STATS = defineKernel<Planes>({ name: 'batchnorm.combineStats', variants: [{ name: 'default', family: 'bnreduce', entry: 'bn_combine_stats', half: true }] });
+const COMBINE_SUMS = defineKernel<Planes>({ name: 'batchnorm.combineSums', variants: [{ name: 'default', family: 'bnreduce', entry: 'bn_combine_sums', half: true }] });
 const planeKernel = (name: string, entry: string) => defineKernel<Planes>({
   name: `batchnorm.${name}`,
   variants: [
-    { name: 'channel4', family: 'batchnorm', entry: `${entry}4c`, serves: vec4 },
-    { name: 'vec4', family: 'batchnorm', entry: `${entry}4`, serves: vec4 },
-    { name: 'scalar', family: 'batchnorm', entry },
+    { name: 'channel4', family: 'batchnorm', entry: `${entry}4c`, serves: vec4, half: true },
+    { name: 'vec4', family: 'batchnorm', entry: `${entry}4`, serves: vec4, half: true },
+    { name: 'scalar', family: 'batchnorm', entry, half: true },
   ],
 });
 const APPLY = planeKernel('apply', 'bn_apply');
 const BACKWARD = planeKernel('backward', 'bn_bwd');
 
 export function dims(x: Tensor): Planes {
-  return { N: x.shape[0]!, C: x.shape[1]!, HW: x.shape[2]! * x.shape[3]! };
+  return { N: x.shape[0]!, C: x.shape[1]!, HW: x.shape[2]! * x.shape[3]!, ...(x.dtype === 'float16' && { half: true }) };
 }
 
 /**
@@ -114,7 +115,7 @@ export function gradientSums(dy: Tensor, withX?: { x: Tensor; mean: Tensor; invs
   const s1 = empty([s.C]);
   const s2 = empty([s.C]); // written only with withX, but never aliased with s1
   // Without the ReLU fusion gm is not written; it still needs a buffer of its own (no aliasing).
-  const masked = empty(reluOut ? dy.shape : [1]);
+  const masked = empty(reluOut ? dy.shape : [1], dy.dtype);
   const op = reluOut ? 'batchNorm2d.relu.sums' : 'channelSums', label = `channelSums ${fmt(dy.shape)}`;
   const bytes = dy.nbytes * (withX ? 2 : 1) + (reluOut ? 2 * dy.nbytes : 0);
   const x = (withX?.x ?? dy).buffer, mean = (withX?.mean ?? dy).buffer, invstd = (withX?.invstd ?? dy).buffer, yo = (reluOut ?? dy).buffer;
@@ -136,7 +137,7 @@ export function gradientSums(dy: Tensor, withX?: { x: Tensor; mean: Tensor; invs
 /** y = (x - mean) * invstd * gamma + beta, then + residual, then ReLU, as asked. */
 export function applyPass(x: Tensor, saved: { mean: Tensor; invstd: Tensor }, gamma: Tensor, beta: Tensor, o: BnOptions, relu: boolean, residual?: Tensor | null): Tensor {
   const s = dims(x);
-  const y = empty(x.shape);
+  const y = empty(x.shape, x.dtype);
   const op = relu ? 'batchNorm2d.relu' : 'batchNorm2d';
   const res = (residual ?? x).buffer;
   runtime().launch(APPLY, s, (k, v) => {
@@ -152,7 +153,7 @@ export function applyPass(x: Tensor, saved: { mean: Tensor; invstd: Tensor }, ga
 /** dx from dy and the channel sums (training), or dy alone (inference). */
 export function backwardPass(x: Tensor, dy: Tensor, saved: { mean: Tensor; invstd: Tensor }, gamma: Tensor, sums: { s1: Tensor; s2: Tensor }, o: BnOptions): Tensor {
   const s = dims(x);
-  const dx = empty(x.shape);
+  const dx = empty(x.shape, x.dtype);
   const rt = runtime();
   rt.launch(BACKWARD, s, (k, v) => {
     const { workgroups, chunks } = elementwiseGrid(s, v, k.workgroupSize[0]);

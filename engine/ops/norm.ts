@@ -7,9 +7,10 @@ import { TRANS, type Rng } from '../reference/check.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { savingOp } from './record.js';
-import { float } from './checks.js';
+import { float, floating } from './checks.js';
 import { checkNCHW } from './window.js';
 import { add, pow, sqrt } from './elementwise.js';
+import { cast } from './slicing.js';
 import { applyPass, backwardPass, gradientSums, statistics } from './norm-kernels.js';
 
 export interface BatchNormOptions {
@@ -30,7 +31,7 @@ export function channelSums(dy: Tensor): Tensor {
 }
 
 function check(x: Tensor, gamma: Tensor, beta: Tensor, rm: Tensor, rv: Tensor): void {
-  float(x, 'batchNorm2d', 'input');
+  floating(x, 'batchNorm2d', 'input');
   checkNCHW(x, 'batchNorm2d');
   const C = x.shape[1]!;
   for (const [t, name] of [[gamma, 'weight'], [beta, 'bias'], [rm, 'running mean'], [rv, 'running variance']] as const) {
@@ -45,8 +46,11 @@ interface Saved { mean: Tensor; invstd: Tensor }
 /** Normalises x per channel, then adds `residual` and applies ReLU when asked, in one pass. */
 function normalize(x: Tensor, gamma: Tensor, beta: Tensor, rm: Tensor, rv: Tensor, o: BatchNormOptions, relu: boolean, residual?: Tensor | null): [Tensor, Saved] {
   check(x, gamma, beta, rm, rv);
-  if (residual && !sameShape(float(residual, 'batchNormRelu2d', 'residual').shape, x.shape)) {
+  if (residual && !sameShape(floating(residual, 'batchNormRelu2d', 'residual').shape, x.shape)) {
     throw new Error(`medgrad: batchNormRelu2d: residual of shape ${fmt(residual.shape)} does not match input of shape ${fmt(x.shape)}`);
+  }
+  if (residual && residual.dtype !== x.dtype) {
+    throw new Error(`medgrad: batchNormRelu2d: residual of shape ${fmt(residual.shape)} is ${residual.dtype} but the input is ${x.dtype}`);
   }
   let saved: Saved;
   if (o.training) {
@@ -61,6 +65,8 @@ function normalize(x: Tensor, gamma: Tensor, beta: Tensor, rm: Tensor, rv: Tenso
 
 /** dx, d weight (= sum(dy * xhat)), d bias (= sum(dy)); with relu, dy is masked first and the masked gradient returned too. */
 function normalizeBackward(g: Tensor, out: Tensor, { mean, invstd }: Saved, x: Tensor, gamma: Tensor, o: BatchNormOptions, relu: boolean): [Tensor, Tensor, Tensor, Tensor | null] {
+  // The kernels read g in x's storage type (a float32 gradient may reach a float16 layer).
+  if (g.dtype !== x.dtype) g = cast(g, x.dtype);
   const { s1, s2, masked } = gradientSums(g, { x, mean, invstd }, relu ? out : undefined);
   const dx = backwardPass(x, masked ?? g, { mean, invstd }, gamma, { s1, s2 }, o);
   return [dx, s2, s1, masked];

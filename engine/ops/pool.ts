@@ -19,16 +19,17 @@ import { GRAD, TRANS, type OpCheck } from '../reference/check.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { composite, op, savingOp } from './record.js';
-import { float } from './checks.js';
+import { floating } from './checks.js';
 import { checkNCHW, pair, windowGeometry, type Padding, type Pair, type Window } from './window.js';
 import { mean } from './reduce.js';
+import { cast } from './slicing.js';
 
 export interface Pool2dOptions { stride?: Pair; padding?: Padding }
 
 interface Geometry extends Window { planes: number; H: number; W: number; KH: number; KW: number }
 
 function geometry(x: Tensor, kernel: Pair, o: Pool2dOptions, op: string): Geometry {
-  float(x, op); checkNCHW(x, op);
+  floating(x, op); checkNCHW(x, op);
   const [KH, KW] = pair(kernel, 'kernel size', op);
   const g = windowGeometry(x.shape, KH, KW, o.stride ?? kernel, o.padding ?? 'valid', op);
   if (g.pt >= KH || g.pb >= KH || g.pl >= KW || g.pr >= KW) throw new Error(`medgrad: ${op}: padding must be smaller than the ${KH}x${KW} window`);
@@ -40,7 +41,8 @@ const params = (g: Geometry, phase = 0) => packParams([g.planes, g.H, g.W, g.OH,
 type Kind = { kind: 'max' | 'avg' };
 // exact: the float-quotient divisions of the faster variants (div_u in pool.wgsl) are exact for
 // these sizes (quotients below 2^22, indices below 2^31); larger tensors take 'grid' / 'gather'.
-type Shape = Kind & { W: number; pl: number; KW: number; sw: number; exact: boolean };
+// half: float16 storage (the forward variants of pool.wgsl and the gathering backward ones have float16 forms).
+type Shape = Kind & { W: number; pl: number; KW: number; sw: number; exact: boolean; half?: boolean };
 /** Rows of whole vec4s from the first column, with the 4 windows of a run within 16 columns. */
 const vec4Rows = (s: Shape) => s.exact && s.W % 4 === 0 && s.pl === 0 && 3 * s.sw + s.KW <= 16;
 const exactDivisions = (x: Tensor, g: Geometry): boolean => g.planes * Math.max(g.H, g.OH) < 2 ** 22 && x.size < 2 ** 31;
@@ -50,17 +52,17 @@ const POOL = defineKernel<Shape>({
     // 4 x ROWS outputs, each input row loaded once for all of them (pool-rows.wgsl).
     { name: 'rows4', family: 'pool-rows', entry: 'pool_fwd_rows', constants: { ROWS: 4 }, serves: vec4Rows },
     { name: 'rows2', family: 'pool-rows', entry: 'pool_fwd_rows', constants: { ROWS: 2 }, serves: vec4Rows },
-    { name: 'vec4', family: 'pool', entry: 'pool_fwd_vec4', serves: vec4Rows },
-    { name: 'run4', family: 'pool', entry: 'pool_fwd_run', constants: { RUN: 4 }, serves: (s) => s.exact },
-    { name: 'run16', family: 'pool', entry: 'pool_fwd_run', constants: { RUN: 16 }, serves: (s) => s.exact },
-    { name: 'grid', family: 'pool', entry: 'pool_fwd' },
+    { name: 'vec4', family: 'pool', entry: 'pool_fwd_vec4', serves: vec4Rows, half: true },
+    { name: 'run4', family: 'pool', entry: 'pool_fwd_run', constants: { RUN: 4 }, serves: (s) => s.exact, half: true },
+    { name: 'run16', family: 'pool', entry: 'pool_fwd_run', constants: { RUN: 16 }, serves: (s) => s.exact, half: true },
+    { name: 'grid', family: 'pool', entry: 'pool_fwd', half: true },
   ],
   // On lavapipe the shared rows pay for max (9 loads and stores per output instead of 11, and
   // the maximum's search without per-element index arithmetic); a sum is cheap enough that
   // 'vec4' is as fast and 'rows' slower.
   prefer: (s, vs) => vs.find((v) => s.kind === 'max' || v.family !== 'pool-rows') ?? vs[0]!,
 });
-const POOL_BACKWARD = defineKernel<Kind & { H: number; W: number; planes: number; sh: number; exact: boolean }>({
+const POOL_BACKWARD = defineKernel<Kind & { H: number; W: number; planes: number; sh: number; exact: boolean; half?: boolean }>({
   name: 'pool.backward',
   variants: [
     // The plane walk zeroing in vec4 (planes of a multiple of 4 values).
@@ -69,8 +71,8 @@ const POOL_BACKWARD = defineKernel<Kind & { H: number; W: number; planes: number
     // Blocks of sh input rows x 4 columns, the window compiled in (pool-rows.wgsl).
     { name: 'rows', family: 'pool-rows', entry: 'pool_bwd_rows', serves: (s) => s.exact && s.W % 4 === 0 && s.sh <= 4 },
     { name: 'phases', family: 'pool', entry: 'pool_bwd_phase', serves: (s) => s.exact },
-    { name: 'vec4', family: 'pool', entry: 'pool_bwd_vec4', serves: (s) => s.exact && s.W % 4 === 0 },
-    { name: 'gather', family: 'pool', entry: 'pool_bwd' },
+    { name: 'vec4', family: 'pool', entry: 'pool_bwd_vec4', serves: (s) => s.exact && s.W % 4 === 0, half: true },
+    { name: 'gather', family: 'pool', entry: 'pool_bwd', half: true },
   ],
   // 'plane' runs one invocation per plane: it needs planes for several workgroups of lanes, and
   // a CPU's few wide lanes (on a GPU a serial walk per plane leaves most of the card idle). An
@@ -85,7 +87,7 @@ const describe = (op: string, x: Tensor, g: Geometry) => `${op} ${fmt(x.shape)} 
 
 function forward(kind: 'max' | 'avg', op: string, x: Tensor, g: Geometry, buffers: Record<string, GPUBuffer>, n: number): void {
   const rt = runtime();
-  const shape: Shape = { kind, W: g.W, pl: g.pl, KW: g.KW, sw: g.sw, exact: exactDivisions(x, g) };
+  const shape: Shape = { kind, W: g.W, pl: g.pl, KW: g.KW, sw: g.sw, exact: exactDivisions(x, g), ...(x.dtype === 'float16' && { half: true }) };
   const OP = rt.shaderCode('pool', kind.toUpperCase());
   // 'vec4' and 'rows' are compiled for the window and strides; the others take them from the parameters.
   const { variant, kernel } = rt.select(POOL, shape, (v): Record<string, number> => (v.family === 'pool-rows' ? { OP, ...compiledWindow(g) }
@@ -104,9 +106,9 @@ const compiledWindow = (g: Geometry) => ({ SKH: g.KH, SKW: g.KW, SSH: g.sh, SSW:
 
 function backward(kind: 'max' | 'avg', op: string, x: Tensor, g: Geometry, buffers: Record<string, GPUBuffer>): Tensor {
   const rt = runtime();
-  const dx = empty(x.shape);
+  const dx = empty(x.shape, x.dtype);
   const OP = rt.shaderCode('pool', kind.toUpperCase());
-  const { variant, kernel } = rt.select(POOL_BACKWARD, { kind, H: g.H, W: g.W, planes: g.planes, sh: g.sh, exact: exactDivisions(x, g) },
+  const { variant, kernel } = rt.select(POOL_BACKWARD, { kind, H: g.H, W: g.W, planes: g.planes, sh: g.sh, exact: exactDivisions(x, g), ...(x.dtype === 'float16' && { half: true }) },
     (v): Record<string, number> => (v.name === 'rows' ? { OP, SKH: g.KH, SKW: g.KW, SSH: g.sh, SSW: g.sw } : { OP }));
   const n = g.planes * g.OH * g.OW;
   if (variant.name !== 'phases') {
@@ -151,13 +153,14 @@ export const maxPool2d: (x: Tensor, kernel: Pair, options?: Pool2dOptions) => Te
   name: 'maxPool2d', kind: 'pool', method: true, check: poolCheck('max'),
   forward: (x: Tensor, kernel: Pair, o: Pool2dOptions = {}): [Tensor, Tensor] => {
     const g = geometry(x, kernel, o, 'maxPool2d');
-    const y = empty([x.shape[0]!, x.shape[1]!, g.OH, g.OW]);
+    const y = empty([x.shape[0]!, x.shape[1]!, g.OH, g.OW], x.dtype);
     const idx = empty(y.shape, 'int32');
     forward('max', 'maxPool2d', x, g, { x: x.buffer, y: y.buffer, idx: idx.buffer }, y.size);
     return [y, idx];
   },
   backward: (gy: Tensor, _y: Tensor, idx: Tensor, x: Tensor, kernel: Pair, o: Pool2dOptions = {}): Grad => {
     const g = geometry(x, kernel, o, 'maxPool2d');
+    if (gy.dtype !== x.dtype) gy = cast(gy, x.dtype); // the kernels read dy in x's storage type
     return [backward('max', 'maxPool2d.backward', x, g, { dy: gy.buffer, arg: idx.buffer })];
   },
 });
@@ -167,7 +170,7 @@ export const avgPool2d: (x: Tensor, kernel: Pair, options?: Pool2dOptions) => Te
   name: 'avgPool2d', kind: 'pool', method: true, check: poolCheck('avg'),
   forward: (x: Tensor, kernel: Pair, o: Pool2dOptions = {}): Tensor => {
     const g = geometry(x, kernel, o, 'avgPool2d');
-    const y = empty([x.shape[0]!, x.shape[1]!, g.OH, g.OW]);
+    const y = empty([x.shape[0]!, x.shape[1]!, g.OH, g.OW], x.dtype);
     const unused = empty([1], 'int32'); // the shared kernel's index output, not written for averages
     forward('avg', 'avgPool2d', x, g, { x: x.buffer, y: y.buffer, idx: unused.buffer }, y.size);
     unused.dispose();
@@ -175,6 +178,7 @@ export const avgPool2d: (x: Tensor, kernel: Pair, options?: Pool2dOptions) => Te
   },
   backward: (gy: Tensor, _y: Tensor, x: Tensor, kernel: Pair, o: Pool2dOptions = {}): Grad => {
     const g = geometry(x, kernel, o, 'avgPool2d');
+    if (gy.dtype !== x.dtype) gy = cast(gy, x.dtype); // the kernels read dy in x's storage type
     return [backward('avg', 'avgPool2d.backward', x, g, { dy: gy.buffer, arg: gy.buffer })];
   },
 });

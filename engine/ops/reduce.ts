@@ -1,6 +1,8 @@
 // Reductions over any set of axes. The reduced axes are moved last (a copy only when they are
 // not already last), then reduce.wgsl folds each row. Backward broadcasts the gradient back;
 // max/min split it evenly among tied maxima, which is what the derivative's average gives.
+// float16 inputs are reduced in f32 and give float32 results (unlike PyTorch, which returns
+// float16): a mixed-precision model's pooled features, head and loss then run in float32.
 import { Tensor, tidy } from '../tensor/tensor.js';
 import { normAxes, numel } from '../shape.js';
 import { reduceRowsKernel, type ReduceCode } from '../kernels/launch.js';
@@ -8,7 +10,7 @@ import { EXACT, F32, reductionCheck } from '../reference/check.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { op } from './record.js';
-import { float } from './checks.js';
+import { floating } from './checks.js';
 import { broadcastTo, permute, reshape } from './movement.js';
 import { div, eq, mul } from './elementwise.js';
 
@@ -30,7 +32,7 @@ function plan(x: Tensor, axes: Axes, keepdims: boolean, op: string): Plan {
 }
 
 function reduceForward(code: ReduceCode, x: Tensor, axes: Axes, keepdims: boolean): Tensor {
-  const p = plan(float(x, code), axes, keepdims, code);
+  const p = plan(floating(x, code), axes, keepdims, code);
   const perm = [...p.kept, ...p.axes];
   if (perm.every((a, i) => a === i)) return reduceRowsKernel(x, p.rows, p.len, code, p.outShape);
   return tidy(() => reduceRowsKernel(permute(x, perm), p.rows, p.len, code, p.outShape));

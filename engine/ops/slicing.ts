@@ -133,29 +133,69 @@ export const stack = (xs: readonly Tensor[], axis = 0): Tensor => {
 };
 
 
-const CONVERT = defineKernel<{ n: number }>({ name: 'copy.convert', variants: [{ name: 'grid', family: 'copy', entry: 'convert' }] });
+const HALF_TOL = { atol: 3e-8, rtol: 2 ** -11 };
 
-/** The values converted to another dtype (float -> int truncates toward zero); no gradient. */
+const CONVERT = defineKernel<{ n: number }>({ name: 'copy.convert', variants: [{ name: 'grid', family: 'copy', entry: 'convert' }] });
+/** float32 <-> float16 by bit arithmetic (cast16.wgsl); listed with `shader-f16` since only then are there float16 tensors. */
+const HALF = { features: ['shader-f16'] } as const;
+const CONVERT_HALF = defineKernel<{ n: number; to: 'half' | 'float' }>({
+  name: 'cast16.convert',
+  variants: [
+    { name: 'to-half', family: 'cast16', entry: 'to_half', requires: HALF, serves: (s) => s.to === 'half' },
+    { name: 'to-float', family: 'cast16', entry: 'to_float', requires: HALF, serves: (s) => s.to === 'float' },
+  ],
+});
+
+function convert(x: Tensor, dtype: DType): Tensor {
+  const out = empty(x.shape, dtype, `cast ${fmt(x.shape)} ${x.dtype} -> ${dtype}`);
+  if (x.size === 0) return out;
+  const rt = runtime();
+  const common = { op: 'cast', label: `cast ${fmt(x.shape)} ${x.dtype} -> ${dtype}`, buffers: { dst: out.buffer, src: x.buffer }, bytes: x.nbytes + out.nbytes };
+  if (x.dtype === 'float16' || dtype === 'float16') {
+    const to = dtype === 'float16' ? 'half' : 'float';
+    rt.launch(CONVERT_HALF, { n: x.size, to }, (k) => ({ ...common, params: packParams([x.size]), workgroups: gridFor(to === 'half' ? Math.ceil(x.size / 2) : x.size, k) }));
+    return out;
+  }
+  rt.launch(CONVERT, { n: x.size }, (k) => ({ ...common, params: packParams([x.size, 1, 0, 0]), workgroups: gridFor(x.size, k) }),
+    { OP: rt.shaderCode('copy', dtype === 'float32' ? 'INT_TO_FLOAT' : 'FLOAT_TO_INT') });
+  return out;
+}
+
+/**
+ * The values converted to another dtype: float -> int truncates toward zero, float32 -> float16
+ * rounds to nearest even (overflow to Infinity, as PyTorch's .half()). Between float dtypes the
+ * gradient flows back, cast to the input's dtype (mixed precision casts float32 weights each step).
+ */
 export const cast: (x: Tensor, dtype: DType) => Tensor = op({
   name: 'cast', kind: 'movement', method: true,
-  check: {
+  check: [{
     tol: EXACT, grad: false,
     cases: (r) => [[7], [3, 5], [33, 65]].map((sh) => ({ inputs: [r.arr(sh, -50, 50)], args: [], label: `[${sh}] float -> int -> float` })),
     run: (f, [x]) => f(f(x, 'int32'), 'float32'),
     ref: ([x]) => R.map(x!, Math.trunc),
-  },
+  }, {
+    // Through float16 and back: the identity within float16's rounding (2^-11 relative, 2^-25
+    // absolute below its normal range), gradient included. test/half.test.ts checks it bit for bit.
+    tol: HALF_TOL, grad: HALF_TOL,
+    cases: (r) => [[7], [3, 5], [33, 65]].map((sh) => ({ inputs: [r.arr(sh)], args: [], label: `[${sh}] float32 -> float16 -> float32` })),
+    run: (f, [x]) => {
+      // An adapter without shader-f16 has no float16 tensors (the error is tested in half.test.ts).
+      try { return f(f(x, 'float16'), 'float32'); } catch (e) { if (/shader-f16/.test(String(e))) return f(x, 'float32'); throw e; }
+    },
+    ref: ([x]) => x!,
+  }],
   forward: (x: Tensor, dtype: DType): Tensor => {
     tensorArg(x, 'cast');
     if (!(dtype in DTYPES)) throw new Error(`medgrad: cast: unknown dtype '${String(dtype)}' (${Object.keys(DTYPES).join(' or ')})`);
     if (x.dtype === dtype) return x.view(x.shape);
-    const out = empty(x.shape, dtype);
-    if (x.size === 0) return out;
-    const rt = runtime();
-    rt.launch(CONVERT, { n: x.size }, (k) => ({
-      op: 'cast', label: `cast ${fmt(x.shape)} ${x.dtype} -> ${dtype}`,
-      params: packParams([x.size, 1, 0, 0]), buffers: { dst: out.buffer, src: x.buffer },
-      workgroups: gridFor(x.size, k), bytes: x.nbytes + out.nbytes,
-    }), { OP: rt.shaderCode('copy', dtype === 'float32' ? 'INT_TO_FLOAT' : 'FLOAT_TO_INT') });
-    return out;
+    // int32 <-> float16 goes through float32 (exact for the integers float16 holds).
+    if ((x.dtype === 'int32' && dtype === 'float16') || (x.dtype === 'float16' && dtype === 'int32')) {
+      const mid = convert(x, 'float32');
+      const out = convert(mid, dtype);
+      mid.dispose();
+      return out;
+    }
+    return convert(x, dtype);
   },
+  backward: (g: Tensor, _out: Tensor, x: Tensor): Grad => [x.dtypeInfo.differentiable ? cast(g, x.dtype) : null],
 });

@@ -10,7 +10,7 @@ import { GRAD, TRANS, type OpCheck } from '../reference/check.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { op } from './record.js';
-import { float } from './checks.js';
+import { floating } from './checks.js';
 import { permute } from './movement.js';
 import { mul, sub } from './elementwise.js';
 import { mean, sum } from './reduce.js';
@@ -22,10 +22,10 @@ const ROWS = {
 } as const;
 
 /** One workgroup per row; its reductions in workgroup memory, or in subgroups where the adapter has them (a GPU's default). */
-export const ROW_KERNEL = defineKernel<{ rows: number; cols: number }>({
+export const ROW_KERNEL = defineKernel<{ rows: number; cols: number; half?: boolean }>({
   name: 'softmax.rows',
   variants: [
-    { name: 'workgroup-per-row', family: 'softmax', entry: 'rows' },
+    { name: 'workgroup-per-row', family: 'softmax', entry: 'rows', half: true },
     { name: 'subgroup', family: 'softmax-subgroup', entry: 'rows', requires: { features: ['subgroups'] } },
   ],
   prefer: (_s, c, caps) => (isHardwareGpu(caps) ? c.find((v) => v.name === 'subgroup') : undefined) ?? c[0]!,
@@ -38,7 +38,8 @@ function rowsKernel(name: keyof typeof ROWS, x: Tensor, outShape: readonly numbe
   const out = empty(outShape);
   if (out.size === 0) return out;
   const rt = runtime();
-  rt.launch(ROW_KERNEL, { rows, cols }, () => ({
+  // float16 x is read into f32; the outputs (softmax, losses, logit gradients) are float32.
+  rt.launch(ROW_KERNEL, { rows, cols, ...(x.dtype === 'float16' && { half: true }) }, () => ({
     op: name, label: `${name} ${fmt(x.shape)}`,
     params: packParams([rows, cols]),
     buffers: { out: out.buffer, x: x.buffer, labels: (extra.labels ?? x).buffer, g: (extra.g ?? x).buffer, targets: (extra.targets ?? x).buffer },
@@ -49,7 +50,7 @@ function rowsKernel(name: keyof typeof ROWS, x: Tensor, outShape: readonly numbe
 
 /** Applies fn over the last axis after moving `axis` there, and moves it back. */
 function alongAxis(x: Tensor, axis: number, op: string, fn: (t: Tensor) => Tensor): Tensor {
-  const ax = normAxis(axis, float(x, op).rank, x.shape, op);
+  const ax = normAxis(axis, floating(x, op).rank, x.shape, op);
   if (ax === x.rank - 1 || x.rank === 0) return fn(x);
   const perm = x.shape.map((_, i) => i);
   perm[ax] = x.rank - 1; perm[x.rank - 1] = ax;
@@ -80,7 +81,7 @@ export const logSoftmax: (x: Tensor, axis?: number) => Tensor = op({
 });
 
 function checkTargets(logits: Tensor, target: Tensor): void {
-  float(logits, 'crossEntropy', 'logits');
+  floating(logits, 'crossEntropy', 'logits');
   if (logits.rank !== 2) throw new Error(`medgrad: crossEntropy: logits must be [batch, classes], got shape ${fmt(logits.shape)}`);
   if (!(target instanceof Tensor)) throw new Error('medgrad: crossEntropy: target must be a Tensor (int32 class indices or float32 probabilities)');
   if (target.dtype === 'int32') {

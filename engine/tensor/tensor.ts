@@ -6,6 +6,7 @@ import type { Engine } from '../engine.js';
 import { contiguousStrides, fmt, numel, type Shape } from '../shape.js';
 import { dtypeInfo, type DType, type DTypeInfo, type TypedArrayFor } from '../dtype.js';
 import { DeviceLostError } from '../device/device.js';
+import { halfToFloat32 } from '../half.js';
 
 export { DeviceLostError };
 
@@ -116,6 +117,7 @@ export class Tensor {
   async data(): Promise<TypedArrayFor<DType>> {
     const s = this.storage;
     const raw = await s.owner.runtime.read(s.buffer, this.nbytes);
+    if (this.dtype === 'float16') return halfToFloat32(new Uint16Array(raw), this.size);
     return new (dtypeInfo(this.dtype).array)(raw);
   }
 
@@ -155,7 +157,11 @@ export class Tensor {
 /** Allocates an uninitialised tensor from the current engine's buffer pool. */
 export function empty(shape: Shape, dtype: DType = 'float32', what?: string): Tensor {
   const e = engine();
-  const bytes = Math.max(numel(shape), 1) * dtypeInfo(dtype).bytes;
+  if (dtype === 'float16' && !e.device.features.has('shader-f16')) {
+    throw new Error(`medgrad: ${what ?? `a tensor of shape ${fmt(shape)}`}: float16 needs the adapter feature 'shader-f16', which this adapter (${e.device.info.description || e.device.info.vendor}) lacks; use float32`);
+  }
+  // Rounded up to whole 4-byte words: GPU copies and writes move words (an odd float16 count).
+  const bytes = Math.ceil(Math.max(numel(shape), 1) * dtypeInfo(dtype).bytes / 4) * 4;
   const buf = e.pool.acquire(bytes, undefined, what ?? `a tensor of shape ${fmt(shape)}`);
   return new Tensor(shape, dtype, new Storage(e, buf, bytes));
 }

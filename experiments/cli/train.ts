@@ -11,6 +11,7 @@ import { classCounts } from '../data/dataset.js';
 import { readSidecar } from '../train/checkpoint.js';
 import { train, type TrainConfig, type TrainState } from '../train/trainer.js';
 import type { Command } from './commands.js';
+import { parsePrecision } from '../../nn/amp.js';
 import { INT, NON_NEGATIVE, NON_NEGATIVE_INT, numberReader, parseEpsOption, parseOptions, POSITIVE, POSITIVE_INT } from './args.js';
 
 const USAGE = `usage: medgrad train --data PATH|generated:NAME --model NAME --out DIR [options]
@@ -38,6 +39,8 @@ const USAGE = `usage: medgrad train --data PATH|generated:NAME --model NAME --ou
   --bn-recalibration N before each validation, batch-norm statistics recomputed for the
                      current weights on N training images (0 = off, the default)
   --no-augment       no random shifts and flips
+  --precision P      float32 (default) | mixed: float16 activations (needs the adapter's
+                     shader-f16), float32 master weights, dynamic loss scaling
   --count N          generated data: number of images (default 1200)
   --cache DIR        decoded-dataset cache (default ~/.cache/medgrad)
   --skip-bad         skip unreadable images (counted in the log) instead of failing
@@ -69,7 +72,7 @@ export const trainCommand: Command = {
         'image-size': { type: 'string' }, epochs: { type: 'string' }, 'batch-size': { type: 'string' }, lr: { type: 'string' },
         'lr-drop-epoch': { type: 'string' }, seed: { type: 'string' }, split: { type: 'string' }, 'split-seed': { type: 'string' },
         'small-input': { type: 'boolean', default: false }, channels: { type: 'string' }, l2: { type: 'string' },
-        'no-augment': { type: 'boolean', default: false }, 'bn-momentum': { type: 'string' }, 'bn-recalibration': { type: 'string' }, count: { type: 'string' }, cache: { type: 'string' }, 'allow-no-groups': { type: 'boolean', default: false }, 'skip-bad': { type: 'boolean', default: false },
+        'no-augment': { type: 'boolean', default: false }, 'bn-momentum': { type: 'string' }, 'bn-recalibration': { type: 'string' }, precision: { type: 'string' }, count: { type: 'string' }, cache: { type: 'string' }, 'allow-no-groups': { type: 'boolean', default: false }, 'skip-bad': { type: 'boolean', default: false },
         'adversarial-from': { type: 'string' }, 'adv-eps': { type: 'string' }, 'adv-steps': { type: 'string' }, 'adv-step': { type: 'string' }, patience: { type: 'string' },
       },
     });
@@ -90,6 +93,7 @@ export const trainCommand: Command = {
         lrDropEpoch: drop === undefined ? Math.round(epochs * 0.8) : drop > 0 ? drop : null,
         l2: num('l2', values.model === 'cbr-larget' ? 0 : 1e-4), augment: !values['no-augment'], seed: num('seed', 0),
         bnMomentum: 1 - num('bn-momentum', 0.99),
+        ...(values.precision !== undefined && { precision: parsePrecision(values.precision, 'medgrad train: --precision') }),
       };
       const recal = num('bn-recalibration', 0);
       if (recal > 0) config.bnRecalibration = recal;
@@ -129,7 +133,7 @@ export const trainCommand: Command = {
     config.classes = ds.classes.length;
     console.log(`data: ${ds.source}; classes ${ds.classes.map((c, i) => `${c}=${classCounts(ds)[i]}`).join(', ')}`);
     console.log(`split: ${splits.kind}: train ${splits.train.length}, val ${splits.val.length}, test ${splits.test.length}`);
-    console.log(`model: ${config.model}${config.smallInput ? ' (small-input variant)' : ''}, ${config.channels}x${config.imageSize}x${config.imageSize}, ${config.epochs} epochs, batch ${config.batchSize}, lr ${config.lr}, on ${E.getDevice().info.description || E.getDevice().info.vendor}`);
+    console.log(`model: ${config.model}${config.smallInput ? ' (small-input variant)' : ''}, ${config.channels}x${config.imageSize}x${config.imageSize}, ${config.epochs} epochs, batch ${config.batchSize}, lr ${config.lr}, ${config.precision ?? 'float32'}, on ${E.getDevice().info.description || E.getDevice().info.vendor}`);
     await train(config, { out, ds, splits, resume: Boolean(values.resume), run: { data, split: splitMode, splitSeed, count } });
     console.log(`run folder: ${out} (metrics.json, best.safetensors, checkpoint.json)`);
     return 0;

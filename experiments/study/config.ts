@@ -47,7 +47,8 @@ export interface StudyConfig {
   /** bnMomentum in Keras' convention: the share of the running statistics kept per step (the protocol's 0.99). */
   /** `patience`: early stopping, after this many epochs without a better validation accuracy (absent: all epochs run). */
   /** `bnRecalibration`: before each validation, batch-norm statistics recomputed on this many training images (nn/update-bn.ts; absent: the running averages). */
-  train: { epochs: number; batchSize: number; lr: number; bnMomentum: number; lrDropEpoch: number | null; augment: boolean; patience?: number; bnRecalibration?: number };
+  /** `precision`: 'mixed' trains the standard models in mixed precision (nn/amp.ts; absent: float32; adversarial training stays float32). */
+  train: { epochs: number; batchSize: number; lr: number; bnMomentum: number; lrDropEpoch: number | null; augment: boolean; patience?: number; bnRecalibration?: number; precision?: 'mixed' };
   /** Adversarial training of some models with the first `seeds` seeds; null for none. */
   adversarial: { models: ModelName[]; seeds: number; epochs: number; lr: number; patience: number } | null;
   /** In evaluation order: the paper's attacks, then the strong suite (strongSuite()). */
@@ -140,6 +141,9 @@ export function parseStudyConfig(raw: Json, where = 'config'): StudyConfig {
     if (patience !== null) c.train.patience = patience;
     const recal = t.bnRecalibration === undefined ? c.train.bnRecalibration ?? 0 : pick(t, 'bnRecalibration', at, isNonNegInt, 'a non-negative integer (training images whose batch statistics replace the running ones before each validation; 0: off)');
     if (recal > 0) c.train.bnRecalibration = recal; else delete c.train.bnRecalibration;
+    const precision = t.precision === undefined ? c.train.precision ?? 'float32' : pick(t, 'precision', at, (v): v is string => v === 'float32' || v === 'mixed', "'float32' or 'mixed'");
+    if (precision === 'mixed') c.train.precision = 'mixed';
+    else delete c.train.precision;
   }
   if (raw.adversarial !== undefined) {
     if (raw.adversarial === null) c.adversarial = null;

@@ -261,10 +261,13 @@ export function trainConfig(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDa
     epochs: c.train.epochs, batchSize: c.train.batchSize, lr: c.train.lr, lrDropEpoch: c.train.lrDropEpoch,
     l2: u.model === 'cbr-larget' ? 0 : 1e-4, augment: c.train.augment, seed: u.seed, bnMomentum: 1 - c.train.bnMomentum,
     ...(c.train.patience ? { valPatience: c.train.patience } : {}),
+    ...(c.train.precision === 'mixed' ? { precision: 'mixed' as const } : {}),
   };
   if (regime === 'standard') return c.train.bnRecalibration ? { ...base, bnRecalibration: c.train.bnRecalibration } : base;
   // Madry fine-tuning keeps the protocol's running statistics (of the adversarial batches it trains on).
   const a = c.adversarial!;
+  // Mixed precision has no adversarial training yet: Madry's fine-tuning runs in float32.
+  delete base.precision;
   return { ...base, epochs: a.epochs, lr: a.lr, lrDropEpoch: null, adversarial: u.dataset.adversarial, init: standardWeights, selectBy: 'last', patience: a.patience };
 }
 

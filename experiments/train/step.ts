@@ -4,6 +4,7 @@
 // engine/node.ts, and nothing that reaches a Node module, so the page bundles it.
 import * as E from '../../engine/index.js';
 import { Adam, type Optimizer } from '../../nn/optim.js';
+import type { LossScaler } from '../../nn/amp.js';
 import { makeBatch, type BatchOptions } from '../data/augment.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { freeze, type Classifier } from '../attacks/gradient.js';
@@ -60,6 +61,31 @@ export function trainStep(model: Classifier, opt: Optimizer, x: E.Tensor, y: E.T
   });
 }
 
+/**
+ * trainStep in mixed precision (nn/amp.ts): the batch goes in as float16, the loss is scaled for
+ * backward, and the optimiser steps on the unscaled float32 gradients of the float32 weights
+ * unless some gradient is Inf/NaN (then the step is skipped and the scale halved). Waits for
+ * the GPU once per step (the finite check). Adversarial batches are not supported here yet.
+ */
+export async function trainStepMixed(model: Classifier, opt: Optimizer, x: E.Tensor, y: E.Tensor, scaler: LossScaler, o: StepOptions = {}): Promise<E.Tensor> {
+  if (o.adversarial) throw new Error('medgrad: mixed precision does not support adversarial training yet; use precision float32');
+  E.startScope();
+  let out: E.Tensor | undefined;
+  try {
+    const logits = model.forward(E.cast(x, 'float16'));
+    const loss = E.crossEntropy(logits, y);
+    scaler.scaleLoss(loss).backward();
+    const sums = o.sums;
+    if (sums) E.noGrad(() => tally(sums, E.mul(loss, y.shape[0]!), logits, y));
+    out = E.detach(loss);
+    if (await scaler.unscale(model.parameters())) opt.step();
+    opt.zeroGrad();
+    return out;
+  } finally {
+    E.endScope(out);
+  }
+}
+
 /** What an epoch's progress callback sees after each step. */
 export interface StepReport {
   /** 1-based step number, of `steps`. */
@@ -81,6 +107,8 @@ export interface EpochOptions {
   channels: number;
   augment?: BatchOptions['augment'];
   adversarial?: Adversarial;
+  /** Mixed precision: each step is trainStepMixed with this loss scaler. */
+  scaler?: LossScaler;
   /** Called after each step is queued, once the step before it has finished; awaited. */
   onStep?: (r: StepReport) => void | Promise<void>;
 }
@@ -100,10 +128,16 @@ export async function trainEpoch(model: Classifier, opt: Optimizer, o: EpochOpti
     let inFlight: Promise<void> | null = null;
     for (let s = 0; s < steps; s++) {
       const b = makeBatch(o.ds, o.order.slice(s * o.batchSize, (s + 1) * o.batchSize), { channels: o.channels, augment: o.augment });
-      const loss = E.tidy(() => {
+      let loss: E.Tensor;
+      if (o.scaler) {
         const t = batchTensors(b, o.channels, o.ds.size);
-        return trainStep(model, opt, t.x, t.y, { adversarial: o.adversarial, sums });
-      });
+        try { loss = await trainStepMixed(model, opt, t.x, t.y, o.scaler, { adversarial: o.adversarial, sums }); } finally { t.x.dispose(); t.y.dispose(); }
+      } else {
+        loss = E.tidy(() => {
+          const t = batchTensors(b, o.channels, o.ds.size);
+          return trainStep(model, opt, t.x, t.y, { adversarial: o.adversarial, sums });
+        });
+      }
       const done = E.fence();
       if (inFlight) await inFlight;
       inFlight = done;

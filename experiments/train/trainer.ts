@@ -8,6 +8,7 @@ import * as E from '../../engine/node.js';
 import { createModel, type ModelName } from '../../nn/models.js';
 import type { Module } from '../../nn/module.js';
 import { updateBn } from '../../nn/update-bn.js';
+import { LossScaler, parsePrecision, type Precision } from '../../nn/amp.js';
 import { makeBatch } from '../data/augment.js';
 import type { ImageDataset, Splits } from '../data/dataset.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -57,6 +58,8 @@ export interface TrainConfig {
   valPatience?: number;
   /** Before each validation, batch-norm statistics recomputed on this many training images (updateBn); absent: the running averages. */
   bnRecalibration?: number;
+  /** 'mixed': float16 activations, float32 master weights, dynamic loss scaling (nn/amp.ts); evaluation stays float32. Default float32. */
+  precision?: Precision;
 }
 
 export interface EpochRecord { epoch: number; lr: number; trainLoss: number; trainAcc: number; valLoss: number; valAcc: number; seconds: number; imagesPerSecond: number }
@@ -64,7 +67,7 @@ export interface EpochRecord { epoch: number; lr: number; trainLoss: number; tra
 /** How the run's data was chosen, so --resume rebuilds the same splits. */
 export interface RunSpec { data: string; split: string; splitSeed: number; count: number }
 
-export interface TrainState { config: TrainConfig; run?: RunSpec; data: { source: string; split: string; classes: string[]; train: number; val: number; test: number }; epoch: number; optimizerStep: number; bestEpoch: number; bestValAcc: number; history: EpochRecord[] }
+export interface TrainState { config: TrainConfig; run?: RunSpec; data: { source: string; split: string; classes: string[]; train: number; val: number; test: number }; epoch: number; optimizerStep: number; bestEpoch: number; bestValAcc: number; history: EpochRecord[]; lossScale?: ReturnType<LossScaler['state']> }
 
 export interface TrainResult { state: TrainState; test: { loss: number; acc: number } }
 
@@ -123,6 +126,10 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
   const log = o.log ?? console.log;
   const model = buildModel(config);
   const opt = adamFor(model, { lr: config.lr, l2: config.l2 });
+  const precision = parsePrecision(config.precision, 'medgrad train');
+  if (precision === 'mixed' && config.adversarial) throw new Error('medgrad train: mixed precision does not support adversarial training yet; use precision float32');
+  if (precision === 'mixed' && !E.getDevice().features.has('shader-f16')) throw new Error(`medgrad train: precision mixed needs the adapter feature 'shader-f16', which this adapter (${E.getDevice().info.description || E.getDevice().info.vendor}) lacks; use float32`);
+  const scaler = precision === 'mixed' ? new LossScaler() : undefined;
   let state: TrainState = {
     config, run: o.run, epoch: 0, optimizerStep: 0, bestEpoch: -1, bestValAcc: -1, history: [],
     data: { source: o.ds.source, split: o.splits.kind, classes: o.ds.classes, train: o.splits.train.length, val: o.splits.val.length, test: o.splits.test.length },
@@ -141,6 +148,7 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
     const m = loadTensors(files.optimizer);
     opt.loadStateTensors(m); E.dispose(m);
     opt.step_ = state.optimizerStep;
+    if (scaler && state.lossScale) scaler.load(state.lossScale);
     log(`resuming ${o.out} after epoch ${state.epoch} of ${config.epochs}`);
   }
   const progress = o.progress ?? new Progress();
@@ -153,7 +161,7 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
     progress.startEpoch(epoch, config.epochs, steps);
     const t0 = performance.now();
     const fit = await trainEpoch(model, opt, {
-      ds: o.ds, order, batchSize: config.batchSize, channels: config.channels, augment: aug, adversarial,
+      ds: o.ds, order, batchSize: config.batchSize, channels: config.channels, augment: aug, adversarial, scaler,
       onStep: async (r) => {
         if (!progress.wantsUpdate(r.step, r.steps)) return;
         const [l, c] = Array.from(await r.sums.data());
@@ -167,6 +175,7 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
     state.history.push(rec);
     state.epoch = epoch;
     state.optimizerStep = opt.step_;
+    if (scaler) state.lossScale = scaler.state();
     const improved = config.selectBy === 'last' || val.acc > state.bestValAcc;
     if (improved) { state.bestValAcc = val.acc; state.bestEpoch = epoch; }
     await saveCheckpoint(o.out, {
