@@ -35,14 +35,21 @@ function tensorCoreMatmul(): ((a: E.Tensor, b: E.Tensor, tensorCores: boolean) =
   if (process.env.MEDGRAD_GPU_DEFAULTS === '0') return null;
   const policy = E.getEngine().policy;
   const product = (M: number, N: number, K: number) => ({ M, N, K, batch: 1, bRowContiguous: true });
-  if (!policy.candidates(MATMUL, product(1024, 1024, 1024)).some((v) => v.name === SM_VARIANT)) return null;
-  return (a, b, tensorCores) => {
+  // Tensor cores are offered under 'medium' precision only (setFloat32MatmulPrecision): set it
+  // around these rows alone, so that every other matmul row stays float32.
+  const medium = <T>(fn: () => T): T => {
+    const was = E.getFloat32MatmulPrecision();
+    E.setFloat32MatmulPrecision('medium');
+    try { return fn(); } finally { E.setFloat32MatmulPrecision(was); }
+  };
+  if (!medium(() => policy.candidates(MATMUL, product(1024, 1024, 1024)).some((v) => v.name === SM_VARIANT))) return null;
+  return (a, b, tensorCores) => medium(() => {
     const s = product(a.shape[0]!, b.shape[1]!, a.shape[1]!);
     const all = policy.candidates(MATMUL, s), f32 = all.filter((v) => !v.name.startsWith('subgroup-matrix'));
     // The table rule's tile for the size (or the large one where the rule would not take tensor cores).
     policy.force('matmul', tensorCores ? preferSubgroupMatrix(s, all, policy.caps)?.name ?? SM_VARIANT : MATMUL.prefer!(s, f32, policy.caps).name);
     try { return E.matmul(a, b); } finally { policy.force('matmul', null); }
-  };
+  });
 }
 
 const medgrad: Driver<E.Tensor> = {

@@ -19,6 +19,8 @@ import { gpu, Rng, toTensor } from './helpers/setup.js';
 import { f16MatmulMismatch } from '../engine/reference/f16.js';
 
 await gpu();
+// The variants are offered under 'medium' float32 matmul precision only (one test checks the default).
+E.setFloat32MatmulPrecision('medium');
 afterEach(() => { for (const k of ['matmul', 'matmul.subgroupMatrixEmulated']) E.getEngine().policy.force(k, null); });
 
 const EMULATED = 'subgroup-matrix-emulated';
@@ -55,6 +57,17 @@ describe('the registry and the subgroup-matrix variant', () => {
         expect(REAL, `${what}, forced`).not.toContain(p.pick(MATMUL, big).name);
       }
     }
+  });
+  it('is offered only under \'medium\' float32 matmul precision (PyTorch\'s name), which is not the default', () => {
+    E.setFloat32MatmulPrecision('highest');
+    try {
+      expect(offers(h100)).not.toEqual(expect.arrayContaining([SM_VARIANT]));
+      expect(new VariantPolicy(h100).pick(MATMUL, big).name).not.toBe(SM_VARIANT_SMALL);
+      E.setFloat32MatmulPrecision('high');
+      expect(offers(h100)).not.toEqual(expect.arrayContaining([SM_VARIANT]));
+      expect(() => E.setFloat32MatmulPrecision('low' as E.MatmulPrecision)).toThrow(/'low' is not one of highest, high, medium/);
+    } finally { E.setFloat32MatmulPrecision('medium'); }
+    expect(offers(h100)).toEqual(expect.arrayContaining(REAL));
   });
   it('the table rule takes it on a GPU with tensor cores for products of at least 256 each way, else keeps the f32 kernels', () => {
     const p = new VariantPolicy(h100);

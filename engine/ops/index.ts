@@ -25,6 +25,7 @@ export * from './pool.js';
 export * from './creation.js';
 export { signStep } from './attack.js';
 export { adamUpdate } from './optim.js';
+export { getFloat32MatmulPrecision, setFloat32MatmulPrecision, type MatmulPrecision } from './matmul-subgroup-matrix.js';
 export type { Padding, Pair } from './window.js';
 export { OPS, type OpKind, type RegisteredOp } from './record.js';
 

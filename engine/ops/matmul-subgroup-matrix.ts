@@ -51,13 +51,40 @@ function fits(caps: Pick<Capabilities, 'subgroupMatrix' | 'limits'>, c: Subgroup
 
 interface SmShape { M: number; N: number; K: number }
 
+/**
+ * How float32 matmuls may trade precision for speed, named as PyTorch's
+ * torch.set_float32_matmul_precision: 'highest' (the default) keeps float32 inputs; 'medium'
+ * lets products run on tensor cores with float16 inputs (10-bit mantissa, and Infinity past
+ * 65504) and float32 accumulation. 'high' is accepted and means 'highest' here (no TF32 path).
+ * The variants are offered, picked and tuned only under 'medium'. Node reads an initial value
+ * from MEDGRAD_MATMUL_PRECISION.
+ */
+export type MatmulPrecision = 'highest' | 'high' | 'medium';
+const PRECISIONS: readonly MatmulPrecision[] = ['highest', 'high', 'medium'];
+let matmulPrecision: MatmulPrecision = 'highest';
+
+export function setFloat32MatmulPrecision(p: MatmulPrecision): void {
+  if (!PRECISIONS.includes(p)) throw new Error(`medgrad: setFloat32MatmulPrecision: '${String(p)}' is not one of ${PRECISIONS.join(', ')}`);
+  matmulPrecision = p;
+}
+export const getFloat32MatmulPrecision = (): MatmulPrecision => matmulPrecision;
+const fromEnv = typeof process === 'undefined' ? undefined : process.env?.MEDGRAD_MATMUL_PRECISION;
+if (fromEnv) {
+  if (!PRECISIONS.includes(fromEnv as MatmulPrecision)) throw new Error(`medgrad: MEDGRAD_MATMUL_PRECISION must be one of ${PRECISIONS.join(', ')}, got '${fromEnv}'`);
+  matmulPrecision = fromEnv as MatmulPrecision;
+}
+
 /** The tensor-core variants (one per tile shape), where the adapter has a usable configuration. */
 export function subgroupMatrixVariants<S extends SmShape>(): Array<Variant<S>> {
   return Object.entries(SM_TILES).map(([name, t]) => ({
     name, family: SM_FAMILY, entry: 'matmul_subgroup_matrix', constants: { ...t },
     requires: {
       features: [SM_FEATURE, 'subgroups', 'shader-f16'],
-      adapter: (caps: Capabilities) => { const c = chooseSubgroupMatrixConfig(caps); return c !== undefined && fits(caps, c, t); },
+      adapter: (caps: Capabilities) => {
+        if (matmulPrecision !== 'medium') return false;
+        const c = chooseSubgroupMatrixConfig(caps);
+        return c !== undefined && fits(caps, c, t);
+      },
     },
   }));
 }
