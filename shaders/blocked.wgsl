@@ -21,15 +21,18 @@ struct Params {
 
 const WG: u32 = 256u;
 
-// Invocation i handles vec4 i of the blocked tensor: pixel s of block cb of sample n.
+// Vec4 i of the blocked tensor is pixel s of block cb of sample n: its first channel, and
+// where that channel's value of the pixel lies in NCHW (the block's others follow HW apart).
+fn first_channel(i: u32) -> u32 { return ((i % (p.Cb * p.HW)) / p.HW) * 4u; }
+fn nchw_at(i: u32) -> u32 { return ((i / (p.Cb * p.HW)) * p.C + first_channel(i)) * p.HW + i % p.HW; }
+
+// Invocation i handles vec4 i of the blocked tensor.
 @compute @workgroup_size(WG)
 fn to_blocked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = p.N * p.Cb * p.HW;
   for (var i = gid.x; i < total; i += nwg.x * WG) {
-    let n = i / (p.Cb * p.HW);
-    let r = i % (p.Cb * p.HW);
-    let c0 = (r / p.HW) * 4u;
-    let at = (n * p.C + c0) * p.HW + r % p.HW;
+    let c0 = first_channel(i);
+    let at = nchw_at(i);
     var v = vec4<f32>(0.0);
     for (var j = 0u; j < 4u; j++) {
       if (c0 + j < p.C) { v[j] = src[at + j * p.HW]; }
@@ -42,10 +45,8 @@ fn to_blocked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 fn from_blocked(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let total = p.N * p.Cb * p.HW;
   for (var i = gid.x; i < total; i += nwg.x * WG) {
-    let n = i / (p.Cb * p.HW);
-    let r = i % (p.Cb * p.HW);
-    let c0 = (r / p.HW) * 4u;
-    let at = (n * p.C + c0) * p.HW + r % p.HW;
+    let c0 = first_channel(i);
+    let at = nchw_at(i);
     let v = src4[i];
     for (var j = 0u; j < 4u; j++) {
       if (c0 + j < p.C) { dst[at + j * p.HW] = v[j]; }
