@@ -1,8 +1,9 @@
 // 2-D convolution, NCHW activations and [Cout, Cin, KH, KW] weights, as implicit GEMM (no
 // im2col buffer): each invocation holds an 8 x 8 block of its output in registers (8 channels
 // x 8 neighbouring pixels of one row) and walks the reduction directly over the input.
-// conv_fwd:          y  = x (*) w + b; with the weights read transposed and flipped (see
-//                    Params) it is also the input gradient
+// conv_fwd:          y  = epilogue(x (*) w): + bias, + residual, ReLU, as p.epilogue's flags
+//                    ask; with the weights read transposed and flipped (see Params) and no
+//                    epilogue it is also the input gradient
 // conv_bwd_weight:   dw partial sums over a slice of the pixels (split-K); the caller sums
 //                    the slices, written last so each weight's partials are contiguous.
 
@@ -10,7 +11,7 @@ struct Params {
   N: u32, Cin: u32, H: u32, W: u32,
   Cout: u32, OH: u32, OW: u32, KH: u32,
   KW: u32, sh: u32, sw: u32, pt: u32,
-  pl: u32, has_bias: u32, splits: u32, pix_per_split: u32,
+  pl: u32, epilogue: u32, splits: u32, pix_per_split: u32,
   // Weight element (co, ci, kh, kw) of conv_fwd is at w_off + co w_co + ci w_ci + kh w_kh + kw w_kw
   // (u32 arithmetic wraps, so negative strides work): the input gradient runs conv_fwd with
   // the kernel transposed and flipped this way.
@@ -24,6 +25,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> dy: array<f32>;
+@group(0) @binding(6) var<storage, read> res: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dw: array<f32>;
 
 const R: u32 = 16u;  // register block: channels per invocation (conv_fwd)
@@ -32,6 +34,22 @@ const R: u32 = 16u;  // register block: channels per invocation (conv_fwd)
 override RB: u32 = 16u;
 const RW: u32 = 16u; // output channels per invocation (conv_bwd_weight)
 const C: u32 = 8u; // pixels per invocation (two vec4)
+
+// p.epilogue's flags (conv.ts reads them): what conv_fwd applies to each output after the sum.
+const EPI_BIAS: u32 = 1u;
+const EPI_RESIDUAL: u32 = 2u;
+const EPI_RELU: u32 = 4u;
+
+// Output `at` (channel co) from its sum: + bias[co], + res[at] (a residual shaped as y), then
+// ReLU, in that order (relu(conv + b + residual), a folded ResNet block's tail). ReLU keeps NaN
+// as relu() does.
+fn epilogue(v: f32, co: u32, at: u32) -> f32 {
+  var r = v;
+  if ((p.epilogue & EPI_BIAS) != 0u) { r += bias[co]; }
+  if ((p.epilogue & EPI_RESIDUAL) != 0u) { r += res[at]; }
+  if ((p.epilogue & EPI_RELU) != 0u) { r = select(r, 0.0, r < 0.0); }
+  return r;
+}
 
 // Pixel block b of a row-major [rows, width] plane set: which row and first column.
 fn pixel_block(b: u32, width: u32) -> vec2<u32> {
@@ -87,10 +105,10 @@ fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var i = 0u; i < RB; i++) {
     let co = co0 + i;
     if (co >= p.Cout) { break; }
-    let b = select(0.0, bias[co], p.has_bias != 0u);
     let base = ((n * p.Cout + co) * p.OH + oh) * p.OW;
     for (var j = 0u; j < C; j++) {
-      if (ow0 + j < p.OW) { y[base + ow0 + j] = acc[i][j / 4u][j % 4u] + b; }
+      let at = base + ow0 + j;
+      if (ow0 + j < p.OW) { y[at] = epilogue(acc[i][j / 4u][j % 4u], co, at); }
     }
   }
 }

@@ -1,5 +1,5 @@
-// conv2d on NCHW activations and [Cout, Cin, KH, KW] weights (conv2d.wgsl): forward with the
-// bias fused, input gradient through the same kernel (transposed, flipped weights), weight
+// conv2d on NCHW activations and [Cout, Cin, KH, KW] weights (conv2d.wgsl): forward with an
+// epilogue fused (bias; residual and ReLU for conv-fused.ts's folded conv-BN layers), input gradient through the same kernel (transposed, flipped weights), weight
 // gradient as split-K partial sums reduced by reduce.wgsl, bias gradient as per-channel sums.
 // Stride-1 3x3 layers may instead run Winograd's algorithm (conv-winograd.ts), chosen by policy.
 import { runtime } from '../context.js';
@@ -15,13 +15,16 @@ import { checkNCHW, windowGeometry, type Padding, type Pair, type Window } from 
 import { slice } from './slicing.js';
 import { channelSums } from './norm.js';
 import { preferAlgorithm, winogradForward, winogradServes, winogradWeightGrad, type WinogradTile } from './conv-winograd.js';
+import { epilogueCode, type Epilogue } from './conv-epilogue.js';
 import { preferTiledConv, tiledConvGrid, tiledConvVariants, TILED_CONV_FAMILY } from './conv-tiled.js';
+
+export type { Epilogue } from './conv-epilogue.js';
 
 export interface Conv2dOptions { stride?: Pair; padding?: Padding }
 
 export interface Geometry extends Window { N: number; Cin: number; H: number; W: number; Cout: number; KH: number; KW: number }
 
-function geometry(x: Tensor, w: Tensor, b: Tensor | undefined, o: Conv2dOptions): Geometry {
+export function convGeometry(x: Tensor, w: Tensor, b: Tensor | undefined, o: Conv2dOptions): Geometry {
   float(x, 'conv2d', 'input'); float(w, 'conv2d', 'weight');
   checkNCHW(x, 'conv2d');
   if (w.rank !== 4) throw new Error(`medgrad: conv2d: weight must be [Cout, Cin, KH, KW], got shape ${fmt(w.shape)}`);
@@ -38,8 +41,8 @@ function geometry(x: Tensor, w: Tensor, b: Tensor | undefined, o: Conv2dOptions)
 export type WeightLayout = [number, number, number, number, number];
 const plainLayout = (g: Geometry): WeightLayout => [g.Cin * g.KH * g.KW, g.KH * g.KW, g.KW, 1, 0];
 
-function params(g: Geometry, hasBias: boolean, splits = 1, perSplit = 0, wl: WeightLayout = plainLayout(g)): ArrayBuffer {
-  return packParams([g.N, g.Cin, g.H, g.W, g.Cout, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, hasBias ? 1 : 0, splits, perSplit, ...wl, 0, 0, 0]);
+function params(g: Geometry, epilogue: number, splits = 1, perSplit = 0, wl: WeightLayout = plainLayout(g)): ArrayBuffer {
+  return packParams([g.N, g.Cin, g.H, g.W, g.Cout, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, epilogue, splits, perSplit, ...wl, 0, 0, 0]);
 }
 
 const flopsOf = (g: Geometry) => 2 * g.N * g.Cout * g.OH * g.OW * g.Cin * g.KH * g.KW;
@@ -60,7 +63,7 @@ export const CONV_FORWARD = defineKernel<Geometry>({
   sample: (g) => {
     const x = filled([g.N, g.Cin, g.H, g.W], 0.5);
     const w = filled([g.Cout, g.Cin, g.KH, g.KW], 0.25);
-    return { run: () => direct(x, w, undefined, g).dispose(), dispose: () => { x.dispose(); w.dispose(); } };
+    return { run: () => direct(x, w, {}, g).dispose(), dispose: () => { x.dispose(); w.dispose(); } };
   },
 });
 
@@ -71,17 +74,17 @@ export const CONV_FORWARD = defineKernel<Geometry>({
  */
 const tiles: WinogradTile[] = [2, 4];
 type Algorithm<F> = Choice<Geometry> & { run: F };
-type ForwardFn = (x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl: WeightLayout, op: string) => Tensor;
+type ForwardFn = (x: Tensor, w: Tensor, e: Epilogue, g: Geometry, wl: WeightLayout, op: string) => Tensor;
 export const CONV_ALGORITHM = defineKernel<Geometry, Algorithm<ForwardFn>>({
   name: 'conv2d.algorithm',
   variants: [{ name: 'direct', run: direct },
-    ...tiles.map((m) => ({ name: `winograd-f${m}`, serves: (g: Geometry) => winogradServes(g, m), run: ((x, w, b, g, wl, op) => winogradForward(x, w, b, g, wl, op, m)) as ForwardFn }))],
+    ...tiles.map((m) => ({ name: `winograd-f${m}`, serves: (g: Geometry) => winogradServes(g, m), run: ((x, w, e, g, wl, op) => winogradForward(x, w, e, g, wl, op, m)) as ForwardFn }))],
   prefer: (g, c) => c.find((v) => v.name === preferAlgorithm(g)) ?? c[0]!,
   bucket: bucketOf,
   sample: (g) => {
     const x = filled([g.N, g.Cin, g.H, g.W], 0.5);
     const w = filled([g.Cout, g.Cin, g.KH, g.KW], 0.25);
-    return { run: () => forward(x, w, undefined, g).dispose(), dispose: () => { x.dispose(); w.dispose(); } };
+    return { run: () => convForward(x, w, {}, g).dispose(), dispose: () => { x.dispose(); w.dispose(); } };
   },
 });
 
@@ -95,22 +98,23 @@ export const CONV_WEIGHT_GRAD_ALGORITHM = defineKernel<Geometry, Algorithm<Weigh
   sample: (g) => {
     const dy = filled([g.N, g.Cout, g.OH, g.OW], 0.5);
     const x = filled([g.N, g.Cin, g.H, g.W], 0.25);
-    return { run: () => weightGrad(dy, x, g).dispose(), dispose: () => { dy.dispose(); x.dispose(); } };
+    return { run: () => convWeightGrad(dy, x, g).dispose(), dispose: () => { dy.dispose(); x.dispose(); } };
   },
 });
 
-function forward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
-  return runtime().policy.pick(CONV_ALGORITHM, g).run(x, w, b, g, wl, op);
+/** The forward convolution with epilogue e, by the algorithm the policy picks for g. */
+export function convForward(x: Tensor, w: Tensor, e: Epilogue, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
+  return runtime().policy.pick(CONV_ALGORITHM, g).run(x, w, e, g, wl, op);
 }
 
-function direct(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
+function direct(x: Tensor, w: Tensor, e: Epilogue, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
   const y = empty([g.N, g.Cout, g.OH, g.OW]);
   runtime().launch(CONV_FORWARD, g, (k, v) => {
     const [wx, wy] = k.workgroupSize;
     const blocks = g.N * g.OH * Math.ceil(g.OW / k.consts.C!);
     return {
-      op, label: `${op} ${desc(g)}`, params: params(g, b !== undefined, 1, 0, wl),
-      buffers: { x: x.buffer, w: w.buffer, bias: (b ?? w).buffer, y: y.buffer },
+      op, label: `${op} ${desc(g)}`, params: params(g, epilogueCode('conv2d', e), 1, 0, wl),
+      buffers: { x: x.buffer, w: w.buffer, bias: (e.bias ?? w).buffer, res: (e.residual ?? x).buffer, y: y.buffer },
       workgroups: v.family === TILED_CONV_FAMILY ? tiledConvGrid(g, k) : [Math.ceil(blocks / wx), Math.ceil(g.Cout / k.consts.RB! / wy)],
       flops: flopsOf(g), bytes: x.nbytes + w.nbytes + y.nbytes,
     };
@@ -136,7 +140,7 @@ function phase(r: number, s: number, p: number, K: number, size: number, outSize
  * (phase()), so no work goes to the zeros between dy's values; the phases are interleaved
  * into dx, and phases no tap reaches (a 1x1 kernel's odd rows, say) stay zero.
  */
-function inputGrad(dy: Tensor, w: Tensor, g: Geometry): Tensor {
+export function convInputGrad(dy: Tensor, w: Tensor, g: Geometry): Tensor {
   const khw = g.KH * g.KW;
   const rows = Array.from({ length: g.sh }, (_, r) => phase(r, g.sh, g.pt, g.KH, g.H, g.OH));
   const cols = Array.from({ length: g.sw }, (_, r) => phase(r, g.sw, g.pl, g.KW, g.W, g.OW));
@@ -147,7 +151,7 @@ function inputGrad(dy: Tensor, w: Tensor, g: Geometry): Tensor {
       sh: 1, sw: 1, pt: a.pad, pb: 0, pl: b.pad, pr: 0,
     };
     const off = (a.k0 + g.sh * (a.taps - 1)) * g.KW + b.k0 + g.sw * (b.taps - 1);
-    return forward(input, w, undefined, t, [khw, g.Cin * khw, -g.sh * g.KW, -g.sw, off], 'conv2d.dx');
+    return convForward(input, w, {}, t, [khw, g.Cin * khw, -g.sh * g.KW, -g.sw, off], 'conv2d.dx');
   });
   if (g.sh === 1 && g.sw === 1) return rows[0]!.taps && cols[0]!.taps ? conv(dy, rows[0]!, cols[0]!) : fillKernel(empty([g.N, g.Cin, g.H, g.W]), 0);
   const dx = empty([g.N, g.Cin, g.H, g.W]);
@@ -167,7 +171,7 @@ export const CONV_WEIGHT_GRAD = defineKernel<Geometry>({
   variants: [{ name: 'split-k', family: 'conv2d', entry: 'conv_bwd_weight' }],
 });
 
-function weightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
+export function convWeightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   return runtime().policy.pick(CONV_WEIGHT_GRAD_ALGORITHM, g).run(dy, x, g);
 }
 
@@ -186,7 +190,7 @@ function directWeightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   return tidy(() => {
     const partial = empty([g.Cout * K, splits]);
     rt.dispatch(k, {
-      op: 'conv2d.dw', label: `conv2d.dw ${desc(g)} (${splits} splits)`, params: params(g, false, splits, perSplit),
+      op: 'conv2d.dw', label: `conv2d.dw ${desc(g)} (${splits} splits)`, params: params(g, 0, splits, perSplit),
       buffers: { dy: dy.buffer, x: x.buffer, dw: partial.buffer },
       workgroups: [Math.ceil(K / cols / wx), Math.ceil(g.Cout / rows / wy), splits],
       flops: flopsOf(g), bytes: dy.nbytes + x.nbytes + partial.nbytes,
@@ -223,11 +227,11 @@ export const conv2d: (x: Tensor, w: Tensor, b?: Tensor, options?: Conv2dOptions)
       return R.conv2d(x!, w!, b ?? null, sh, sw, pads as [number, number, number, number]);
     },
   },
-  forward: (x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Tensor => forward(x, w, b, geometry(x, w, b, options)),
+  forward: (x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Tensor => convForward(x, w, { bias: b }, convGeometry(x, w, b, options)),
   backward: (gy: Tensor, _y: Tensor, x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Grad => {
-    const g = geometry(x, w, b, options);
+    const g = convGeometry(x, w, b, options);
     // An image batch (the first layer's input) usually needs no gradient: skip that kernel.
-    return [x.requiresGrad ? inputGrad(gy, w, g) : null, w.requiresGrad ? weightGrad(gy, x, g) : null, b?.requiresGrad ? channelSums(gy) : null];
+    return [x.requiresGrad ? convInputGrad(gy, w, g) : null, w.requiresGrad ? convWeightGrad(gy, x, g) : null, b?.requiresGrad ? channelSums(gy) : null];
   },
 });
 
