@@ -1,8 +1,8 @@
 // 2-D convolution, NCHW activations and [Cout, Cin, KH, KW] weights, as implicit GEMM (no
 // im2col buffer): each invocation holds an 8 x 8 block of its output in registers (8 channels
 // x 8 neighbouring pixels of one row) and walks the reduction directly over the input.
-// conv_fwd:          y  = epilogue(x (*) w): + bias, + residual, ReLU, as p.epilogue's flags
-//                    ask; with the weights read transposed and flipped (see Params) and no
+// conv_fwd:          y  = epilogue(x (*) w): per-channel scale, + bias, + residual, ReLU, as
+//                    p.epilogue's flags ask; with the weights read transposed and flipped (see Params) and no
 //                    epilogue it is also the input gradient
 // conv_bwd_weight:   dw partial sums over a slice of the pixels (split-K); the caller sums
 //                    the slices, written last so each weight's partials are contiguous.
@@ -39,12 +39,15 @@ const C: u32 = 8u; // pixels per invocation (two vec4)
 const EPI_BIAS: u32 = 1u;
 const EPI_RESIDUAL: u32 = 2u;
 const EPI_RELU: u32 = 4u;
+const EPI_SCALE: u32 = 8u;
 
-// Output `at` (channel co) from its sum: + bias[co], + res[at] (a residual shaped as y), then
-// ReLU, in that order (relu(conv + b + residual), a folded ResNet block's tail). ReLU keeps NaN
+// Output `at` (channel co) from its sum: * bias[Cout + co] (EPI_SCALE: bias holds shifts, then
+// scales), + bias[co], + res[at] (a residual shaped as y), then ReLU, in that order: an
+// inference batch norm, residual and ReLU after the convolution (conv-fused.ts). ReLU keeps NaN
 // as relu() does.
 fn epilogue(v: f32, co: u32, at: u32) -> f32 {
   var r = v;
+  if ((p.epilogue & EPI_SCALE) != 0u) { r *= bias[p.Cout + co]; }
   if ((p.epilogue & EPI_BIAS) != 0u) { r += bias[co]; }
   if ((p.epilogue & EPI_RESIDUAL) != 0u) { r += res[at]; }
   if ((p.epilogue & EPI_RELU) != 0u) { r = select(r, 0.0, r < 0.0); }

@@ -8,8 +8,8 @@
 // wino_input:       x  -> V, B^T d B per tile and channel, written at pos s_pos + c s_c + p s_p
 // wino_weight:      w  -> U [alpha^2, Cout, Cin], G g G^T (weights read through strides, so the
 //                   input gradient's transposed, flipped kernel needs no copy)
-// wino_output:      M [alpha^2, Cout, Pp] -> y, A^T m A per tile, then the epilogue (bias,
-//                   residual, ReLU as conv2d.wgsl's)
+// wino_output:      M [alpha^2, Cout, Pp] -> y, A^T m A per tile, then the epilogue (scale,
+//                   bias, residual, ReLU as conv2d.wgsl's)
 // wino_grad_output: dy -> E, A e A^T per m x m tile of dy, laid out as wino_input's V
 // wino_grad_weight: M [alpha^2, Cout, Cin] -> dw [Cout, Cin, 3, 3], G^T m G
 
@@ -34,6 +34,7 @@ struct Params {
 const EPI_BIAS: u32 = 1u;
 const EPI_RESIDUAL: u32 = 2u;
 const EPI_RELU: u32 = 4u;
+const EPI_SCALE: u32 = 8u;
 
 override M: u32 = 2u;        // output tile side m
 const WG: u32 = 64u;         // invocations per workgroup (one tile or one weight each)
@@ -183,6 +184,7 @@ fn wino_output(@builtin(global_invocation_id) gid: vec3<u32>) {
       if (t.z + j >= p.OW) { break; }
       let at = (plane + t.y + i) * p.OW + t.z + j;
       var r = y[i * 6u + j];
+      if ((p.epilogue & EPI_SCALE) != 0u) { r *= bias[p.K + co]; }
       if ((p.epilogue & EPI_BIAS) != 0u) { r += bias[co]; }
       if ((p.epilogue & EPI_RESIDUAL) != 0u) { r += res[at]; }
       if ((p.epilogue & EPI_RELU) != 0u) { r = select(r, 0.0, r < 0.0); }

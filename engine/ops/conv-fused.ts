@@ -1,16 +1,23 @@
 // A convolution followed by an inference-mode batch norm (and a residual add and ReLU), run as
-// ONE convolution: the batch norm folded into the weights and bias (conv2d-fold.wgsl), the
-// residual and ReLU in the convolution's epilogue (conv-epilogue.ts), on whichever algorithm the
-// registry picks (direct, tiled, Winograd: all have the epilogue). What a study model's
-// conv-BN(-ReLU) layers run in eval mode (attacks, evaluation); training keeps conv2d + batchNorm2d.
+// ONE convolution: the batch norm folded in (bn(conv(x, w) + b) = conv(x, w s) + b' with
+// s = gamma / sqrt(var + eps), b' = (b - mean) s + beta), the residual and ReLU in the
+// convolution's epilogue (conv-epilogue.ts), on whichever algorithm the registry picks (direct,
+// tiled, Winograd: all have the epilogue). What a study model's conv-BN(-ReLU) layers run in
+// eval mode (attacks, evaluation); training keeps conv2d + batchNorm2d.
 //
-// Gradients: the folded weights are differentiable functions of w, b, gamma and beta, so every
-// parameter gets its exact gradient (computed only where an input requires grad; attacks freeze
-// the weights and pay for the input gradient alone): with s = gamma / sqrt(var + eps) and
-// dy' = dy masked by the ReLU, dx = conv input gradient of dy' with the folded weights,
+// The fold is applied to the outputs rather than written into the weights: the epilogue
+// computes s acc + b' (EPI_SCALE), which is conv(x, w s) + b' up to rounding. Rewriting w s on
+// every call (no tensor version tells when a weight changed, so a folded copy cannot be cached)
+// cost a pass over the weights: 266 ms of a 1.1 s CBR-LargeT forward (8.6 M weights, 32 px,
+// batch 8) on lavapipe, where the scale in the epilogue costs nothing (conv2d-fold.wgsl).
+//
+// Gradients: the fold is a differentiable function of w, b, gamma and beta, so every parameter
+// gets its exact gradient (computed only where an input requires grad; attacks freeze the
+// weights and pay for the input gradient alone). With dy' = dy masked by the ReLU:
+// dx = conv input gradient of (s dy') with w (= of dy' with w s; one mask-and-scale pass),
 // dw = s dW', db = s dB', d beta = dB', d gamma = (sum(dW' w) + dB' (b - mean)) / sqrt(var + eps),
-// where dW', dB' are the folded layer's weight and bias gradients; the residual's is dy'.
-// The running statistics get none (as batchNorm2d in inference).
+// where dW', dB' are the plain convolution's weight and bias gradients of dy'; the residual's is
+// dy'. The running statistics get none (as batchNorm2d in inference).
 import { runtime } from '../context.js';
 import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { fmt, sameShape } from '../shape.js';
@@ -21,7 +28,7 @@ import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { savingOp } from './record.js';
 import { float } from './checks.js';
-import { add, gt, mul, neg, pow, sqrt, sub } from './elementwise.js';
+import { add, mul, neg, pow, sqrt, sub } from './elementwise.js';
 import { reshape } from './movement.js';
 import { sum } from './reduce.js';
 import { channelSums } from './norm.js';
@@ -35,18 +42,40 @@ export interface ConvBatchNormOptions extends Conv2dOptions {
   relu?: boolean;
 }
 
-const FOLD = defineKernel<{ Cout: number; K: number }>({ name: 'conv2d.foldBatchNorm', variants: [{ name: 'default', family: 'conv2d-fold', entry: 'fold_bn' }] });
+type Size = { C: number; HW: number };
+const FOLD = defineKernel<Size>({ name: 'conv2d.foldBatchNorm', variants: [{ name: 'default', family: 'conv2d-fold', entry: 'fold_bn' }] });
+const MASK_SCALE = defineKernel<Size>({ name: 'conv2d.maskScale', variants: [{ name: 'default', family: 'conv2d-fold', entry: 'mask_scale' }] });
+const flag = (name: string) => runtime().shaderCode('conv2d-fold', name);
 
-/** w' = w s and b' = (b - mean) s + beta per output channel, s = gamma / sqrt(var + eps). */
-function fold(w: Tensor, b: Tensor | null, gamma: Tensor, beta: Tensor, rm: Tensor, rv: Tensor, eps: number): { wf: Tensor; bf: Tensor } {
-  const Cout = w.shape[0]!, K = w.size / Cout;
-  const wf = empty(w.shape), bf = empty([Cout]);
-  runtime().launch(FOLD, { Cout, K }, (k) => ({
-    op: 'convBatchNorm2d', label: `convBatchNorm2d fold [${fmt(w.shape)}]`, params: packParams([Cout, K, b ? 1 : 0, f32bits(eps)]),
-    buffers: { w: w.buffer, b: (b ?? w).buffer, gamma: gamma.buffer, beta: beta.buffer, mean: rm.buffer, variance: rv.buffer, wf: wf.buffer, bf: bf.buffer },
-    workgroups: [Math.ceil(K / k.workgroupSize[0]), Cout],
+/** The epilogue's affine [2, Cout]: shifts (b - mean) s + beta, then scales s = gamma / sqrt(var + eps). */
+function fold(b: Tensor | null, gamma: Tensor, beta: Tensor, rm: Tensor, rv: Tensor, eps: number): Tensor {
+  const C = gamma.shape[0]!;
+  const affine = empty([2, C]);
+  runtime().launch(FOLD, { C, HW: 0 }, (k) => ({
+    op: 'convBatchNorm2d', label: `convBatchNorm2d fold [${C}]`, params: packParams([C, 0, b ? flag('HAS_BIAS') : 0, f32bits(eps), 0]),
+    buffers: { b: (b ?? gamma).buffer, gamma: gamma.buffer, beta: beta.buffer, mean: rm.buffer, variance: rv.buffer, affine_out: affine.buffer },
+    workgroups: [Math.ceil(C / k.workgroupSize[0]), 1],
   }));
-  return { wf, bf };
+  return affine;
+}
+
+/** s dy' (dy' = dy masked by out > 0 when relu), and dy' itself when asked, in one pass. */
+function maskScale(dy: Tensor, out: Tensor, affine: Tensor, relu: boolean, wantMasked: boolean): { scaled: Tensor; masked: Tensor | null } {
+  const [N, C, H, W] = dy.shape as [number, number, number, number];
+  const HW = H * W, rt = runtime();
+  const scaled = empty(dy.shape);
+  // The masked output is bound either way (a tiny stand-in when not asked: the kernel never writes it).
+  const masked = empty(wantMasked ? dy.shape : [1]);
+  rt.launch(MASK_SCALE, { C, HW }, (k) => ({
+    op: 'convBatchNorm2d', label: `convBatchNorm2d mask-scale [${fmt(dy.shape)}]`,
+    params: packParams([C, HW, (relu ? flag('RELU') : 0) | (wantMasked ? flag('WRITE_MASKED') : 0), 0, N * C]),
+    buffers: { dy: dy.buffer, out: out.buffer, affine: affine.buffer, masked: masked.buffer, scaled: scaled.buffer },
+    // About 8 values per invocation, planes along y.
+    workgroups: [Math.max(1, Math.min(64, Math.ceil(HW / 8 / k.workgroupSize[0]))), Math.min(N * C, rt.maxWorkgroups)],
+    bytes: 3 * dy.nbytes,
+  }));
+  if (!wantMasked) masked.dispose();
+  return { scaled, masked: wantMasked ? masked : null };
 }
 
 function check(x: Tensor, w: Tensor, b: Tensor | null, bn: Tensor[], residual: Tensor | null, o: ConvBatchNormOptions): Geometry {
@@ -64,7 +93,7 @@ function check(x: Tensor, w: Tensor, b: Tensor | null, bn: Tensor[], residual: T
   return g;
 }
 
-interface Saved { wf: Tensor }
+interface Saved { affine: Tensor }
 
 type Case = [number[], number[], number | [number, number], Padding, boolean];
 // Odd sizes, batch 1, every padding kind, stride 2, 1x1 and non-square kernels; the 3x3
@@ -120,18 +149,21 @@ export const convBatchNorm2d: (x: Tensor, weight: Tensor, bias: Tensor | null, b
   check: [fusedCheck(true, false), fusedCheck(false, false), fusedCheck(true, true), fusedCheck(false, true)],
   forward: (x: Tensor, w: Tensor, b: Tensor | null, gamma: Tensor, beta: Tensor, rm: Tensor, rv: Tensor, residual: Tensor | null = null, o: ConvBatchNormOptions = {}): [Tensor, Saved] => {
     const g = check(x, w, b, [gamma, beta, rm, rv], residual, o);
-    const { wf, bf } = fold(w, b, gamma, beta, rm, rv, o.eps ?? 1e-5);
-    const y = convForward(x, wf, { bias: bf, residual, relu: o.relu }, g, undefined, 'convBatchNorm2d');
-    bf.dispose();
-    return [y, { wf }];
+    const affine = fold(b, gamma, beta, rm, rv, o.eps ?? 1e-5);
+    return [convForward(x, w, { affine, residual, relu: o.relu }, g, undefined, 'convBatchNorm2d'), { affine }];
   },
-  backward: (gy: Tensor, out: Tensor, { wf }: Saved, x: Tensor, w: Tensor, b: Tensor | null, gamma: Tensor, beta: Tensor, rm: Tensor, rv: Tensor,
+  backward: (gy: Tensor, out: Tensor, { affine }: Saved, x: Tensor, w: Tensor, b: Tensor | null, gamma: Tensor, beta: Tensor, rm: Tensor, rv: Tensor,
     residual: Tensor | null = null, o: ConvBatchNormOptions = {}): Grad => tidy(() => {
     const g = check(x, w, b, [gamma, beta, rm, rv], residual, o);
-    const dy = o.relu ? mul(gy, gt(out, 0)) : gy;
-    const dx = x.requiresGrad ? convInputGrad(dy, wf, g) : null;
+    const params = w.requiresGrad || b?.requiresGrad || gamma.requiresGrad || beta.requiresGrad;
+    const relu = o.relu ?? false;
+    // dy' (masked) is what the residual and the parameters need; s dy' what the input needs.
+    const wantMasked = relu && (residual !== null || Boolean(params));
+    const { scaled, masked } = x.requiresGrad || wantMasked ? maskScale(gy, out, affine, relu, wantMasked) : { scaled: null, masked: null };
+    const dy = masked ?? gy;
+    const dx = x.requiresGrad ? convInputGrad(scaled!, w, g) : null;
     let dw: Tensor | null = null, db: Tensor | null = null, dgamma: Tensor | null = null, dbeta: Tensor | null = null;
-    if (w.requiresGrad || b?.requiresGrad || gamma.requiresGrad || beta.requiresGrad) {
+    if (params) {
       const invstd = pow(sqrt(add(rv, o.eps ?? 1e-5)), -1);
       const s = mul(gamma, invstd);
       const dB = channelSums(dy);

@@ -20,7 +20,7 @@ import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { packParams } from '../kernels/launch.js';
 import { matmulKernel } from './linalg.js';
 import type { Geometry, WeightLayout } from './conv.js';
-import { epilogueCode, type Epilogue } from './conv-epilogue.js';
+import { epilogueBias, epilogueCode, type Epilogue } from './conv-epilogue.js';
 
 /** Output tile side m of F(m x m, 3 x 3). */
 export type WinogradTile = 2 | 4;
@@ -78,7 +78,7 @@ export function winogradForward(x: Tensor, w: Tensor, e: Epilogue, g: Geometry, 
     const prod = matmulKernel(u, v, false, false, op);
     const y = empty([g.N, g.Cout, g.OH, g.OW]);
     pass('wino_output', t, op, params(g, t, { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, epilogue: epilogueCode('winograd', e) }),
-      { src: prod.buffer, bias: (e.bias ?? prod).buffer, res: (e.residual ?? prod).buffer, dst: y.buffer }, [t.P, g.Cout]);
+      { src: prod.buffer, bias: (epilogueBias(e) ?? prod).buffer, res: (e.residual ?? prod).buffer, dst: y.buffer }, [t.P, g.Cout]);
     return y;
   });
 }

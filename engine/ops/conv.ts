@@ -15,7 +15,7 @@ import { checkNCHW, windowGeometry, type Padding, type Pair, type Window } from 
 import { slice } from './slicing.js';
 import { channelSums } from './norm.js';
 import { preferAlgorithm, winogradForward, winogradServes, winogradWeightGrad, type WinogradTile } from './conv-winograd.js';
-import { epilogueCode, type Epilogue } from './conv-epilogue.js';
+import { epilogueBias, epilogueCode, type Epilogue } from './conv-epilogue.js';
 import { preferTiledConv, tiledConvGrid, tiledConvVariants, TILED_CONV_FAMILY } from './conv-tiled.js';
 
 export type { Epilogue } from './conv-epilogue.js';
@@ -114,7 +114,7 @@ function direct(x: Tensor, w: Tensor, e: Epilogue, g: Geometry, wl = plainLayout
     const blocks = g.N * g.OH * Math.ceil(g.OW / k.consts.C!);
     return {
       op, label: `${op} ${desc(g)}`, params: params(g, epilogueCode('conv2d', e), 1, 0, wl),
-      buffers: { x: x.buffer, w: w.buffer, bias: (e.bias ?? w).buffer, res: (e.residual ?? x).buffer, y: y.buffer },
+      buffers: { x: x.buffer, w: w.buffer, bias: (epilogueBias(e) ?? w).buffer, res: (e.residual ?? x).buffer, y: y.buffer },
       workgroups: v.family === TILED_CONV_FAMILY ? tiledConvGrid(g, k) : [Math.ceil(blocks / wx), Math.ceil(g.Cout / k.consts.RB! / wy)],
       flops: flopsOf(g), bytes: x.nbytes + w.nbytes + y.nbytes,
     };
