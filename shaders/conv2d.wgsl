@@ -41,14 +41,17 @@ const EPI_RESIDUAL: u32 = 2u;
 const EPI_RELU: u32 = 4u;
 const EPI_SCALE: u32 = 8u;
 
-// Output `at` (channel co) from its sum: * bias[Cout + co] (EPI_SCALE: bias holds shifts, then
-// scales), + bias[co], + res[at] (a residual shaped as y), then ReLU, in that order: an
-// inference batch norm, residual and ReLU after the convolution (conv-fused.ts). ReLU keeps NaN
-// as relu() does.
-fn epilogue(v: f32, co: u32, at: u32) -> f32 {
-  var r = v;
-  if ((p.epilogue & EPI_SCALE) != 0u) { r *= bias[p.Cout + co]; }
-  if ((p.epilogue & EPI_BIAS) != 0u) { r += bias[co]; }
+// The epilogue of output channel co as (scale, shift): bias holds shifts, then scales
+// (EPI_SCALE, an inference batch norm; conv-fused.ts), or the bias alone. Read once per channel:
+// the compiler cannot hoist loads past the stores to y (the buffers might alias).
+fn channel_affine(co: u32) -> vec2<f32> {
+  return vec2<f32>(select(1.0, bias[p.Cout + co], (p.epilogue & EPI_SCALE) != 0u), select(0.0, bias[co], (p.epilogue & EPI_BIAS) != 0u));
+}
+
+// Output `at` from its sum: scale, shift, + res[at] (a residual shaped as y), then ReLU, in
+// that order (a folded conv-BN layer, or a ResNet block's tail). ReLU keeps NaN as relu() does.
+fn epilogue(v: f32, a: vec2<f32>, at: u32) -> f32 {
+  var r = v * a.x + a.y;
   if ((p.epilogue & EPI_RESIDUAL) != 0u) { r += res[at]; }
   if ((p.epilogue & EPI_RELU) != 0u) { r = select(r, 0.0, r < 0.0); }
   return r;
@@ -108,10 +111,11 @@ fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var i = 0u; i < RB; i++) {
     let co = co0 + i;
     if (co >= p.Cout) { break; }
+    let a = channel_affine(co);
     let base = ((n * p.Cout + co) * p.OH + oh) * p.OW;
     for (var j = 0u; j < C; j++) {
       let at = base + ow0 + j;
-      if (ow0 + j < p.OW) { y[at] = epilogue(acc[i][j / 4u][j % 4u], co, at); }
+      if (ow0 + j < p.OW) { y[at] = epilogue(acc[i][j / 4u][j % 4u], a, at); }
     }
   }
 }

@@ -177,15 +177,16 @@ fn wino_output(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var i = 0u; i < al * al; i++) { m[i / al * 6u + i % al] = src[(i * p.K + co) * p.Pp + q]; }
   let y = tf2(AT, m, al);
   let t = tile(q);
+  // Scale and shift read once (not hoisted by the compiler past the stores to dst).
+  let scale = select(1.0, bias[p.K + co], (p.epilogue & EPI_SCALE) != 0u);
+  let shift = select(0.0, bias[co], (p.epilogue & EPI_BIAS) != 0u);
   let plane = (t.x * p.K + co) * p.OH;
   for (var i = 0u; i < M; i++) {
     if (t.y + i >= p.OH) { break; }
     for (var j = 0u; j < M; j++) {
       if (t.z + j >= p.OW) { break; }
       let at = (plane + t.y + i) * p.OW + t.z + j;
-      var r = y[i * 6u + j];
-      if ((p.epilogue & EPI_SCALE) != 0u) { r *= bias[p.K + co]; }
-      if ((p.epilogue & EPI_BIAS) != 0u) { r += bias[co]; }
+      var r = y[i * 6u + j] * scale + shift;
       if ((p.epilogue & EPI_RESIDUAL) != 0u) { r += res[at]; }
       if ((p.epilogue & EPI_RELU) != 0u) { r = select(r, 0.0, r < 0.0); }
       dst[at] = r;
