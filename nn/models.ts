@@ -16,7 +16,7 @@ export interface ModelOptions {
   bnEps?: number;
   /**
    * In eval mode, run each conv-BN(-ReLU) layer (and a ResNet block's tail, residual included) as
-   * one convolution with the batch norm folded into its weights (E.convBatchNorm2d); default true.
+   * one convolution with the batch norm folded in as a per-channel scale and shift of its outputs (E.convBatchNorm2d); default true.
    * false runs the separate ops, as training does (for comparisons). Training is unaffected.
    */
   foldBatchNorm?: boolean;

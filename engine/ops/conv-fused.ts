@@ -141,7 +141,7 @@ const fusedCheck = (bias: boolean, residual: boolean) => ({
 /**
  * relu(batchNorm2d(conv2d(x, weight, bias), ...inference statistics) + residual) as one
  * convolution (relu and residual optional): eval-mode conv-BN(-ReLU) layers and ResNet block
- * tails. Values equal the unfused ops' up to float32 rounding (the folded weights round once more).
+ * tails. Values equal the unfused ops' up to float32 rounding (the scale and shift round differently from the separate passes).
  */
 export const convBatchNorm2d: (x: Tensor, weight: Tensor, bias: Tensor | null, bnWeight: Tensor, bnBias: Tensor, runningMean: Tensor, runningVar: Tensor,
   residual?: Tensor | null, options?: ConvBatchNormOptions) => Tensor = savingOp({
