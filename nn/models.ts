@@ -14,25 +14,46 @@ export interface ModelOptions {
   /** Batch-norm momentum (weight of the new batch) and epsilon; Keras' defaults unless set. */
   bnMomentum?: number;
   bnEps?: number;
+  /**
+   * In eval mode, run each conv-BN(-ReLU) layer (and a ResNet block's tail, residual included) as
+   * one convolution with the batch norm folded in as a per-channel scale and shift of its outputs (E.convBatchNorm2d); default true.
+   * false runs the separate ops, as training does (for comparisons). Training is unaffected.
+   */
+  foldBatchNorm?: boolean;
 }
 
 const bnOptions = (o: ModelOptions) => ({ momentum: o.bnMomentum ?? E.KERAS_BATCHNORM.momentum, eps: o.bnEps ?? E.KERAS_BATCHNORM.eps });
 
 /** conv -> batch norm -> optional ReLU, Keras' resnet_layer / CBR block. */
-class ConvBN extends Module {
+export class ConvBN extends Module {
   readonly conv: Conv2d;
   readonly bn: BatchNorm2d;
+  /** In eval mode, one folded convolution instead of conv + batch norm (ModelOptions.foldBatchNorm). */
+  fold: boolean;
   constructor(cin: number, cout: number, k: number, opts: E.Conv2dOptions, o: ModelOptions, gen: Generator,
     init: 'heNormal' | 'glorotUniform', readonly activate = true) {
     super();
     this.conv = this.registerModule('conv', new Conv2d(cin, cout, k, { ...opts, generator: gen, init }));
     this.bn = this.registerModule('bn', new BatchNorm2d(cout, bnOptions(o)));
+    this.fold = o.foldBatchNorm ?? true;
   }
   /** With `residual`, relu(bn(conv(x)) + residual): a basic block's tail. BN, residual and ReLU run fused. */
   forward(x: Tensor, residual: Tensor | null = null): Tensor {
+    const relu = this.activate || residual !== null;
+    if (!this.training && this.fold) {
+      const { conv, bn } = this;
+      return E.convBatchNorm2d(x, conv.weight, conv.bias, bn.weight, bn.bias, bn.runningMean, bn.runningVar, residual,
+        { stride: conv.options.stride, padding: conv.options.padding, eps: bn.options.eps, relu });
+    }
     const z = this.conv.forward(x);
-    return this.activate || residual ? this.bn.forwardRelu(z, residual) : this.bn.forward(z);
+    return relu ? this.bn.forwardRelu(z, residual) : this.bn.forward(z);
   }
+}
+
+/** Sets ConvBN.fold on every conv-BN layer of a model (see ModelOptions.foldBatchNorm). */
+export function setFoldBatchNorm(model: Module, on: boolean): void {
+  if (model instanceof ConvBN) model.fold = on;
+  for (const [, m] of model.namedChildren()) setFoldBatchNorm(m, on);
 }
 
 export interface CbrOptions extends ModelOptions {

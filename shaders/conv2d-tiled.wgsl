@@ -94,7 +94,8 @@ fn conv_fwd_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgro
     for (var i = 0u; i < GM; i++) {
       let co = co0 + lid.y + i * WY;
       if (co >= p.Cout) { break; }
-      y[base + co * ohw] = acc[i][j] + select(0.0, bias[co], p.has_bias != 0u);
+      let at = base + co * ohw;
+      y[at] = epilogue(acc[i][j], channel_affine(co), at);
     }
   }
 }

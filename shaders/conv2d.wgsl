@@ -1,8 +1,9 @@
 // 2-D convolution, NCHW activations and [Cout, Cin, KH, KW] weights, as implicit GEMM (no
 // im2col buffer): each invocation holds an 8 x 8 block of its output in registers (8 channels
 // x 8 neighbouring pixels of one row) and walks the reduction directly over the input.
-// conv_fwd:          y  = x (*) w + b; with the weights read transposed and flipped (see
-//                    Params) it is also the input gradient
+// conv_fwd:          y  = epilogue(x (*) w): per-channel scale, + bias, + residual, ReLU, as
+//                    p.epilogue's flags ask; with the weights read transposed and flipped (see Params) and no
+//                    epilogue it is also the input gradient
 // conv_bwd_weight:   dw partial sums over a slice of the pixels (split-K); the caller sums
 //                    the slices, written last so each weight's partials are contiguous.
 // Storage `st` is f32, or f16 in the float16 form (loads widen to f32, stores round once); the
@@ -12,7 +13,7 @@ struct Params {
   N: u32, Cin: u32, H: u32, W: u32,
   Cout: u32, OH: u32, OW: u32, KH: u32,
   KW: u32, sh: u32, sw: u32, pt: u32,
-  pl: u32, has_bias: u32, splits: u32, pix_per_split: u32,
+  pl: u32, epilogue: u32, splits: u32, pix_per_split: u32,
   // Weight element (co, ci, kh, kw) of conv_fwd is at w_off + co w_co + ci w_ci + kh w_kh + kw w_kw
   // (u32 arithmetic wraps, so negative strides work): the input gradient runs conv_fwd with
   // the kernel transposed and flipped this way.
@@ -28,6 +29,7 @@ alias st = f32; // @storage
 @group(0) @binding(3) var<storage, read> bias: array<st>;
 @group(0) @binding(4) var<storage, read_write> y: array<st>;
 @group(0) @binding(5) var<storage, read> dy: array<st>;
+@group(0) @binding(6) var<storage, read> res: array<st>;
 @group(0) @binding(7) var<storage, read_write> dw: array<f32>;
 
 const R: u32 = 16u;  // register block: channels per invocation (conv_fwd)
@@ -36,6 +38,28 @@ const R: u32 = 16u;  // register block: channels per invocation (conv_fwd)
 override RB: u32 = 16u;
 const RW: u32 = 16u; // output channels per invocation (conv_bwd_weight)
 const C: u32 = 8u; // pixels per invocation (two vec4)
+
+// p.epilogue's flags (conv.ts reads them): what conv_fwd applies to each output after the sum.
+const EPI_BIAS: u32 = 1u;
+const EPI_RESIDUAL: u32 = 2u;
+const EPI_RELU: u32 = 4u;
+const EPI_SCALE: u32 = 8u;
+
+// The epilogue of output channel co as (scale, shift): bias holds shifts, then scales
+// (EPI_SCALE, an inference batch norm; conv-fused.ts), or the bias alone. Read once per channel:
+// the compiler cannot hoist loads past the stores to y (the buffers might alias).
+fn channel_affine(co: u32) -> vec2<f32> {
+  return vec2<f32>(select(1.0, f32(bias[p.Cout + co]), (p.epilogue & EPI_SCALE) != 0u), select(0.0, f32(bias[co]), (p.epilogue & EPI_BIAS) != 0u));
+}
+
+// Output `at` from its sum: scale, shift, + res[at] (a residual shaped as y), then ReLU, in
+// that order (a folded conv-BN layer, or a ResNet block's tail). ReLU keeps NaN as relu() does.
+fn epilogue(v: f32, a: vec2<f32>, at: u32) -> f32 {
+  var r = v * a.x + a.y;
+  if ((p.epilogue & EPI_RESIDUAL) != 0u) { r += f32(res[at]); }
+  if ((p.epilogue & EPI_RELU) != 0u) { r = select(r, 0.0, r < 0.0); }
+  return r;
+}
 
 // Pixel block b of a row-major [rows, width] plane set: which row and first column.
 fn pixel_block(b: u32, width: u32) -> vec2<u32> {
@@ -91,10 +115,11 @@ fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var i = 0u; i < RB; i++) {
     let co = co0 + i;
     if (co >= p.Cout) { break; }
-    let b = select(0.0, f32(bias[co]), p.has_bias != 0u);
+    let a = channel_affine(co);
     let base = ((n * p.Cout + co) * p.OH + oh) * p.OW;
     for (var j = 0u; j < C; j++) {
-      if (ow0 + j < p.OW) { y[base + ow0 + j] = st(acc[i][j / 4u][j % 4u] + b); }
+      let at = base + ow0 + j;
+      if (ow0 + j < p.OW) { y[at] = st(epilogue(acc[i][j / 4u][j % 4u], a, at)); }
     }
   }
 }

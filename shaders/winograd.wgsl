@@ -8,7 +8,8 @@
 // wino_input:       x  -> V, B^T d B per tile and channel, written at pos s_pos + c s_c + p s_p
 // wino_weight:      w  -> U [alpha^2, Cout, Cin], G g G^T (weights read through strides, so the
 //                   input gradient's transposed, flipped kernel needs no copy)
-// wino_output:      M [alpha^2, Cout, Pp] -> y, A^T m A per tile, plus bias
+// wino_output:      M [alpha^2, Cout, Pp] -> y, A^T m A per tile, then the epilogue (scale,
+//                   bias, residual, ReLU as conv2d.wgsl's)
 // wino_grad_output: dy -> E, A e A^T per m x m tile of dy, laid out as wino_input's V
 // wino_grad_weight: M [alpha^2, Cout, Cin] -> dw [Cout, Cin, 3, 3], G^T m G
 
@@ -18,7 +19,7 @@ struct Params {
   pt: u32, pl: u32, P: u32, Pp: u32,     // top / left padding, tiles N TH TW, padded tile count
   K: u32, s_pos: u32, s_c: u32, s_p: u32, // the other channel count; transform output strides
   w_co: i32, w_ci: i32, w_kh: i32, w_kw: i32,
-  w_off: i32, has_bias: u32,
+  w_off: i32, epilogue: u32,
   Cp: u32,  // channels of wino_input's output and wino_grad_weight's input: C, or C padded (zeros) to a multiple of 4
   pad0: u32,
 }
@@ -27,6 +28,13 @@ struct Params {
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(4) var<storage, read> res: array<f32>;
+
+// p.epilogue's flags, as conv2d.wgsl's (conv-winograd.ts reads them).
+const EPI_BIAS: u32 = 1u;
+const EPI_RESIDUAL: u32 = 2u;
+const EPI_RELU: u32 = 4u;
+const EPI_SCALE: u32 = 8u;
 
 override M: u32 = 2u;        // output tile side m
 const WG: u32 = 64u;         // invocations per workgroup (one tile or one weight each)
@@ -169,12 +177,19 @@ fn wino_output(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var i = 0u; i < al * al; i++) { m[i / al * 6u + i % al] = src[(i * p.K + co) * p.Pp + q]; }
   let y = tf2(AT, m, al);
   let t = tile(q);
-  let b = select(0.0, bias[co], p.has_bias != 0u);
+  // Scale and shift read once (not hoisted by the compiler past the stores to dst).
+  let scale = select(1.0, bias[p.K + co], (p.epilogue & EPI_SCALE) != 0u);
+  let shift = select(0.0, bias[co], (p.epilogue & EPI_BIAS) != 0u);
   let plane = (t.x * p.K + co) * p.OH;
   for (var i = 0u; i < M; i++) {
     if (t.y + i >= p.OH) { break; }
     for (var j = 0u; j < M; j++) {
-      if (t.z + j < p.OW) { dst[(plane + t.y + i) * p.OW + t.z + j] = y[i * 6u + j] + b; }
+      if (t.z + j >= p.OW) { break; }
+      let at = (plane + t.y + i) * p.OW + t.z + j;
+      var r = y[i * 6u + j] * scale + shift;
+      if ((p.epilogue & EPI_RESIDUAL) != 0u) { r += res[at]; }
+      if ((p.epilogue & EPI_RELU) != 0u) { r = select(r, 0.0, r < 0.0); }
+      dst[at] = r;
     }
   }
 }

@@ -1,6 +1,6 @@
 // Winograd F(m x m, 3 x 3) convolution for stride-1 3 x 3 layers (winograd.wgsl), m = 2 or 4:
 // transforms of the weights and of the input tiles, one batched GEMM per tile position over the
-// channels (matmul.wgsl, alpha^2 = (m + 2)^2 products), and the output transform with the bias.
+// channels (matmul.wgsl, alpha^2 = (m + 2)^2 products), and the output transform with the epilogue (bias, residual, ReLU).
 // The weight gradient uses the same input transform and a transform of dy's m x m tiles.
 // Multiplications per output: F(2x2) 16/4 = 4, F(4x4) 36/16 = 2.25, direct 9.
 //
@@ -20,6 +20,7 @@ import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { packParams } from '../kernels/launch.js';
 import { matmulKernel } from './linalg.js';
 import type { Geometry, WeightLayout } from './conv.js';
+import { epilogueBias, epilogueCode, type Epilogue } from './conv-epilogue.js';
 
 /** Output tile side m of F(m x m, 3 x 3). */
 export type WinogradTile = 2 | 4;
@@ -47,12 +48,12 @@ function tiling(g: Geometry, m: WinogradTile): Tiling {
   return { m, al2: (m + 2) ** 2, TH, TW, P, Pp: Math.ceil(P / 4) * 4 };
 }
 
-interface Pass { N: number; C: number; H: number; W: number; K: number; Cp?: number; strides?: [number, number, number]; wl?: WeightLayout; bias?: boolean }
+interface Pass { N: number; C: number; H: number; W: number; K: number; Cp?: number; strides?: [number, number, number]; wl?: WeightLayout; epilogue?: number }
 
 function params(g: Geometry, t: Tiling, s: Pass): ArrayBuffer {
   const [sPos, sC, sP] = s.strides ?? [0, 0, 0];
   const wl = s.wl ?? [0, 0, 0, 0, 0];
-  return packParams([s.N, s.C, s.H, s.W, g.OH, g.OW, t.TH, t.TW, g.pt, g.pl, t.P, t.Pp, s.K, sPos, sC, sP, ...wl, s.bias ? 1 : 0, s.Cp ?? s.C, 0]);
+  return packParams([s.N, s.C, s.H, s.W, g.OH, g.OW, t.TH, t.TW, g.pt, g.pl, t.P, t.Pp, s.K, sPos, sC, sP, ...wl, s.epilogue ?? 0, s.Cp ?? s.C, 0]);
 }
 
 // Each pass counts as the op it serves (conv2d, conv2d.dx, conv2d.dw), so profiles stay comparable with the direct kernels'.
@@ -63,10 +64,10 @@ function pass(entry: string, t: Tiling, op: string, p: ArrayBuffer, buffers: Rec
 }
 
 /**
- * y = x (*) w + b with the weights read through layout `wl` (so the input gradient, a stride-1
+ * y = epilogue(x (*) w) (bias, residual, ReLU) with the weights read through layout `wl` (so the input gradient, a stride-1
  * convolution of dy with the transposed, flipped kernel, runs here too).
  */
-export function winogradForward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl: WeightLayout, op: string, m: WinogradTile): Tensor {
+export function winogradForward(x: Tensor, w: Tensor, e: Epilogue, g: Geometry, wl: WeightLayout, op: string, m: WinogradTile): Tensor {
   const t = tiling(g, m);
   return tidy(() => {
     const u = empty([t.al2, g.Cout, g.Cin]);
@@ -76,8 +77,8 @@ export function winogradForward(x: Tensor, w: Tensor, b: Tensor | undefined, g: 
     pass('wino_input', t, op, params(g, t, inPass), { src: x.buffer, dst: v.buffer }, [t.Pp, g.Cin]);
     const prod = matmulKernel(u, v, false, false, op);
     const y = empty([g.N, g.Cout, g.OH, g.OW]);
-    pass('wino_output', t, op, params(g, t, { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, bias: b !== undefined }),
-      { src: prod.buffer, bias: (b ?? prod).buffer, dst: y.buffer }, [t.P, g.Cout]);
+    pass('wino_output', t, op, params(g, t, { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, epilogue: epilogueCode('winograd', e) }),
+      { src: prod.buffer, bias: (epilogueBias(e) ?? prod).buffer, res: (e.residual ?? prod).buffer, dst: y.buffer }, [t.P, g.Cout]);
     return y;
   });
 }

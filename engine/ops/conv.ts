@@ -1,5 +1,5 @@
-// conv2d on NCHW activations and [Cout, Cin, KH, KW] weights (conv2d.wgsl): forward with the
-// bias fused, input gradient through the same kernel (transposed, flipped weights), weight
+// conv2d on NCHW activations and [Cout, Cin, KH, KW] weights (conv2d.wgsl): forward with an
+// epilogue fused (bias; residual and ReLU for conv-fused.ts's folded conv-BN layers), input gradient through the same kernel (transposed, flipped weights), weight
 // gradient as split-K partial sums reduced by reduce.wgsl, bias gradient as per-channel sums.
 // Stride-1 3x3 layers may instead run Winograd's algorithm (conv-winograd.ts), chosen by policy.
 import { runtime } from '../context.js';
@@ -16,14 +16,17 @@ import { cast, slice } from './slicing.js';
 import { channelSums } from './norm.js';
 import { preferAlgorithm, winogradForward, winogradServes, winogradWeightGrad, type WinogradTile } from './conv-winograd.js';
 import { cropTaps, uncropWeightGrad, type Stored } from './conv-crop.js';
+import { epilogueBias, epilogueCode, type Epilogue } from './conv-epilogue.js';
 import { preferTiledConv, preferTiledWeightGrad, tiledConvGrid, tiledConvVariants, tiledWeightGradVariants, TILED_CONV_FAMILY, weightGradBlocks } from './conv-tiled.js';
+
+export type { Epilogue } from './conv-epilogue.js';
 
 export interface Conv2dOptions { stride?: Pair; padding?: Padding }
 
 /** `half`: float16 storage (x, w, bias and y; the weight gradient is float32). */
 export interface Geometry extends Window { N: number; Cin: number; H: number; W: number; Cout: number; KH: number; KW: number; half?: boolean }
 
-function geometry(x: Tensor, w: Tensor, b: Tensor | undefined, o: Conv2dOptions): Geometry {
+export function convGeometry(x: Tensor, w: Tensor, b: Tensor | undefined, o: Conv2dOptions): Geometry {
   floating(x, 'conv2d', 'input'); floating(w, 'conv2d', 'weight');
   if (w.dtype !== x.dtype || (b && b.dtype !== x.dtype)) throw new Error(`medgrad: conv2d: input ${fmt(x.shape)} is ${x.dtype} but weight${b ? ' / bias' : ''} ${w.dtype}${b ? ` / ${b.dtype}` : ''}; cast them to one dtype`);
   checkNCHW(x, 'conv2d');
@@ -41,8 +44,8 @@ function geometry(x: Tensor, w: Tensor, b: Tensor | undefined, o: Conv2dOptions)
 export type WeightLayout = [number, number, number, number, number];
 const plainLayout = (g: Geometry): WeightLayout => [g.Cin * g.KH * g.KW, g.KH * g.KW, g.KW, 1, 0];
 
-function params(g: Geometry, hasBias: boolean, splits = 1, perSplit = 0, wl: WeightLayout = plainLayout(g)): ArrayBuffer {
-  return packParams([g.N, g.Cin, g.H, g.W, g.Cout, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, hasBias ? 1 : 0, splits, perSplit, ...wl, 0, 0, 0]);
+function params(g: Geometry, epilogue: number, splits = 1, perSplit = 0, wl: WeightLayout = plainLayout(g)): ArrayBuffer {
+  return packParams([g.N, g.Cin, g.H, g.W, g.Cout, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, epilogue, splits, perSplit, ...wl, 0, 0, 0]);
 }
 
 const flopsOf = (g: Geometry) => 2 * g.N * g.Cout * g.OH * g.OW * g.Cin * g.KH * g.KW;
@@ -63,7 +66,7 @@ export const CONV_FORWARD = defineKernel<Geometry>({
   sample: (g) => {
     const x = filled([g.N, g.Cin, g.H, g.W], 0.5);
     const w = filled([g.Cout, g.Cin, g.KH, g.KW], 0.25);
-    return { run: () => direct(x, w, undefined, g).dispose(), dispose: () => { x.dispose(); w.dispose(); } };
+    return { run: () => direct(x, w, {}, g).dispose(), dispose: () => { x.dispose(); w.dispose(); } };
   },
 });
 
@@ -74,17 +77,17 @@ export const CONV_FORWARD = defineKernel<Geometry>({
  */
 const tiles: WinogradTile[] = [2, 4];
 type Algorithm<F> = Choice<Geometry> & { run: F };
-type ForwardFn = (x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl: WeightLayout, op: string) => Tensor;
+type ForwardFn = (x: Tensor, w: Tensor, e: Epilogue, g: Geometry, wl: WeightLayout, op: string) => Tensor;
 export const CONV_ALGORITHM = defineKernel<Geometry, Algorithm<ForwardFn>>({
   name: 'conv2d.algorithm',
   variants: [{ name: 'direct', run: direct, half: true },
-    ...tiles.map((m) => ({ name: `winograd-f${m}`, serves: (g: Geometry) => winogradServes(g, m), run: ((x, w, b, g, wl, op) => winogradForward(x, w, b, g, wl, op, m)) as ForwardFn }))],
+    ...tiles.map((m) => ({ name: `winograd-f${m}`, serves: (g: Geometry) => winogradServes(g, m), run: ((x, w, e, g, wl, op) => winogradForward(x, w, e, g, wl, op, m)) as ForwardFn }))],
   prefer: (g, c) => c.find((v) => v.name === preferAlgorithm(g)) ?? c[0]!,
   bucket: bucketOf,
   sample: (g) => {
     const x = filled([g.N, g.Cin, g.H, g.W], 0.5);
     const w = filled([g.Cout, g.Cin, g.KH, g.KW], 0.25);
-    return { run: () => forward(x, w, undefined, g).dispose(), dispose: () => { x.dispose(); w.dispose(); } };
+    return { run: () => pickForward(x, w, {}, g).dispose(), dispose: () => { x.dispose(); w.dispose(); } };
   },
 });
 
@@ -102,18 +105,19 @@ export const CONV_WEIGHT_GRAD_ALGORITHM = defineKernel<Geometry, Algorithm<Weigh
   },
 });
 
-function forward(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
-  return runtime().policy.pick(CONV_ALGORITHM, g).run(x, w, b, g, wl, op);
+/** The forward convolution with epilogue e, by the algorithm the policy picks for g. */
+function pickForward(x: Tensor, w: Tensor, e: Epilogue, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
+  return runtime().policy.pick(CONV_ALGORITHM, g).run(x, w, e, g, wl, op);
 }
 
-function direct(x: Tensor, w: Tensor, b: Tensor | undefined, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
+function direct(x: Tensor, w: Tensor, e: Epilogue, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
   const y = empty([g.N, g.Cout, g.OH, g.OW], x.dtype);
   runtime().launch(CONV_FORWARD, g, (k, v) => {
     const [wx, wy] = k.workgroupSize;
     const blocks = g.N * g.OH * Math.ceil(g.OW / k.consts.C!);
     return {
-      op, label: `${op} ${desc(g)}`, params: params(g, b !== undefined, 1, 0, wl),
-      buffers: { x: x.buffer, w: w.buffer, bias: (b ?? w).buffer, y: y.buffer },
+      op, label: `${op} ${desc(g)}`, params: params(g, epilogueCode('conv2d', e), 1, 0, wl),
+      buffers: { x: x.buffer, w: w.buffer, bias: (epilogueBias(e) ?? w).buffer, res: (e.residual ?? x).buffer, y: y.buffer },
       workgroups: v.family === TILED_CONV_FAMILY ? tiledConvGrid(g, k) : [Math.ceil(blocks / wx), Math.ceil(g.Cout / k.consts.RB! / wy)],
       flops: flopsOf(g), bytes: x.nbytes + w.nbytes + y.nbytes,
     };
@@ -150,7 +154,7 @@ function inputGrad(dy: Tensor, w: Tensor, g: Geometry, stored: Stored = { KH: g.
       sh: 1, sw: 1, pt: a.pad, pb: 0, pl: b.pad, pr: 0,
     };
     const off = stored.off + (a.k0 + g.sh * (a.taps - 1)) * stored.KW + b.k0 + g.sw * (b.taps - 1);
-    return forward(input, w, undefined, t, [khw, g.Cin * khw, -g.sh * stored.KW, -g.sw, off], 'conv2d.dx');
+    return pickForward(input, w, {}, t, [khw, g.Cin * khw, -g.sh * stored.KW, -g.sw, off], 'conv2d.dx');
   });
   if (g.sh === 1 && g.sw === 1) return rows[0]!.taps && cols[0]!.taps ? conv(dy, rows[0]!, cols[0]!) : fillKernel(empty([g.N, g.Cin, g.H, g.W], dy.dtype), 0);
   const dx = empty([g.N, g.Cin, g.H, g.W], dy.dtype);
@@ -195,13 +199,34 @@ function directWeightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   return tidy(() => {
     const partial = empty([g.Cout * K, splits]);
     rt.dispatch(k, {
-      op: 'conv2d.dw', label: `conv2d.dw ${desc(g)} (${splits} splits)`, params: params(g, false, splits, perSplit),
+      op: 'conv2d.dw', label: `conv2d.dw ${desc(g)} (${splits} splits)`, params: params(g, 0, splits, perSplit),
       buffers: { dy: dy.buffer, x: x.buffer, dw: partial.buffer },
       workgroups: [bx, by, splits],
       flops: flopsOf(g), bytes: dy.nbytes + x.nbytes + partial.nbytes,
     });
     return reduceRowsKernel(partial, g.Cout * K, splits, 'sum', [g.Cout, g.Cin, g.KH, g.KW]);
   });
+}
+
+// The passes as the ops run them: a kernel larger than the map cropped to the taps that meet it
+// (conv-crop.ts), read in place; the weight gradient zero at the taps cropped away.
+
+/** y = conv(x, w) with epilogue e (bias, or a folded batch norm, residual and ReLU). */
+export function convForward(x: Tensor, w: Tensor, e: Epilogue, g: Geometry, op = 'conv2d'): Tensor {
+  const c = cropTaps(g);
+  return c ? pickForward(x, w, e, c.g, [g.Cin * g.KH * g.KW, g.KH * g.KW, g.KW, 1, c.off], op) : pickForward(x, w, e, g, undefined, op);
+}
+
+/** dL/dx of y = conv(x, w) from dy. */
+export function convInputGrad(dy: Tensor, w: Tensor, g: Geometry): Tensor {
+  const c = cropTaps(g);
+  return inputGrad(dy, w, c ? c.g : g, { KH: g.KH, KW: g.KW, off: c ? c.off : 0 });
+}
+
+/** dL/dw of y = conv(x, w) from dy (float32). */
+export function convWeightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
+  const c = cropTaps(g);
+  return c ? tidy(() => uncropWeightGrad(weightGrad(dy, x, c.g), c, [g.Cout, g.Cin, g.KH, g.KW])) : weightGrad(dy, x, g);
 }
 
 /**
@@ -234,18 +259,14 @@ export const conv2d: (x: Tensor, w: Tensor, b?: Tensor, options?: Conv2dOptions)
       return R.conv2d(x!, w!, b ?? null, sh, sw, pads as [number, number, number, number]);
     },
   },
-  // A kernel larger than the map runs cropped to the taps that meet it (conv-crop.ts), read in place.
-  forward: (x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Tensor => {
-    const g = geometry(x, w, b, options), c = cropTaps(g);
-    return c ? forward(x, w, b, c.g, [g.Cin * g.KH * g.KW, g.KH * g.KW, g.KW, 1, c.off]) : forward(x, w, b, g);
-  },
+  forward: (x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Tensor => convForward(x, w, { bias: b }, convGeometry(x, w, b, options)),
   backward: (gy: Tensor, _y: Tensor, x: Tensor, w: Tensor, b?: Tensor, options: Conv2dOptions = {}): Grad => {
-    const g = geometry(x, w, b, options), c = cropTaps(g), gc = c ? c.g : g;
+    const g = convGeometry(x, w, b, options);
     // The kernels read gy in x's storage type (a float32 gradient may reach a float16 layer).
     if (gy.dtype !== x.dtype) gy = cast(gy, x.dtype);
     // An image batch (the first layer's input) usually needs no gradient: skip that kernel.
-    const dx = x.requiresGrad ? inputGrad(gy, w, gc, { KH: g.KH, KW: g.KW, off: c ? c.off : 0 }) : null;
-    const dw = w.requiresGrad ? (c ? tidy(() => uncropWeightGrad(weightGrad(gy, x, gc), c, w.shape)) : weightGrad(gy, x, g)) : null;
+    const dx = x.requiresGrad ? convInputGrad(gy, w, g) : null;
+    const dw = w.requiresGrad ? convWeightGrad(gy, x, g) : null;
     return [dx, dw, b?.requiresGrad ? channelSums(gy) : null];
   },
 });

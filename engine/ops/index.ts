@@ -21,6 +21,7 @@ export * from './linalg.js';
 export * from './softmax.js';
 export * from './conv.js';
 export * from './norm.js';
+export { convBatchNorm2d, type ConvBatchNormOptions } from './conv-fused.js';
 export * from './pool.js';
 export * from './creation.js';
 export { signStep } from './attack.js';
