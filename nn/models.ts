@@ -40,7 +40,8 @@ export class ConvBN extends Module {
   /** With `residual`, relu(bn(conv(x)) + residual): a basic block's tail. BN, residual and ReLU run fused. */
   forward(x: Tensor, residual: Tensor | null = null): Tensor {
     const relu = this.activate || residual !== null;
-    if (!this.training && this.fold) {
+    // Float32 only (mixed precision trains in float16 and evaluates in float32).
+    if (!this.training && this.fold && x.dtype === 'float32') {
       const { conv, bn } = this;
       return E.convBatchNorm2d(x, conv.weight, conv.bias, bn.weight, bn.bias, bn.runningMean, bn.runningVar, residual,
         { stride: conv.options.stride, padding: conv.options.padding, eps: bn.options.eps, relu });

@@ -25,7 +25,8 @@ async function tracedFlops(model: (typeof MODEL_NAMES)[number], imageSize: numbe
   const x = E.rand([1, channels, imageSize, imageSize], { generator: new E.Generator(4) });
   const report = await E.profile(() => E.noGrad(() => E.tidy(() => { m.forward(x); })));
   E.dispose(x); m.dispose();
-  return report.events.filter((e) => e.op === 'conv2d' || e.op === 'matmul').reduce((t, e) => t + e.flops, 0);
+  // Inference runs conv-BN layers as one convolution (convBatchNorm2d); its fold pass declares no FLOPs.
+  return report.events.filter((e) => e.op === 'conv2d' || e.op === 'convBatchNorm2d' || e.op === 'matmul').reduce((t, e) => t + (e.flops ?? 0), 0);
 }
 
 describe('model FLOPs', () => {

@@ -28,7 +28,7 @@ export function cropTaps(g: Geometry): Crop | null {
   // The far padding that keeps the output size: the last window still ends where it did.
   const pb = (g.OH - 1) * g.sh + KH - g.H - pt, pr = (g.OW - 1) * g.sw + KW - g.W - pl;
   if (pb < 0 || pr < 0) return null;
-  return { g: { ...g, KH, KW, pt, pb, pl, pr }, kh0: h0, kw0: w0, off: h0 * g.KW + w0 };
+  return { g: { ...g, KH, KW, pt, pb, pl, pr, flops: 2 * g.N * g.Cout * g.OH * g.OW * g.Cin * g.KH * g.KW }, kh0: h0, kw0: w0, off: h0 * g.KW + w0 };
 }
 
 /** The full kernel's weight gradient from the cropped one's: zero at the taps cropped away. */

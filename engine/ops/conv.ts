@@ -23,8 +23,12 @@ export type { Epilogue } from './conv-epilogue.js';
 
 export interface Conv2dOptions { stride?: Pair; padding?: Padding }
 
-/** `half`: float16 storage (x, w, bias and y; the weight gradient is float32). */
-export interface Geometry extends Window { N: number; Cin: number; H: number; W: number; Cout: number; KH: number; KW: number; half?: boolean }
+/**
+ * `half`: float16 storage (x, w, bias and y; the weight gradient is float32). `flops`: what the
+ * layer's dispatches report, where not its own kernel's count (a cropped layer reports its full
+ * kernel's, as FLOP counts conventionally do).
+ */
+export interface Geometry extends Window { N: number; Cin: number; H: number; W: number; Cout: number; KH: number; KW: number; half?: boolean; flops?: number }
 
 export function convGeometry(x: Tensor, w: Tensor, b: Tensor | undefined, o: Conv2dOptions): Geometry {
   floating(x, 'conv2d', 'input'); floating(w, 'conv2d', 'weight');
@@ -48,7 +52,7 @@ function params(g: Geometry, epilogue: number, splits = 1, perSplit = 0, wl: Wei
   return packParams([g.N, g.Cin, g.H, g.W, g.Cout, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, epilogue, splits, perSplit, ...wl, 0, 0, 0]);
 }
 
-const flopsOf = (g: Geometry) => 2 * g.N * g.Cout * g.OH * g.OW * g.Cin * g.KH * g.KW;
+const flopsOf = (g: Geometry) => g.flops ?? 2 * g.N * g.Cout * g.OH * g.OW * g.Cin * g.KH * g.KW;
 const bucketOf = (g: Geometry) => `cin${pow2(g.Cin)}.cout${pow2(g.Cout)}.k${g.KH}x${g.KW}.s${g.sh}.px${pow2(g.N * g.OH * g.OW)}`;
 const desc = (g: Geometry) => `[${g.N}, ${g.Cin}, ${g.H}, ${g.W}] * [${g.Cout}, ${g.Cin}, ${g.KH}, ${g.KW}] s${g.sh}x${g.sw} p${g.pt},${g.pb},${g.pl},${g.pr}`;
 
@@ -151,7 +155,7 @@ function inputGrad(dy: Tensor, w: Tensor, g: Geometry, stored: Stored = { KH: g.
     const input = a.crop || b.crop ? slice(src, [0, 0, a.crop, b.crop]) : src;
     const t: Geometry = {
       ...g, Cin: g.Cout, Cout: g.Cin, H: g.OH - a.crop, W: g.OW - b.crop, OH: a.count, OW: b.count, KH: a.taps, KW: b.taps,
-      sh: 1, sw: 1, pt: a.pad, pb: 0, pl: b.pad, pr: 0,
+      sh: 1, sw: 1, pt: a.pad, pb: 0, pl: b.pad, pr: 0, flops: undefined,
     };
     const off = stored.off + (a.k0 + g.sh * (a.taps - 1)) * stored.KW + b.k0 + g.sw * (b.taps - 1);
     return pickForward(input, w, {}, t, [khw, g.Cin * khw, -g.sh * stored.KW, -g.sw, off], 'conv2d.dx');
