@@ -98,6 +98,7 @@ run() {
     [ -n "${VK_DRIVER_FILES:-}" ] || echo "no NVIDIA Vulkan ICD json found; Dawn may fall back to a CPU adapter"
   fi
   export MEDGRAD_CACHE_DIR="$home/cache"  # no tune cache: the table rules decide
+  export MEDGRAD_DAWN_UNSAFE_APIS=1       # Dawn's toggle behind which it offers tensor cores
 
   # Sizes: the on a GPU; tiny in a dry run (it checks the plumbing, not the speed).
   local time=800 sizes=256,512,1024,2048,4096 quick=() big=(--train-size 224 --train-batch 64) bigname=resnet20 bigsize=224 bigbatch=64 ttime=2 models=()

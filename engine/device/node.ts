@@ -26,9 +26,11 @@ export async function requestNodeDevice(options: { powerPreference?: GPUPowerPre
   Object.assign(globalThis, globals);
   // Dawn crashes at random if this object is garbage-collected: keep it for the process's life.
   const holder = globalThis as unknown as Holder;
-  // Dawn offers `chromium-experimental-subgroup-matrix` (tensor cores) only behind this toggle;
-  // the engine requests it (and the variants use it) only where the adapter has it.
-  holder.__medgradDawn ??= create(['enable-dawn-features=allow_unsafe_apis']) as GPU;
+  // Dawn offers `chromium-experimental-subgroup-matrix` (tensor cores) only behind its
+  // allow_unsafe_apis toggle, set when the instance is made: opt-in (MEDGRAD_DAWN_UNSAFE_APIS=1,
+  // as bench/gpu.sh does), so that ordinary runs keep Dawn's default checks.
+  const toggles = process.env.MEDGRAD_DAWN_UNSAFE_APIS === '1' ? ['enable-dawn-features=allow_unsafe_apis'] : [];
+  holder.__medgradDawn ??= create(toggles) as GPU;
   const dawn = holder.__medgradDawn;
   const request = () => dawn.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   // Adapters are enumerated synchronously inside the call, the only place the warning is printed.
