@@ -27,24 +27,9 @@ async function labelsOf<T>(fn: () => Promise<T>): Promise<[T, string[]]> {
 }
 
 type Pads = [number, number, number, number];
-/** Exact float64 gradients of sum(conv2d(x, w) * dy) (stride 1). */
-function refGrads(x: R.Arr, w: R.Arr, dy: R.Arr, [pt, , pl]: Pads): { dx: R.Arr; dw: R.Arr } {
-  const [N, C, H, W] = x.shape as [number, number, number, number];
-  const [Co, , KH, KW] = w.shape as [number, number, number, number];
-  const [OH, OW] = [dy.shape[2]!, dy.shape[3]!];
-  const dx = new Float64Array(x.data.length), dw = new Float64Array(w.data.length);
-  for (let n = 0; n < N; n++) for (let o = 0; o < Co; o++) for (let i = 0; i < OH; i++) for (let j = 0; j < OW; j++) {
-    const g = dy.data[((n * Co + o) * OH + i) * OW + j]!;
-    for (let c = 0; c < C; c++) for (let u = 0; u < KH; u++) for (let v = 0; v < KW; v++) {
-      const ih = i - pt + u, iw = j - pl + v;
-      if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-      const xi = ((n * C + c) * H + ih) * W + iw, wi = ((o * C + c) * KH + u) * KW + v;
-      dx[xi] = dx[xi]! + g * w.data[wi]!;
-      dw[wi] = dw[wi]! + g * x.data[xi]!;
-    }
-  }
-  return { dx: { shape: x.shape, data: dx }, dw: { shape: w.shape, data: dw } };
-}
+/** Exact float64 gradients of sum(conv2d(x, w) * dy) (stride 1), from the shared reference. */
+const refGrads = (x: R.Arr, w: R.Arr, dy: R.Arr, pads: Pads): { dx: R.Arr; dw: R.Arr } =>
+  ({ dx: R.conv2dInputGrad(dy, w, x.shape, 1, 1, pads), dw: R.conv2dWeightGrad(dy, x, w.shape, 1, 1, pads) });
 
 interface Run { y: Float32Array; dx: Float32Array; dw: Float32Array; labels: string[] }
 /** conv2d forward and both gradients (loss = sum(y * dy)) on the GPU with the algorithm forced. */
