@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import * as E from '../engine/node.js';
 import { shaderSource } from '../engine/kernels/shaders.js';
 import { MATMUL, MATMUL_SM_EMULATED, matmulKernel } from '../engine/ops/linalg.js';
-import { prepareSubgroupMatrix, SM_FAMILY, SM_TILES, SM_VARIANT, SM_VARIANT_SMALL } from '../engine/ops/matmul-subgroup-matrix.js';
+import { prepareSubgroupMatrix, SM_ENTRY, SM_FAMILY, SM_TILES, SM_VARIANT, SM_VARIANT_SMALL } from '../engine/ops/matmul-subgroup-matrix.js';
 import { Rng } from '../engine/reference/check.js';
 import * as R from '../engine/reference/float64.js';
 import { f16MatmulMismatch } from '../engine/reference/f16.js';
@@ -34,7 +34,7 @@ if (real) {
   let pipeline: string | null = null;
   for (const [name, tile] of Object.entries(SM_TILES)) {
     device.gpu.pushErrorScope('validation');
-    device.gpu.createComputePipeline({ layout: 'auto', compute: { module: m, entryPoint: 'matmul_subgroup_matrix', constants: { ...tile, ...prepareSubgroupMatrix(device) } } });
+    device.gpu.createComputePipeline({ layout: 'auto', compute: { module: m, entryPoint: SM_ENTRY, constants: { ...tile, ...prepareSubgroupMatrix(device) } } });
     const e = (await device.gpu.popErrorScope())?.message;
     if (e) pipeline = `${pipeline ?? ''}${name}: ${e}\n`;
   }

@@ -28,6 +28,8 @@ export interface MemoryInfo {
   pooledBuffers: number;
   /** GPU buffers ever created by the pool. */
   buffersCreated: number;
+  /** Storage bind groups created so far; a warm loop adds none (each holds a native descriptor set until collected). */
+  bindGroupsCreated: number;
 }
 
 export class Engine {
@@ -76,7 +78,7 @@ export class Engine {
 
   memory(): MemoryInfo {
     const p = this.pool.snapshot();
-    return { tensors: this.live.size, bytes: this.liveBytes, pooledBytes: p.pooledBytes, pooledBuffers: p.pooledBuffers, buffersCreated: p.created };
+    return { tensors: this.live.size, bytes: this.liveBytes, pooledBytes: p.pooledBytes, pooledBuffers: p.pooledBuffers, buffersCreated: p.created, bindGroupsCreated: this.runtime.bindGroupsCreated };
   }
 
   /**

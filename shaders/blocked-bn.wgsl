@@ -12,7 +12,7 @@ struct Params {
   eps: f32, momentum: f32, count: f32, chunks: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> part: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> part_in: array<vec4<f32>>;

@@ -13,7 +13,7 @@ struct Params {
   Cin: u32, Cinp: u32, pad0: u32, pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(3) var<storage, read> src4: array<vec4<f32>>;

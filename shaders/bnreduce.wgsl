@@ -18,7 +18,7 @@ struct Params {
 
 alias st = f32; // @storage
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<st>;
 @group(0) @binding(2) var<storage, read> x4: array<vec4<st>>;
 @group(0) @binding(3) var<storage, read> dy: array<st>;

@@ -13,7 +13,7 @@ const HAS_BIAS: u32 = 1u;
 const RELU: u32 = 2u;
 const WRITE_MASKED: u32 = 4u;
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;

@@ -95,7 +95,7 @@ fn conv_fwd_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgro
       let co = co0 + lid.y + i * WY;
       if (co >= p.Cout) { break; }
       let at = base + co * ohw;
-      y[at] = epilogue(acc[i][j], channel_affine(co), at);
+      c[at] = epilogue(acc[i][j], channel_affine(co), at);
     }
   }
 }

@@ -58,12 +58,12 @@ fn conv_bwd_weight_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(
       let co = co0 + m;
       ds[pp * D_STRIDE + m] = select(0.0, dy[dyb + min(co, p.Cout - 1u) * ohw], q_ok && co < p.Cout);
     }
-    for (var c = r0; c < TILE_N; c = c + rows) {
-      let k = min(k0 + c, K - 1u);
+    for (var col = r0; col < TILE_N; col = col + rows) {
+      let k = min(k0 + col, K - 1u);
       let ih = ih0 + i32((k % khw) / p.KW);
       let iw = iw0 + i32(k % p.KW);
-      let ok = q_ok && k0 + c < K && ih >= 0 && ih < i32(p.H) && iw >= 0 && iw < i32(p.W);
-      xs[pp * X_STRIDE + c] = select(0.0, x[xn + ((k / khw) * p.H + u32(clamp(ih, 0, i32(p.H) - 1))) * p.W + u32(clamp(iw, 0, i32(p.W) - 1))], ok);
+      let ok = q_ok && k0 + col < K && ih >= 0 && ih < i32(p.H) && iw >= 0 && iw < i32(p.W);
+      xs[pp * X_STRIDE + col] = select(0.0, x[xn + ((k / khw) * p.H + u32(clamp(ih, 0, i32(p.H) - 1))) * p.W + u32(clamp(iw, 0, i32(p.W) - 1))], ok);
     }
     workgroupBarrier();
     for (var s = 0u; s < PT; s++) {

@@ -23,11 +23,12 @@ struct Params {
 
 alias st = f32; // @storage
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<st>;
 @group(0) @binding(2) var<storage, read> w: array<st>;
 @group(0) @binding(3) var<storage, read> bias: array<st>;
-@group(0) @binding(4) var<storage, read_write> y: array<st>;
+// The output y, named as the GEMM's C (the tensor-core tile, gemm-tile.wgsl, stores to `c`).
+@group(0) @binding(4) var<storage, read_write> c: array<st>;
 @group(0) @binding(5) var<storage, read> dy: array<st>;
 @group(0) @binding(6) var<storage, read> res: array<st>;
 @group(0) @binding(7) var<storage, read_write> dw: array<f32>;
@@ -60,6 +61,29 @@ fn epilogue(v: f32, a: vec2<f32>, at: u32) -> f32 {
   if ((p.epilogue & EPI_RELU) != 0u) { r = select(r, 0.0, r < 0.0); }
   return r;
 }
+
+// The tensor-core tile's operands (gemm-tile.wgsl; conv2d-subgroup-matrix*.wgsl): per image,
+// C = y as [Cout, OH OW], A = the weights as [Cout, Cin KH KW] (read through the weight strides,
+// so the input gradient runs on it too), B = the input's im2col [Cin KH KW, OH OW], gathered on
+// the fly (zero in the padding).
+fn sm_dims() -> vec3<u32> { return vec3<u32>(p.Cout, p.OH * p.OW, p.Cin * p.KH * p.KW); }
+fn sm_a(n: u32, co: u32, k: u32) -> f32 {
+  let khw = p.KH * p.KW;
+  if (co >= p.Cout || k >= p.Cin * khw) { return 0.0; }
+  let r = k % khw;
+  return f32(w[p.w_off + co * p.w_co + (k / khw) * p.w_ci + (r / p.KW) * p.w_kh + (r % p.KW) * p.w_kw]);
+}
+fn sm_b(n: u32, k: u32, q: u32) -> f32 {
+  let khw = p.KH * p.KW;
+  if (k >= p.Cin * khw || q >= p.OH * p.OW) { return 0.0; }
+  let r = k % khw;
+  let ih = i32((q / p.OW) * p.sh + r / p.KW) - i32(p.pt);
+  let iw = i32((q % p.OW) * p.sw + r % p.KW) - i32(p.pl);
+  if (ih < 0 || iw < 0 || ih >= i32(p.H) || iw >= i32(p.W)) { return 0.0; }
+  return f32(x[((n * p.Cin + k / khw) * p.H + u32(ih)) * p.W + u32(iw)]);
+}
+fn sm_plain_store() -> bool { return p.epilogue == 0u; }
+fn sm_put(at: u32, co: u32, v: f32) { c[at] = st(epilogue(v, channel_affine(co), at)); }
 
 // Pixel block b of a row-major [rows, width] plane set: which row and first column.
 fn pixel_block(b: u32, width: u32) -> vec2<u32> {
@@ -119,7 +143,7 @@ fn conv_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
     let base = ((n * p.Cout + co) * p.OH + oh) * p.OW;
     for (var j = 0u; j < C; j++) {
       let at = base + ow0 + j;
-      if (ow0 + j < p.OW) { y[at] = st(epilogue(acc[i][j / 4u][j % 4u], a, at)); }
+      if (ow0 + j < p.OW) { c[at] = st(epilogue(acc[i][j / 4u][j % 4u], a, at)); }
     }
   }
 }

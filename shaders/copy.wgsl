@@ -14,7 +14,7 @@ struct Params {
   dst_strides: array<vec4<u32>, 2>,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(0) var<uniform> p: Params;
 alias word = u32; // @storage
 
 @group(0) @binding(1) var<storage, read_write> dst: array<word>;

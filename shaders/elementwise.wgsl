@@ -17,7 +17,7 @@ struct Params {
 
 alias st = f32; // @storage
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<st>;
 @group(0) @binding(2) var<storage, read> a: array<st>;
 @group(0) @binding(3) var<storage, read> b: array<st>;

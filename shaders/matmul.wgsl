@@ -18,7 +18,7 @@ struct Params {
 
 alias st = f32; // @storage
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> c: array<st>;
 @group(0) @binding(2) var<storage, read> a: array<st>;
 @group(0) @binding(3) var<storage, read> b: array<st>;
@@ -77,6 +77,13 @@ fn b_at(base: u32, k: u32, n: u32) -> f32 {
   if (k >= p.K || n >= p.N) { return 0.0; }
   return f32(b[base + k * p.b_row + n * p.b_col]);
 }
+
+// The tensor-core tile's operands (gemm-tile.wgsl; matmul-subgroup-matrix*.wgsl).
+fn sm_dims() -> vec3<u32> { return vec3<u32>(p.M, p.N, p.K); }
+fn sm_a(batch: u32, m: u32, k: u32) -> f32 { return a_at(p.a_off + batch * p.a_batch, m, k); }
+fn sm_b(batch: u32, k: u32, n: u32) -> f32 { return b_at(p.b_off + batch * p.b_batch, k, n); }
+fn sm_plain_store() -> bool { return true; }
+fn sm_put(at: u32, m: u32, v: f32) { c[at] = st(v); }
 
 @compute @workgroup_size(TW, TW)
 fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {

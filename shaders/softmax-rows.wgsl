@@ -11,7 +11,7 @@ struct Params {
 
 alias st = f32; // @storage
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<st>;
 @group(0) @binding(3) var<storage, read> labels: array<i32>;

@@ -44,7 +44,7 @@ describe('memory', () => {
     expect(() => E.add(a, a)).toThrow(/tensor #\d+ of shape \[2, 2\] was disposed/);
   });
 
-  it('1,000 training steps keep live tensors and GPU buffers flat', async () => {
+  it('1,000 training steps keep live tensors, GPU buffers and bind groups flat', async () => {
     const gen = new E.Generator(5);
     const w = E.randn([8, 3], { generator: gen, requiresGrad: true });
     const b = E.zeros([3], { requiresGrad: true });
@@ -64,10 +64,14 @@ describe('memory', () => {
     const first = step();
     const firstLoss = await first.item();
     first.dispose();
-    for (let i = 0; i < 10; i++) step().dispose();
+    // A varying number of other dispatches before each step shifts every dispatch of the step
+    // to other uniform slots of the batch; bind groups must not depend on where a dispatch sits.
+    const shift = (k: number) => { for (let j = 0; j < k; j++) E.mul(x, 2).dispose(); };
+    for (let i = 0; i < 100; i++) { shift(i); step().dispose(); }
     const base = E.memory();
     const counts: number[] = [];
     for (let i = 0; i < 1000; i++) {
+      shift(i % 97);
       step().dispose();
       if (i % 100 === 0) counts.push(E.memory().tensors);
     }
@@ -79,6 +83,7 @@ describe('memory', () => {
     expect(end.tensors).toBe(base.tensors);
     expect(end.bytes).toBe(base.bytes);
     expect(end.buffersCreated).toBe(base.buffersCreated);
+    expect(end.bindGroupsCreated).toBe(base.bindGroupsCreated);
     expect(lastLoss).toBeLessThan(firstLoss * 0.5);
     E.dispose([w, b, x, y]);
   });

@@ -13,10 +13,12 @@ import { integerConstants, reflectable } from '../engine/kernels/compile.js';
 import { registerGenerated, shaderSource } from '../engine/kernels/shaders.js';
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { MATMUL, MATMUL_SM_EMULATED, matmulKernel } from '../engine/ops/linalg.js';
-import { chooseSubgroupMatrixConfig, prepareSubgroupMatrix, SM_FAMILY, SM_FEATURE, SM_PAD, SM_TILES, SM_VARIANT, SM_VARIANT_SMALL, workgroupBytes } from '../engine/ops/matmul-subgroup-matrix.js';
+import { CONV_FORWARD } from '../engine/ops/conv.js';
+import { chooseSubgroupMatrixConfig, CONV_SM_FAMILY, prepareSubgroupMatrix, SM_ENTRY, SM_FAMILY, SM_FEATURE, SM_FRAGMENTS, SM_PAD, SM_TILES, SM_VARIANT, SM_VARIANT_SMALL, workgroupBytes } from '../engine/ops/matmul-subgroup-matrix.js';
 import * as R from '../engine/reference/float64.js';
 import { gpu, Rng, toTensor } from './helpers/setup.js';
 import { f16MatmulMismatch } from '../engine/reference/f16.js';
+import { cfg16, h100, lavapipe, limits } from './helpers/tensor-cores.js';
 
 await gpu();
 // The variants are offered under 'medium' float32 matmul precision only (one test checks the default).
@@ -24,11 +26,6 @@ E.setFloat32MatmulPrecision('medium');
 afterEach(() => { for (const k of ['matmul', 'matmul.subgroupMatrixEmulated']) E.getEngine().policy.force(k, null); });
 
 const EMULATED = 'subgroup-matrix-emulated';
-const cfg16 = { componentType: 'f16', resultComponentType: 'f32', M: 16, N: 16, K: 16 };
-const limits = { maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupSizeX: 1024, maxComputeWorkgroupStorageSize: 49152 };
-const nvidia = { vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H100 80GB HBM3' };
-const withSm = new Set(['subgroups', 'shader-f16', SM_FEATURE]);
-const h100: Capabilities = { features: withSm, limits, adapter: nvidia, subgroupMatrix: { configs: [{ ...cfg16, componentType: 'f32', K: 8 }, cfg16], subgroupMaxSize: 32 } };
 const big = { M: 512, N: 512, K: 512, batch: 1, bRowContiguous: true };
 const REAL = [SM_VARIANT, SM_VARIANT_SMALL];
 const hasTensorCores = (): boolean => E.getEngine().policy.candidates(MATMUL, big).some((v) => v.name === SM_VARIANT);
@@ -39,7 +36,6 @@ describe('the registry and the subgroup-matrix variant', () => {
     expect(variantFeatures()).toContain(SM_FEATURE);
   });
   it('never offers or picks it without the feature, without configurations, or without an f16 x f16 -> f32 one', () => {
-    const lavapipe: Capabilities = { features: new Set(['subgroups', 'shader-f16']), limits, adapter: { vendor: 'mesa', architecture: 'software', description: 'llvmpipe', isFallbackAdapter: true } };
     const cases: Array<[string, Capabilities]> = [
       ['lavapipe', lavapipe],
       ['a GPU without the feature', { ...h100, features: new Set(['subgroups', 'shader-f16']) }],
@@ -100,22 +96,28 @@ describe('the registry and the subgroup-matrix variant', () => {
   });
 });
 
-describe('the subgroup-matrix shader', () => {
+// Each op's tensor-core family: its bindings (reflected) and the variants that run it.
+const FAMILIES = [
+  { family: SM_FAMILY, bindings: { p: 0, c: 1, a: 2, b: 3 }, kernel: MATMUL },
+  { family: CONV_SM_FAMILY, bindings: { p: 0, x: 1, w: 2, bias: 3, c: 4, res: 6 }, kernel: CONV_FORWARD },
+];
+
+describe.each(FAMILIES)('the subgroup-matrix shader of $family', ({ family, bindings, kernel }) => {
   // Compiled for this device's configuration where it has one, else for a 16 x 16 x 16 one.
   const config = () => chooseSubgroupMatrixConfig({ subgroupMatrix: E.getDevice().subgroupMatrix, limits: E.getDevice().limits as unknown as Record<string, number> }) ?? cfg16;
   const source = () => {
-    if (!prepareSubgroupMatrix(E.getDevice())) registerGenerated(SM_FAMILY, 'config', 'const SM_M: u32 = 16u;\nconst SM_N: u32 = 16u;\nconst SM_K: u32 = 16u;');
-    return shaderSource(SM_FAMILY);
+    if (!prepareSubgroupMatrix(E.getDevice())) registerGenerated(SM_FRAGMENTS, 'config', 'const SM_M: u32 = 16u;\nconst SM_N: u32 = 16u;\nconst SM_K: u32 = 16u;');
+    return shaderSource(family);
   };
   it('reflects to the bindings and overrides the launcher uses', () => {
     const r = new WgslReflect(reflectable(source()));
-    const ep = r.entry.compute.find((e) => e.name === 'matmul_subgroup_matrix')!;
-    expect(Object.fromEntries(ep.resources.map((x) => [x.name, x.binding]))).toEqual({ p: 0, c: 1, a: 2, b: 3 });
+    const ep = r.entry.compute.find((e) => e.name === SM_ENTRY)!;
+    expect(Object.fromEntries(ep.resources.map((x) => [x.name, x.binding]))).toEqual(bindings);
     expect(r.overrides.map((o) => o.name)).toEqual(expect.arrayContaining(['SG_ROWS', 'SG_COLS', 'SG_SIZE', 'WG']));
     // The sizes TypeScript plans workgroup memory with are the shader's.
     const { M, N, K } = config();
     expect(integerConstants(source())).toMatchObject({ PAD: SM_PAD, SM_M: M, SM_N: N, SM_K: K });
-    for (const name of REAL) expect(MATMUL.variants.find((x) => x.name === name)!.constants).toEqual(SM_TILES[name]);
+    for (const name of REAL) expect((kernel.variants as ReadonlyArray<{ name: string; family?: string; constants?: unknown }>).find((x) => x.name === name)).toMatchObject({ family, constants: SM_TILES[name] });
   });
   it('parses in Dawn; where the adapter has the feature, compiles (the test shows Dawn\'s messages if not)', async () => {
     const d = E.getDevice();
@@ -128,7 +130,7 @@ describe('the subgroup-matrix shader', () => {
     const pipelines: Record<string, string | null> = {};
     for (const name of REAL) {
       d.gpu.pushErrorScope('validation');
-      d.gpu.createComputePipeline({ layout: 'auto', compute: { module: m, entryPoint: 'matmul_subgroup_matrix', constants: { ...SM_TILES[name], ...prepareSubgroupMatrix(d) } } });
+      d.gpu.createComputePipeline({ layout: 'auto', compute: { module: m, entryPoint: SM_ENTRY, constants: { ...SM_TILES[name], ...prepareSubgroupMatrix(d) } } });
       pipelines[name] = (await d.gpu.popErrorScope())?.message ?? null;
     }
     expect({ config: config(), errors, pipelines }).toEqual({ config: config(), errors: [], pipelines: Object.fromEntries(REAL.map((n) => [n, null])) });

@@ -9,11 +9,10 @@ export interface Kernel {
   readonly key: string;
   readonly pipeline: GPUComputePipeline;
   readonly layout: GPUBindGroupLayout;
-  /** Binding variable name -> binding index; the uniform excluded. */
+  /** Storage binding variable name -> binding index in @group(0). */
   readonly bindings: ReadonlyMap<string, number>;
-  readonly uniformBinding: number | null;
-  /** Bytes of the uniform parameter struct (from reflection, rounded to 16). */
-  readonly uniformSize: number;
+  /** Whether the kernel reads a uniform parameter struct (@group(1) @binding(0)). */
+  readonly hasUniform: boolean;
   /** The shader's module-scope integer constants and this pipeline's override values. */
   readonly consts: Readonly<Record<string, number>>;
   readonly workgroupSize: readonly [number, number, number];
@@ -21,6 +20,16 @@ export interface Kernel {
 
 /** Largest uniform struct a kernel may declare (one arena slot). */
 export const UNIFORM_SLOT = 256;
+
+/**
+ * Where kernels find their buffers: storage in @group(0), the parameter struct alone in
+ * @group(1) @binding(0). Apart, a storage bind group is keyed by its buffers only and a uniform
+ * bind group by its arena slot only; together, every (buffers, slot) pair would be a bind group of
+ * its own, and a run whose dispatch order shifts (attacks, saliency, t-SNE) would create them
+ * without end, each holding a native descriptor set until V8 collects its wrapper.
+ */
+export const STORAGE_GROUP = 0;
+export const UNIFORM_GROUP = 1;
 
 const CONST_RE = /^\s*(?:const|override)\s+([A-Za-z_]\w*)\s*(?::\s*[iu]32\s*)?=\s*(\d+)u?\s*;/gm;
 
@@ -62,7 +71,12 @@ export class KernelCompiler {
   private kernels = new Map<string, Kernel>();
   private modules = new Map<string, Module>();
 
-  constructor(private readonly gpu: GPUDevice) {}
+  /** The one layout of every kernel's @group(1): a uniform struct of at most UNIFORM_SLOT bytes. */
+  readonly uniformLayout: GPUBindGroupLayout;
+
+  constructor(private readonly gpu: GPUDevice) {
+    this.uniformLayout = gpu.createBindGroupLayout({ entries: [{ binding: 0, visibility: 4 /* COMPUTE */, buffer: { type: 'uniform' } }], label: 'medgrad uniform parameters' });
+  }
 
   private moduleFor(family: string): Module {
     let m = this.modules.get(family);
@@ -89,34 +103,29 @@ export class KernelCompiler {
       if (!declared.has(name)) throw new Error(`medgrad: shaders/${family}.wgsl entry '${entry}' declares no override '${name}'`);
     }
     const bindings = new Map<string, number>();
-    let uniformBinding: number | null = null;
-    let uniformSize = 0;
+    let hasUniform = false;
     const entries: GPUBindGroupLayoutEntry[] = [];
     for (const r of ep.resources) {
-      if (r.group !== 0) throw new Error(`medgrad: shaders/${family}.wgsl: only @group(0) is supported (${r.name})`);
-      const isUniform = r.resourceType === 0;
-      if (isUniform) {
-        uniformBinding = r.binding;
-        uniformSize = Math.ceil(r.size / 16) * 16;
-        if (uniformSize > UNIFORM_SLOT) throw new Error(`medgrad: shaders/${family}.wgsl: uniform ${r.name} is ${r.size} bytes; at most ${UNIFORM_SLOT} are supported`);
-      } else {
-        bindings.set(r.name, r.binding);
+      const where = `shaders/${family}.wgsl: ${r.name} at @group(${r.group}) @binding(${r.binding})`;
+      if (r.resourceType === 0) { // uniform
+        if (r.group !== UNIFORM_GROUP || r.binding !== 0) throw new Error(`medgrad: ${where}: the parameter struct belongs at @group(${UNIFORM_GROUP}) @binding(0)`);
+        if (Math.ceil(r.size / 16) * 16 > UNIFORM_SLOT) throw new Error(`medgrad: ${where}: the uniform is ${r.size} bytes; at most ${UNIFORM_SLOT} are supported`);
+        hasUniform = true;
+        continue;
       }
-      entries.push({
-        binding: r.binding,
-        visibility: 4, // GPUShaderStage.COMPUTE
-        buffer: { type: isUniform ? 'uniform' : r.access === 'read' ? 'read-only-storage' : 'storage' },
-      });
+      if (r.group !== STORAGE_GROUP) throw new Error(`medgrad: ${where}: storage buffers belong in @group(${STORAGE_GROUP})`);
+      bindings.set(r.name, r.binding);
+      entries.push({ binding: r.binding, visibility: 4 /* COMPUTE */, buffer: { type: r.access === 'read' ? 'read-only-storage' : 'storage' } });
     }
     entries.sort((x, y) => x.binding - y.binding);
     const layout = this.gpu.createBindGroupLayout({ entries, label: key });
     const pipeline = this.gpu.createComputePipeline({
       label: key,
-      layout: this.gpu.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      layout: this.gpu.createPipelineLayout({ bindGroupLayouts: hasUniform ? [layout, this.uniformLayout] : [layout] }),
       compute: { module, entryPoint: entry, constants: { ...constants } },
     });
     const values = { ...consts, ...constants };
-    const k: Kernel = { key, pipeline, layout, bindings, uniformBinding, uniformSize, consts: values, workgroupSize: workgroupSize(code, entry, ep.workgroupSize ?? [], values) };
+    const k: Kernel = { key, pipeline, layout, bindings, hasUniform, consts: values, workgroupSize: workgroupSize(code, entry, ep.workgroupSize ?? [], values) };
     this.kernels.set(key, k);
     return k;
   }

@@ -5,7 +5,7 @@
 // that fence() returns.
 import type { Device } from '../device/device.js';
 import { BufferPool, USAGE } from '../buffers/pool.js';
-import { KernelCompiler, UNIFORM_SLOT, type Kernel } from './compile.js';
+import { KernelCompiler, STORAGE_GROUP, UNIFORM_GROUP, UNIFORM_SLOT, type Kernel } from './compile.js';
 import { isHalf, type KernelDef, type Variant, type VariantPolicy } from './variants.js';
 import { HALF_FAMILY } from './shaders.js';
 
@@ -35,7 +35,8 @@ export interface DispatchObserver {
 
 const ARENA_SLOTS = 2048;
 const MAX_PENDING = 1024;
-const BIND_GROUP_CACHE = 16384;
+/** Storage bind groups kept; a training step of ResNet-50 uses about 1,500. */
+const BIND_GROUP_CACHE = 4096;
 
 const ids = new WeakMap<GPUBuffer, number>();
 let nextBufferId = 1;
@@ -57,6 +58,14 @@ export class Runtime {
   private closeScope: ((d: () => string) => Promise<void>) | null = null;
   private scopes: Promise<void>[] = [];
   private bindGroups = new Map<string, GPUBindGroup>();
+  /**
+   * The uniform bind group of each arena slot, made at start. (Static offsets, one group per
+   * slot, rather than one group with a dynamic offset: lavapipe runs dynamic-offset dispatches
+   * at less than half the rate.)
+   */
+  private readonly slotGroups: GPUBindGroup[];
+  /** Storage bind groups created so far (a warm loop adds none). */
+  bindGroupsCreated = 0;
   private observers: DispatchObserver[] = [];
   private compiled = new WeakMap<Variant<unknown>, Map<string | number, Kernel>>();
   /** Submit every dispatch alone, so a GPU error names exactly the op that caused it. */
@@ -70,6 +79,9 @@ export class Runtime {
     this.pool = new BufferPool(gpu, Math.min(device.limits.maxBufferSize, device.limits.maxStorageBufferBindingSize));
     this.arena = gpu.createBuffer({ size: this.arenaData.byteLength, usage: USAGE.UNIFORM | USAGE.COPY_DST });
     this.compiler = new KernelCompiler(gpu);
+    this.slotGroups = Array.from({ length: ARENA_SLOTS }, (_, slot) => gpu.createBindGroup({
+      layout: this.compiler.uniformLayout, entries: [{ binding: 0, resource: { buffer: this.arena, offset: slot * UNIFORM_SLOT, size: UNIFORM_SLOT } }],
+    }));
     this.maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension;
   }
 
@@ -103,7 +115,7 @@ export class Runtime {
   }
 
   /** Picks, compiles and records in one call; `spec` builds the dispatch from the compiled kernel. */
-  launch<S>(k: KernelDef<S>, shape: S, spec: (kernel: Kernel, variant: Variant<S>) => DispatchSpec, extra?: Readonly<Record<string, number>>): void {
+  launch<S>(k: KernelDef<S>, shape: S, spec: (kernel: Kernel, variant: Variant<S>) => DispatchSpec, extra?: Parameters<Runtime['select']>[2]): void {
     const { variant, kernel } = this.select(k, shape, extra);
     this.dispatch(kernel, spec(kernel, variant));
   }
@@ -127,27 +139,27 @@ export class Runtime {
   }
 
   /**
-   * Bind groups by kernel, buffers and parameter slot. A training loop reuses the same pooled
-   * buffers and, batch after batch, the same slots, so after its first step every lookup hits.
-   * (Static slot offsets rather than dynamic offsets: lavapipe runs dynamic-offset dispatches
-   * at less than half the rate.)
+   * Storage bind groups by kernel and buffers. A training loop reuses the same pooled buffers,
+   * so after its first step every lookup hits. Least recently used first out when full.
    */
-  private bindGroupFor(kernel: Kernel, spec: DispatchSpec, slot: number): GPUBindGroup {
-    let key = `${kernel.key}@${slot}`;
+  private bindGroupFor(kernel: Kernel, spec: DispatchSpec): GPUBindGroup {
+    let key = kernel.key;
     for (const name of kernel.bindings.keys()) {
       const buffer = spec.buffers[name];
       if (!buffer) throw new Error(`medgrad: ${spec.label}: kernel ${kernel.key} needs buffer '${name}'`);
       key += ':' + bufferId(buffer);
     }
     let bg = this.bindGroups.get(key);
-    if (!bg) {
+    if (bg) {
+      this.bindGroups.delete(key); // re-inserted below: Map order is recency
+    } else {
       const entries: GPUBindGroupEntry[] = [];
-      if (kernel.uniformBinding !== null) entries.push({ binding: kernel.uniformBinding, resource: { buffer: this.arena, offset: slot * UNIFORM_SLOT, size: kernel.uniformSize } });
       for (const [name, binding] of kernel.bindings) entries.push({ binding, resource: { buffer: spec.buffers[name]! } });
       bg = this.device.gpu.createBindGroup({ layout: kernel.layout, entries });
-      if (this.bindGroups.size >= BIND_GROUP_CACHE) this.bindGroups.clear();
-      this.bindGroups.set(key, bg);
+      this.bindGroupsCreated++;
+      if (this.bindGroups.size >= BIND_GROUP_CACHE) this.bindGroups.delete(this.bindGroups.keys().next().value!);
     }
+    this.bindGroups.set(key, bg);
     return bg;
   }
 
@@ -160,13 +172,13 @@ export class Runtime {
       throw new Error(`medgrad: ${spec.label}: needs ${Math.max(x, y, z)} workgroups in one dimension; this device allows ${this.maxWorkgroups} (split the batch)`);
     }
     const enc = this.open();
-    let slot = 0;
-    if (kernel.uniformBinding !== null) {
+    let slot = -1;
+    if (kernel.hasUniform) {
       if (this.arenaUsed >= ARENA_SLOTS) { this.flush(); return this.dispatch(kernel, spec); }
       slot = this.arenaUsed++;
       if (spec.params) this.arenaData.set(new Uint8Array(spec.params, 0, Math.min(spec.params.byteLength, UNIFORM_SLOT)), slot * UNIFORM_SLOT);
     }
-    const bindGroup = this.bindGroupFor(kernel, spec, slot);
+    const bindGroup = this.bindGroupFor(kernel, spec);
     // Every observer sees the dispatch; the first to ask for timestamps gets its pass timed.
     let timestampWrites: GPUComputePassTimestampWrites | undefined;
     let timedBy: DispatchObserver | null = null;
@@ -181,7 +193,8 @@ export class Runtime {
       this.pass = enc.beginComputePass();
     }
     this.pass.setPipeline(kernel.pipeline);
-    this.pass.setBindGroup(0, bindGroup);
+    this.pass.setBindGroup(STORAGE_GROUP, bindGroup);
+    if (slot >= 0) this.pass.setBindGroup(UNIFORM_GROUP, this.slotGroups[slot]!);
     this.pass.dispatchWorkgroups(x, y, z);
     if (timestampWrites) this.endPass();
     this.labels.push(spec.label);

@@ -1,14 +1,17 @@
-// The GPU-shaped variants of conv2d.forward (conv2d-tiled.wgsl): implicit GEMM with consecutive
-// invocations over consecutive output pixels and input and weight tiles staged in workgroup
-// memory, in several tile shapes for the autotuner. conv.ts lists them after the direct
-// (lavapipe-tuned) variants, launches them with tiledConvGrid, and asks preferTiledConv first
-// in its table rule: a GPU gets them without a tune cache, lavapipe keeps the direct kernel.
+// The GPU-shaped variants of conv2d.forward: implicit GEMM with consecutive invocations over
+// consecutive output pixels and input and weight tiles staged in workgroup memory
+// (conv2d-tiled.wgsl), in several tile shapes for the autotuner, and the same GEMM on tensor
+// cores (conv2d-subgroup-matrix.wgsl, the tiling of gemm-tile.wgsl). conv.ts lists them after
+// the direct (lavapipe-tuned) variants, launches them with tiledConvGrid, and asks
+// preferTiledConv first in its table rule: a GPU gets them without a tune cache, lavapipe
+// keeps the direct kernel.
 import type { Kernel } from '../kernels/compile.js';
 import { isHardwareGpu, type Capabilities, type Variant } from '../kernels/variants.js';
+import { CONV_SM_FAMILY, isSubgroupMatrix, pickTile, subgroupMatrixTile, subgroupMatrixVariants } from './matmul-subgroup-matrix.js';
 
 export const TILED_CONV_FAMILY = 'conv2d-tiled';
 
-interface ConvShape { N: number; Cout: number; OH: number; OW: number }
+interface ConvShape { N: number; Cout: number; OH: number; OW: number; Cin: number; KH: number; KW: number }
 
 /**
  * Tile shapes as [WX, WY, KT]: a (4 WY channels) x (4 WX pixels) output tile per workgroup,
@@ -25,17 +28,22 @@ const GRID_MAX = 65535;
 
 const grid = (g: ConvShape, wx: number, wy: number): [number, number] => [Math.ceil((g.N * g.OH * g.OW) / (4 * wx)), Math.ceil(g.Cout / (4 * wy))];
 
+/** The tiled variants, then the tensor-core ones (images along the grid's z). */
 export function tiledConvVariants<S extends ConvShape>(): Array<Variant<S>> {
-  return TILES.map(([wx, wy, kt]) => ({
+  return [...TILES.map(([wx, wy, kt]) => ({
     name: `tiled-c${4 * wy}p${4 * wx}`, family: TILED_CONV_FAMILY, entry: 'conv_fwd_tiled', constants: { WX: wx, WY: wy, KT: kt },
     serves: (g: S) => Math.max(...grid(g, wx, wy)) <= GRID_MAX,
-  }));
+  })), ...subgroupMatrixVariants<S>(CONV_SM_FAMILY, (g) => g.N <= GRID_MAX)];
 }
 
-/** Workgroups of a tiled variant for shape g (from the compiled kernel's own tile constants). */
-export function tiledConvGrid(g: ConvShape, k: Kernel): [number, number] {
+/** Workgroups of a tiled or tensor-core variant for shape g (from the compiled kernel's own tile constants). */
+export function tiledConvGrid(g: ConvShape, k: Kernel, family: string): [number, number, number] {
+  if (isSubgroupMatrix(family)) {
+    const [perX, perY] = subgroupMatrixTile(k);
+    return [Math.ceil((g.OH * g.OW) / perX), Math.ceil(g.Cout / perY), g.N];
+  }
   const [wx, wy] = k.workgroupSize;
-  return [Math.ceil((g.N * g.OH * g.OW) / (k.consts.GN! * wx)), Math.ceil(g.Cout / (k.consts.GM! * wy))];
+  return [Math.ceil((g.N * g.OH * g.OW) / (k.consts.GN! * wx)), Math.ceil(g.Cout / (k.consts.GM! * wy)), 1];
 }
 
 /**
@@ -45,6 +53,12 @@ export function tiledConvGrid(g: ConvShape, k: Kernel): [number, number] {
  */
 export function preferTiledConv<S extends ConvShape>(g: S, c: ReadonlyArray<Variant<S>>, caps: Capabilities): Variant<S> | undefined {
   if (!isHardwareGpu(caps)) return undefined;
+  // Tensor cores (offered only under 'medium' float32 matmul precision) for layers whose
+  // implicit GEMM (M = Cout, N = OH OW per image, K = Cin KH KW) is at least 64 x 256 x 256; the
+  // large tile for 128 channels and 2048 x 2048 outputs in all (guesses until a GPU measures them).
+  const ohw = g.OH * g.OW;
+  const sm = g.Cout >= 64 && ohw >= 256 && g.Cin * g.KH * g.KW >= 256 ? pickTile(c, g.Cout >= 128 && g.Cout * ohw * g.N >= 2048 * 2048) : undefined;
+  if (sm) return sm;
   const want = g.Cout <= 16 ? 'tiled-c16p64' : g.Cout <= 32 ? 'tiled-c32p128' : 'tiled-c64p64';
   return c.find((v) => v.name === want);
 }

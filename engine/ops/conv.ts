@@ -6,7 +6,7 @@ import { runtime } from '../context.js';
 import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
 import { filled, fillKernel, packParams, reduceRowsKernel, stridedCopy } from '../kernels/launch.js';
-import { defineKernel, pow2, type Choice } from '../kernels/variants.js';
+import { defineKernel, pow2, type Choice, type KernelDef } from '../kernels/variants.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { op } from './record.js';
@@ -17,7 +17,8 @@ import { channelSums } from './norm.js';
 import { preferAlgorithm, winogradForward, winogradServes, winogradWeightGrad, type WinogradTile } from './conv-winograd.js';
 import { cropTaps, uncropWeightGrad, type Stored } from './conv-crop.js';
 import { epilogueBias, epilogueCode, type Epilogue } from './conv-epilogue.js';
-import { preferTiledConv, preferTiledWeightGrad, tiledConvGrid, tiledConvVariants, tiledWeightGradVariants, TILED_CONV_FAMILY, weightGradBlocks } from './conv-tiled.js';
+import { preferTiledConv, preferTiledWeightGrad, tiledConvGrid, tiledConvVariants, tiledWeightGradVariants, weightGradBlocks } from './conv-tiled.js';
+import { CONV_SM_FAMILY, emulatedSubgroupMatrixVariant, subgroupMatrixConstants } from './matmul-subgroup-matrix.js';
 
 export type { Epilogue } from './conv-epilogue.js';
 
@@ -74,6 +75,9 @@ export const CONV_FORWARD = defineKernel<Geometry>({
   },
 });
 
+/** The tensor-core tiling on plain arrays: a test kernel (no bucket, never tuned; run through `direct`). */
+export const CONV_SM_EMULATED = defineKernel<Geometry>({ name: 'conv2d.subgroupMatrixEmulated', variants: [emulatedSubgroupMatrixVariant<Geometry>(CONV_SM_FAMILY)] });
+
 /**
  * Algorithm-level choices (several passes each): the direct kernels above and below, or Winograd
  * F(2x2,3x3) / F(4x4,3x3) for stride-1 3x3 layers (conv-winograd.ts). One choice serves the
@@ -114,18 +118,23 @@ function pickForward(x: Tensor, w: Tensor, e: Epilogue, g: Geometry, wl = plainL
   return runtime().policy.pick(CONV_ALGORITHM, g).run(x, w, e, g, wl, op);
 }
 
-function direct(x: Tensor, w: Tensor, e: Epilogue, g: Geometry, wl = plainLayout(g), op = 'conv2d'): Tensor {
+/**
+ * The forward convolution by CONV_FORWARD's pick (or `kernel`'s: a test runs the tensor-core
+ * tiling's emulation, CONV_SM_EMULATED, through the same launch).
+ */
+export function direct(x: Tensor, w: Tensor, e: Epilogue, g: Geometry, wl = plainLayout(g), op = 'conv2d', kernel: KernelDef<Geometry> = CONV_FORWARD): Tensor {
   const y = empty([g.N, g.Cout, g.OH, g.OW], x.dtype);
-  runtime().launch(CONV_FORWARD, g, (k, v) => {
+  const rt = runtime();
+  rt.launch(kernel, g, (k, v) => {
     const [wx, wy] = k.workgroupSize;
     const blocks = g.N * g.OH * Math.ceil(g.OW / k.consts.C!);
     return {
       op, label: `${op} ${desc(g)}`, params: params(g, epilogueCode('conv2d', e), 1, 0, wl),
-      buffers: { x: x.buffer, w: w.buffer, bias: (epilogueBias(e) ?? w).buffer, res: (e.residual ?? x).buffer, y: y.buffer },
-      workgroups: v.family === TILED_CONV_FAMILY ? tiledConvGrid(g, k) : [Math.ceil(blocks / wx), Math.ceil(g.Cout / k.consts.RB! / wy)],
+      buffers: { x: x.buffer, w: w.buffer, bias: (epilogueBias(e) ?? w).buffer, res: (e.residual ?? x).buffer, c: y.buffer },
+      workgroups: v.family === 'conv2d' ? [Math.ceil(blocks / wx), Math.ceil(g.Cout / k.consts.RB! / wy)] : tiledConvGrid(g, k, v.family),
       flops: flopsOf(g), bytes: x.nbytes + w.nbytes + y.nbytes,
     };
-  });
+  }, subgroupMatrixConstants(rt.device));
   return y;
 }
 

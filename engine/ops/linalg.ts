@@ -6,7 +6,7 @@ import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { broadcastShapes, fmt, numel } from '../shape.js';
 import { filled, packParams } from '../kernels/launch.js';
 import { defineKernel, isHardwareGpu, pow2, type KernelDef } from '../kernels/variants.js';
-import { emulatedSubgroupMatrixVariant, preferSubgroupMatrix, prepareSubgroupMatrix, SM_FAMILY, subgroupMatrixVariants } from './matmul-subgroup-matrix.js';
+import { emulatedSubgroupMatrixVariant, isSubgroupMatrix, preferSubgroupMatrix, subgroupMatrixConstants, subgroupMatrixTile, subgroupMatrixVariants } from './matmul-subgroup-matrix.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { op } from './record.js';
@@ -91,8 +91,7 @@ export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = fals
     const rt = runtime();
     const shape: Product = { M, N, K, batch: nb, bRowContiguous: B.colStride === 1, ...(a.dtype === 'float16' && { half: true }) };
     // The tensor-core shader is compiled for the adapter's fragment shape and largest subgroup.
-    const sm = rt.device.subgroupMatrix.configs.length > 0 ? prepareSubgroupMatrix(rt.device) : undefined;
-    const { variant, kernel: k } = rt.select(kernel, shape, sm && ((v) => (v.family === SM_FAMILY ? sm : {})));
+    const { variant, kernel: k } = rt.select(kernel, shape, subgroupMatrixConstants(rt.device));
     // The row kernel needs B's rows contiguous and vec4-aligned: a transposed B is copied into
     // that layout first (the variant serves such shapes only when they are large enough to pay).
     const Bv = variant.name === 'rows' && B.colStride !== 1
@@ -103,7 +102,7 @@ export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = fals
     // Output elements per workgroup along N and M: the rows kernel's register block (RV vec4
     // columns x RM rows per invocation) or the tiled kernel's BN x BM tile.
     const [perX, perY] = variant.name === 'rows' ? [4 * k.consts.RV! * wx, k.consts.RM! * wy]
-      : variant.family.startsWith(SM_FAMILY) ? [k.consts.SG_COLS! * k.consts.FN! * k.consts.SM_N!, k.consts.SG_ROWS! * k.consts.FM! * k.consts.SM_M!]
+      : isSubgroupMatrix(variant.family) ? subgroupMatrixTile(k)
       : variant.family === 'matmul-tiled' ? [k.consts.GN! * wx, k.consts.GM! * wy] : [k.consts.BN!, k.consts.BM!];
     rt.dispatch(k, {
       op: opName, label,

@@ -1,12 +1,20 @@
-// matmul on the adapter's subgroup matrices (tensor cores, through Dawn's
-// `chromium-experimental-subgroup-matrix`): f16 inputs, f32 accumulation. The variants are
-// declared with matmul's (linalg.ts); this file says which adapter they need, which fragment
-// shape they compile with, and when the table rule takes them.
+// GEMMs on the adapter's subgroup matrices (tensor cores, through Dawn's
+// `chromium-experimental-subgroup-matrix`): f16 inputs, f32 accumulation, one tiling
+// (shaders/gemm-tile.wgsl) for matmul and for the convolution's implicit GEMM. The variants are
+// declared with each op's own (linalg.ts, conv.ts); this file says which adapter they need,
+// which fragment shape they compile with, and when the table rules take them.
 import type { Device, SubgroupMatrixConfig } from '../device/device.js';
+import type { Kernel } from '../kernels/compile.js';
 import { registerGenerated } from '../kernels/shaders.js';
 import { isHardwareGpu, type Capabilities, type Variant } from '../kernels/variants.js';
 
+/** matmul's tensor-core family; conv2d's is CONV_SM_FAMILY; `-emulated` names each one's test form. */
 export const SM_FAMILY = 'matmul-subgroup-matrix';
+export const CONV_SM_FAMILY = 'conv2d-subgroup-matrix';
+/** The fragments' family (subgroup-matrix.wgsl), where the fragment shape is generated. */
+export const SM_FRAGMENTS = 'subgroup-matrix';
+export const SM_ENTRY = 'gemm_subgroup_matrix';
+const EMULATED = '-emulated';
 export const SM_FEATURE = 'chromium-experimental-subgroup-matrix';
 export const SM_VARIANT = 'subgroup-matrix-f16';
 export const SM_VARIANT_SMALL = 'subgroup-matrix-f16-small';
@@ -74,10 +82,10 @@ if (fromEnv) {
   matmulPrecision = fromEnv as MatmulPrecision;
 }
 
-/** The tensor-core variants (one per tile shape), where the adapter has a usable configuration. */
-export function subgroupMatrixVariants<S extends SmShape>(): Array<Variant<S>> {
+/** The tensor-core variants of a family (one per tile shape), where the adapter has a usable configuration. */
+export function subgroupMatrixVariants<S>(family = SM_FAMILY, serves?: (s: S) => boolean): Array<Variant<S>> {
   return Object.entries(SM_TILES).map(([name, t]) => ({
-    name, family: SM_FAMILY, entry: 'matmul_subgroup_matrix', constants: { ...t },
+    name, family, entry: SM_ENTRY, constants: { ...t }, ...(serves && { serves }),
     requires: {
       features: [SM_FEATURE, 'subgroups', 'shader-f16'],
       adapter: (caps: Capabilities) => {
@@ -93,9 +101,25 @@ export function subgroupMatrixVariants<S extends SmShape>(): Array<Variant<S>> {
  * Its tiling on plain arrays, on any adapter with f16: the variant of a test kernel of its own, so
  * that neither a table rule nor the tuner ever picks it (slow, and f16 where matmul is f32).
  */
-export function emulatedSubgroupMatrixVariant<S extends SmShape>(): Variant<S> {
+export function emulatedSubgroupMatrixVariant<S>(family = SM_FAMILY): Variant<S> {
   // The small tile: two k-fragments per slice, so the k loop is exercised too.
-  return { name: 'subgroup-matrix-emulated', family: `${SM_FAMILY}-emulated`, entry: 'matmul_subgroup_matrix', constants: { ...SM_TILES[SM_VARIANT_SMALL]!, SG_SIZE: 1 }, requires: { features: ['shader-f16'] } };
+  return { name: 'subgroup-matrix-emulated', family: family + EMULATED, entry: SM_ENTRY, constants: { ...SM_TILES[SM_VARIANT_SMALL]!, SG_SIZE: 1 }, requires: { features: ['shader-f16'] } };
+}
+
+/** Whether a variant runs the tensor-core tiling (real or emulated). */
+export const isSubgroupMatrix = (family: string): boolean => family.startsWith(SM_FAMILY) || family.startsWith(CONV_SM_FAMILY);
+
+/** Columns and rows of C one workgroup of a tensor-core kernel computes. */
+export const subgroupMatrixTile = (k: Kernel): [number, number] => [k.consts.SG_COLS! * k.consts.FN! * k.consts.SM_N!, k.consts.SG_ROWS! * k.consts.FM! * k.consts.SM_M!];
+
+/**
+ * The extra override a selection needs: the adapter's largest subgroup for a real tensor-core
+ * variant (also registering the fragment shape its shader compiles with), nothing for others.
+ * Undefined where the device has no subgroup matrices (no variant needs anything then).
+ */
+export function subgroupMatrixConstants(device: Device): ((v: Variant<unknown>) => Readonly<Record<string, number>>) | undefined {
+  const sm = device.subgroupMatrix.configs.length > 0 ? prepareSubgroupMatrix(device) : undefined;
+  return sm && ((v) => (isSubgroupMatrix(v.family) && !v.family.endsWith(EMULATED) ? sm : {}));
 }
 
 /**
@@ -105,7 +129,12 @@ export function emulatedSubgroupMatrixVariant<S extends SmShape>(): Variant<S> {
  */
 export function preferSubgroupMatrix<S extends SmShape & { batch: number }, V extends { name: string }>(s: S, c: ReadonlyArray<V>, caps: Capabilities): V | undefined {
   if (!isHardwareGpu(caps) || Math.min(s.M, s.N, s.K) < 256) return undefined;
-  const want = s.M * s.N * s.batch >= 2048 * 2048 ? SM_VARIANT : SM_VARIANT_SMALL;
+  return pickTile(c, s.M * s.N * s.batch >= 2048 * 2048);
+}
+
+/** The large or the small tile's variant, whichever is offered. */
+export function pickTile<V extends { name: string }>(c: ReadonlyArray<V>, large: boolean): V | undefined {
+  const want = large ? SM_VARIANT : SM_VARIANT_SMALL;
   return c.find((v) => v.name === want) ?? c.find((v) => v.name === SM_VARIANT || v.name === SM_VARIANT_SMALL);
 }
 
@@ -126,6 +155,6 @@ export function prepareSubgroupMatrix(device: Device): { SG_SIZE: number } | und
     prepared.set(device, p);
   }
   if (!p) return undefined;
-  registerGenerated(SM_FAMILY, 'config', p.code);
+  registerGenerated(SM_FRAGMENTS, 'config', p.code);
   return { SG_SIZE: device.subgroupMatrix.subgroupMaxSize };
 }

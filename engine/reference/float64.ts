@@ -211,6 +211,16 @@ export function conv2d(x: Arr, w: Arr, b: Arr | null, sh: number, sw: number, pa
   return { shape, data: out };
 }
 
+/** The columns a convolution multiplies its [Cout, C KH KW] weights by: [N, C KH KW, OH OW], zero in the padding. */
+export function im2col(x: Arr, KH: number, KW: number, sh: number, sw: number, pads: [number, number, number, number]): Arr {
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const OH = Math.floor((H + pads[0] + pads[1] - KH) / sh) + 1, OW = Math.floor((W + pads[2] + pads[3] - KW) / sw) + 1;
+  const K = C * KH * KW, P = OH * OW, out = new Float64Array(N * K * P);
+  // One output channel: the output index is n P + pixel, the weight index the column's k.
+  convTaps(x.shape, [1, C, KH, KW], sh, sw, pads, (yi, xi, k) => { out[(Math.floor(yi / P) * K + k) * P + (yi % P)] = x.data[xi]!; });
+  return { shape: [N, K, P], data: out };
+}
+
 /** d<dy, conv2d(x, w)>/dx: each output's cotangent times the weights, added at the inputs its window read. */
 export function conv2dInputGrad(dy: Arr, w: Arr, xShape: number[], sh: number, sw: number, pads: [number, number, number, number]): Arr {
   const dx = new Float64Array(xShape.reduce((a, d) => a * d, 1));

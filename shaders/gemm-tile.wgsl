@@ -1,20 +1,21 @@
-// The body of the subgroup-matrix matmul (tensor cores; the `subgroup-matrix-*` variants of
-// matmul), shared by two front ends that include it after their `enable` lines:
-// - matmul-subgroup-matrix.wgsl: the real one, on WGSL subgroup matrices;
-// - matmul-subgroup-matrix-emulated.wgsl: the same tiling on plain per-invocation arrays, so the
-//   staging, tile walk and edge handling are tested on adapters without the feature.
-// A front end declares SM_M, SM_N, SM_K (the adapter's f16 x f16 -> f32 configuration), the
-// fragment types SmLeft / SmRight / SmAcc and sm_load_a, sm_load_b, sm_mma, sm_store_c,
-// sm_store_scratch, and an entry point that calls sm_matmul with this invocation's subgroup.
+// The tensor-core GEMM's tiling, C[batch] = A[batch] x B[batch] (M x K times K x N), shared by
+// every subgroup-matrix kernel. A kernel's family is three includes:
+// - its fragments: subgroup-matrix.wgsl (WGSL subgroup matrices, tensor cores) or
+//   subgroup-matrix-emulated.wgsl (the same calls on plain arrays, so the staging, the tile walk
+//   and the edge handling run and are tested on adapters without the feature); they declare
+//   SM_M, SM_N, SM_K, the fragment types and functions, and the entry point `gemm_subgroup_matrix`;
+// - its operands: an op's own shader (matmul.wgsl, conv2d.wgsl), which declares the output
+//   binding `c` and the functions sm_dims() (M, N, K), sm_a(batch, m, k), sm_b(batch, k, n)
+//   (zero outside), sm_plain_store() (whether C's elements are the sums themselves) and
+//   sm_put(at, m, v) (stores an element of C, with the op's epilogue);
+// - this body.
 //
 // A workgroup of SG_ROWS x SG_COLS subgroups computes a TILE_M x TILE_N tile of C; each subgroup
 // an FM x FN block of SM_M x SM_N fragments, accumulated in f32. Each step stages a TILE_K-deep
-// slice of A and B (float32 in storage, read through their strides and bounds-checked to zero
-// by a_at / b_at) into workgroup memory as f16. A tile wholly inside C with 16-byte rows is
-// stored straight from the fragments; an edge tile goes through workgroup memory, one fragment
-// per subgroup at a time, and only the elements inside C are written.
-// The operands come from the front end too (here matmul.wgsl's Params p, bindings a, b, c and
-// reads a_at / b_at): an implicit-GEMM convolution can reuse this body with an im2col b_at.
+// slice of A and B (read as f32 through the op's sm_a / sm_b) into workgroup memory as f16. A
+// tile wholly inside C with 16-byte rows and plain stores is stored straight from the
+// fragments; any other goes through workgroup memory, one fragment per subgroup at a time, and
+// sm_put writes the elements inside C.
 
 // Fragments of C per subgroup, FM down and FN across, and k-fragments per staged slice: one
 // variant per tile shape (overrides; the private arrays are sized for the largest, MAX_F x MAX_F).
@@ -55,28 +56,29 @@ var<workgroup> cs: array<f32, C_WORDS>; // one result fragment per subgroup, for
 // past SUBGROUPS (an adapter running subgroups smaller than its maximum) only help staging. All
 // subgroup-matrix calls sit under conditions that are uniform in the subgroup (sg, the workgroup
 // id, uniforms); all barriers under conditions uniform in the workgroup.
-fn sm_matmul(sg: u32, t: u32, wid: vec3<u32>) {
+fn sm_gemm(sg: u32, t: u32, wid: vec3<u32>) {
   let batch = wid.z;
   let row0 = wid.y * TILE_M;
   let col0 = wid.x * TILE_N;
-  let abase = p.a_off + batch * p.a_batch;
-  let bbase = p.b_off + batch * p.b_batch;
+  let dims = sm_dims();
+  let M = dims.x;
+  let N = dims.y;
   let computes = sg < SUBGROUPS;
   let sr = (sg / SG_COLS) * FM * SM_M; // this subgroup's block within the tile
   let sc = (sg % SG_COLS) * FN * SM_N;
 
   var acc: array<SmAcc, MAX_F * MAX_F>; // zero-initialised; fragment (i, j) at i * FN + j
-  for (var k0 = 0u; k0 < p.K; k0 += TILE_K) {
+  for (var k0 = 0u; k0 < dims.z; k0 += TILE_K) {
     // Consecutive invocations stage consecutive k of A and consecutive n of B.
     for (var i = t; i < TILE_M * TILE_K; i += WG) {
       let m = i / TILE_K;
       let k = i % TILE_K;
-      sa[m * A_STRIDE + k] = to_f16(a_at(abase, row0 + m, k0 + k));
+      sa[m * A_STRIDE + k] = to_f16(sm_a(batch, row0 + m, k0 + k));
     }
     for (var i = t; i < TILE_K * TILE_N; i += WG) {
       let k = i / TILE_N;
       let n = i % TILE_N;
-      sb[k * B_STRIDE + n] = to_f16(b_at(bbase, k0 + k, col0 + n));
+      sb[k * B_STRIDE + n] = to_f16(sm_b(batch, k0 + k, col0 + n));
     }
     workgroupBarrier();
     if (computes) {
@@ -92,14 +94,14 @@ fn sm_matmul(sg: u32, t: u32, wid: vec3<u32>) {
     workgroupBarrier();
   }
 
-  let cbase = batch * p.M * p.N;
-  // Uniform in the workgroup: the tile lies inside C and C's rows are 16-byte aligned.
-  let inside = row0 + TILE_M <= p.M && col0 + TILE_N <= p.N && p.N % 4u == 0u;
+  let cbase = batch * M * N;
+  // Uniform in the workgroup: the tile lies inside C, C's rows are 16-byte aligned, no epilogue.
+  let inside = row0 + TILE_M <= M && col0 + TILE_N <= N && N % 4u == 0u && sm_plain_store();
   if (inside) {
     if (computes) {
       for (var i = 0u; i < FM; i++) {
         for (var j = 0u; j < FN; j++) {
-          sm_store_c(cbase + (row0 + sr + i * SM_M) * p.N + col0 + sc + j * SM_N, p.N, acc[i * FN + j]);
+          sm_store_c(cbase + (row0 + sr + i * SM_M) * N + col0 + sc + j * SM_N, N, acc[i * FN + j]);
         }
       }
     }
@@ -111,7 +113,7 @@ fn sm_matmul(sg: u32, t: u32, wid: vec3<u32>) {
         let s = e / (SM_M * SM_N);
         let gm = row0 + (s / SG_COLS) * FM * SM_M + (f / FN) * SM_M + (e / SM_N) % SM_M;
         let gn = col0 + (s % SG_COLS) * FN * SM_N + (f % FN) * SM_N + e % SM_N;
-        if (gm < p.M && gn < p.N) { c[cbase + gm * p.N + gn] = cs[e]; }
+        if (gm < M && gn < N) { sm_put(cbase + gm * N + gn, gm, cs[e]); }
       }
       workgroupBarrier();
     }
