@@ -15,6 +15,13 @@
 #   bash bench/gpu.sh dry-run   here: pack if needed, then `run` on this machine's adapter with
 #                               tiny sizes and rounds, into bench/out/gpu-dry (checks the carried
 #                               bundle, the unpacking and the records, not the speed)
+# The study on the lent GPU (issue 15: the presets this machine cannot finish in a sitting):
+#   bash bench/gpu.sh pack-data here: the PneumoniaMNIST and dermoscopy files of ../shared/datasets
+#                               into .device-carry/datasets (as a user copies data to a cluster)
+#   bash bench/gpu.sh study ARGS...   there: `medgrad study ARGS... --out $OUT/study --no-report`
+#                               (e.g. --preset evidence), cut at the budget; what came back,
+#                               copied into .device-carry/study, resumes in a later call
+#   bash bench/gpu.sh study-dry here: pack if needed, then a tiny evidence study on this adapter
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CARRY="$ROOT/.device-carry"
@@ -35,9 +42,9 @@ pack() {
   cp -r "$ROOT/shaders" "$stage/shaders"
   cp "$ROOT/bench/peers/torch_bench.py" "$stage/bundle/bench/peers/"
   local banner="import { createRequire as __medgradRequire } from 'node:module'; const require = __medgradRequire(import.meta.url);"
-  for entry in run model-params tensor-cores; do
-    (cd "$ROOT" && npx esbuild "bench/$entry.ts" --bundle --platform=node --format=esm --target=node20 \
-      --external:webgpu --log-level=warning --banner:js="$banner" --outfile="$stage/bundle/bench/$entry.mjs")
+  for entry in bench/run bench/model-params bench/tensor-cores experiments/cli/main; do
+    (cd "$ROOT" && npx esbuild "$entry.ts" --bundle --platform=node --format=esm --target=node20 \
+      --external:webgpu --log-level=warning --banner:js="$banner" --outfile="$stage/bundle/$entry.mjs")
   done
   local wg="$ROOT/node_modules/webgpu"
   cp "$wg/package.json" "$wg/index.js" "$stage/node_modules/webgpu/"
@@ -62,22 +69,29 @@ pack() {
   echo "pack: $ARCHIVE ($(du -h "$ARCHIVE" | cut -f1)); $(head -1 "$stage/MANIFEST")"
 }
 
-run() {
+pack_data() {
+  local src="$ROOT/../shared/datasets" dst="$CARRY/datasets"
+  [ -d "$src" ] || die "pack-data: no $src"
+  rm -rf "$dst"; mkdir -p "$dst"
+  cp -r "$src/pneumoniamnist" "$src/dermoscopy_isic_180" "$dst/"
+  echo "pack-data: $dst ($(du -sh "$dst" | cut -f1))"
+}
+
+# Unpacks the bundle into $home, finds the loaders and the Vulkan driver, sets the environment;
+# starts the budget clock (left) and logs to $OUT/gpu-log.txt. Sets node, home, start.
+prepare() {
   local dry=${DRY:-0}
-  OUT=${OUT:-$ROOT/bench/out/$([ "$dry" = 1 ] && echo gpu-dry || echo gpu)}
   mkdir -p "$OUT"
   exec > >(tee -a "$OUT/gpu-log.txt") 2>&1
-  local start budget
   start=$(date +%s)
   budget=${MEDGRAD_GPU_BUDGET_S:-470}
-  left() { echo $((budget - ($(date +%s) - start))); }
   [ -f "$ARCHIVE" ] || die "no $ARCHIVE: run 'bash bench/gpu.sh pack' on a machine with the repo's node_modules, and carry .device-carry"
 
   # Unpack with Python (always there on this image; xz and tar may not be).
-  local home=${MEDGRAD_GPU_HOME:-/tmp/medgrad-gpu}
+  home=${MEDGRAD_GPU_HOME:-/tmp/medgrad-gpu}
   rm -rf "$home"
   python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$ARCHIVE" "$home"
-  local node="$home/bin/node"
+  node="$home/bin/node"
   chmod +x "$node"
   cat "$home/MANIFEST"
   mkdir -p "$home/lib-missing"
@@ -99,7 +113,14 @@ run() {
   fi
   export MEDGRAD_CACHE_DIR="$home/cache"  # no tune cache: the table rules decide
   export MEDGRAD_DAWN_UNSAFE_APIS=1       # Dawn's toggle behind which it offers tensor cores
+}
 
+left() { echo $((budget - ($(date +%s) - start))); }
+
+run() {
+  local dry=${DRY:-0}
+  OUT=${OUT:-$ROOT/bench/out/$([ "$dry" = 1 ] && echo gpu-dry || echo gpu)}
+  prepare
   # Sizes: the issue's on a GPU; tiny in a dry run (it checks the plumbing, not the speed).
   local time=800 sizes=256,512,1024,2048,4096 quick=() big=(--train-size 224 --train-batch 64) bigname=resnet20 bigsize=224 bigbatch=64 ttime=2 models=()
   if [ "$dry" = 1 ]; then time=40 sizes=64 quick=(--quick) big=(--train-size 32 --train-batch 2) bigsize=32 bigbatch=2 ttime=0.2 models=(--train-models resnet8); fi
@@ -160,11 +181,39 @@ run() {
   ls -l "$OUT"
 }
 
+# The study in the carried bundle, from a folder whose ../shared/datasets are the carried ones
+# (where the presets look), into $OUT/study (a study already there resumes). HTML report off:
+# tables.md, results.csv and figures/ are written.
+study() {
+  OUT=${OUT:-$ROOT/bench/out/$([ "${DRY:-0}" = 1 ] && echo gpu-study-dry || echo gpu-study)}
+  prepare
+  [ -d "$CARRY/datasets" ] || echo "no $CARRY/datasets (bash bench/gpu.sh pack-data): only generated data will load"
+  mkdir -p "$home/shared" "$home/work"
+  [ -d "$CARRY/datasets" ] && ln -sfn "$CARRY/datasets" "$home/shared/datasets"
+  # A study folder carried back from an earlier call (copied into .device-carry/study) resumes.
+  if [ -d "$CARRY/study" ] && [ ! -e "$OUT/study" ]; then cp -r "$CARRY/study" "$OUT/study"; echo "resuming the carried study ($(ls "$OUT/study/cells" | wc -l) cells done)"; fi
+  echo "== study $* (up to $(( $(left) - 5 )) s)"
+  (cd "$home/work" && timeout --kill-after=10 "$(( $(left) - 5 ))" "$node" "$home/bundle/experiments/cli/main.mjs" study "$@" --out "$OUT/study" --no-report --cache "$home/cache") \
+    || echo "== study: exit $? after $(( $(date +%s) - start )) s (finished cells are kept; the same call resumes)"
+  ls "$OUT/study/cells" 2>/dev/null | sed 's/^/   cell /'
+}
+
 case "$MODE" in
   pack) pack ;;
+  pack-data) pack_data ;;
   run) run ;;
   dry-run)
     [ -f "$ARCHIVE" ] && [ "${REPACK:-0}" != 1 ] || pack
     DRY=1 run ;;
-  *) die "usage: bash bench/gpu.sh pack | run | dry-run" ;;
+  study) shift; study "$@" ;;
+  study-dry)
+    [ -f "$ARCHIVE" ] && [ "${REPACK:-0}" != 1 ] || pack
+    [ -d "$CARRY/datasets" ] || pack_data
+    # The evidence preset cut to a few minutes of lavapipe: the plumbing, not the science.
+    cfg=$(mktemp --suffix=.json)
+    echo '{"preset": "evidence", "name": "evidence-dry", "seeds": [127], "models": ["resnet8", "cbr-larget"], "train": {"epochs": 1, "bnRecalibration": 64},
+      "datasets": [{"name": "pneumoniamnist", "data": "../shared/datasets/pneumoniamnist/pneumoniamnist.npz", "imageSize": 16, "split": "own", "maxTrain": 64, "maxVal": 32, "perClass": 2}],
+      "attacks": ["fgsm", {"name": "pgd", "steps": 2}]}' > "$cfg"
+    DRY=1 MEDGRAD_GPU_BUDGET_S=${MEDGRAD_GPU_BUDGET_S:-600} study --config "$cfg" ;;
+  *) die "usage: bash bench/gpu.sh pack | pack-data | run | dry-run | study ARGS... | study-dry" ;;
 esac

@@ -16,9 +16,8 @@ export interface ModelOptions {
   bnEps?: number;
   /**
    * In eval mode, run each conv-BN(-ReLU) layer (and a ResNet block's tail, residual included) as
-   * one convolution with the batch norm folded in as a per-channel scale and shift of its outputs (E.convBatchNorm2d).
-   * Default false (opt-in): full `quick` study runs with it on crashed twice in lavapipe's
-   * descriptor-pool allocation (a bind-group build) late in the run; not yet explained. Training is unaffected.
+   * one convolution with the batch norm folded in as a per-channel scale and shift of its outputs (E.convBatchNorm2d); default true.
+   * false runs the separate ops, as training does (for comparisons). Training is unaffected.
    */
   foldBatchNorm?: boolean;
 }
@@ -36,7 +35,7 @@ export class ConvBN extends Module {
     super();
     this.conv = this.registerModule('conv', new Conv2d(cin, cout, k, { ...opts, generator: gen, init }));
     this.bn = this.registerModule('bn', new BatchNorm2d(cout, bnOptions(o)));
-    this.fold = o.foldBatchNorm ?? false;
+    this.fold = o.foldBatchNorm ?? true;
   }
   /** With `residual`, relu(bn(conv(x)) + residual): a basic block's tail. BN, residual and ReLU run fused. */
   forward(x: Tensor, residual: Tensor | null = null): Tensor {

@@ -31,7 +31,8 @@ describe('medgrad profile --model', () => {
     expect(attack).toContain('conv2d.dx');
     expect(attack.has('adam')).toBe(false);
     const infer = new Set((await profileModel({ model: 'cbr-larget', imageSize: 16, batch: 1, workload: 'eval', steps: 1 })).rows().map((x) => x.op));
-    expect(infer).toContain('conv2d');
+    // Inference runs each conv-BN(-ReLU) layer as one folded convolution.
+    expect(infer).toContain('convBatchNorm2d');
     expect([...infer].some((op) => op.includes('.dx') || op.includes('backward'))).toBe(false);
   });
 

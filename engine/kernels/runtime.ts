@@ -35,7 +35,7 @@ export interface DispatchObserver {
 
 const ARENA_SLOTS = 2048;
 const MAX_PENDING = 1024;
-/** Storage bind groups kept; a training step of ResNet-50 uses about 1,500. */
+/** Storage bind groups kept (the oldest goes first). */
 const BIND_GROUP_CACHE = 4096;
 
 const ids = new WeakMap<GPUBuffer, number>();
@@ -140,7 +140,8 @@ export class Runtime {
 
   /**
    * Storage bind groups by kernel and buffers. A training loop reuses the same pooled buffers,
-   * so after its first step every lookup hits. Least recently used first out when full.
+   * so after its first step every lookup hits. The oldest goes first when full (no recency
+   * bookkeeping on the hot path: a warm loop needs far fewer than the cache holds).
    */
   private bindGroupFor(kernel: Kernel, spec: DispatchSpec): GPUBindGroup {
     let key = kernel.key;
@@ -150,16 +151,14 @@ export class Runtime {
       key += ':' + bufferId(buffer);
     }
     let bg = this.bindGroups.get(key);
-    if (bg) {
-      this.bindGroups.delete(key); // re-inserted below: Map order is recency
-    } else {
+    if (!bg) {
       const entries: GPUBindGroupEntry[] = [];
       for (const [name, binding] of kernel.bindings) entries.push({ binding, resource: { buffer: spec.buffers[name]! } });
       bg = this.device.gpu.createBindGroup({ layout: kernel.layout, entries });
       this.bindGroupsCreated++;
       if (this.bindGroups.size >= BIND_GROUP_CACHE) this.bindGroups.delete(this.bindGroups.keys().next().value!);
+      this.bindGroups.set(key, bg);
     }
-    this.bindGroups.set(key, bg);
     return bg;
   }
 
