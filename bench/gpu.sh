@@ -42,9 +42,10 @@ pack() {
   cp -r "$ROOT/shaders" "$stage/shaders"
   cp "$ROOT/bench/peers/torch_bench.py" "$stage/bundle/bench/peers/"
   local banner="import { createRequire as __medgradRequire } from 'node:module'; const require = __medgradRequire(import.meta.url);"
-  for entry in bench/run bench/model-params bench/tensor-cores experiments/cli/main; do
-    (cd "$ROOT" && npx esbuild "$entry.ts" --bundle --platform=node --format=esm --target=node20 \
-      --external:webgpu --log-level=warning --banner:js="$banner" --outfile="$stage/bundle/$entry.mjs")
+  # Each bundle sits two folders below the stage, where ../../shaders is the shaders' copy.
+  for entry in bench/run:bench/run bench/model-params:bench/model-params bench/tensor-cores:bench/tensor-cores experiments/cli/main:cli/medgrad; do
+    (cd "$ROOT" && npx esbuild "${entry%%:*}.ts" --bundle --platform=node --format=esm --target=node20 \
+      --external:webgpu --log-level=warning --banner:js="$banner" --outfile="$stage/bundle/${entry#*:}.mjs")
   done
   local wg="$ROOT/node_modules/webgpu"
   cp "$wg/package.json" "$wg/index.js" "$stage/node_modules/webgpu/"
@@ -193,7 +194,7 @@ study() {
   # A study folder carried back from an earlier call (copied into .device-carry/study) resumes.
   if [ -d "$CARRY/study" ] && [ ! -e "$OUT/study" ]; then cp -r "$CARRY/study" "$OUT/study"; echo "resuming the carried study ($(ls "$OUT/study/cells" | wc -l) cells done)"; fi
   echo "== study $* (up to $(( $(left) - 5 )) s)"
-  (cd "$home/work" && timeout --kill-after=10 "$(( $(left) - 5 ))" "$node" "$home/bundle/experiments/cli/main.mjs" study "$@" --out "$OUT/study" --no-report --cache "$home/cache") \
+  (cd "$home/work" && timeout --kill-after=10 "$(( $(left) - 5 ))" "$node" "$home/bundle/cli/medgrad.mjs" study "$@" --out "$OUT/study" --no-report --cache "$home/cache") \
     || echo "== study: exit $? after $(( $(date +%s) - start )) s (finished cells are kept; the same call resumes)"
   ls "$OUT/study/cells" 2>/dev/null | sed 's/^/   cell /'
 }
