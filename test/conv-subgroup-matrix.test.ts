@@ -11,7 +11,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as E from '../engine/node.js';
 import { VariantPolicy } from '../engine/kernels/variants.js';
-import { CONV_FORWARD, CONV_SM_EMULATED, convGeometry, direct, type Geometry, type WeightLayout } from '../engine/ops/conv.js';
+import { CONV_ALGORITHM, CONV_FORWARD, CONV_SM_EMULATED, convGeometry, direct, type Geometry, type WeightLayout } from '../engine/ops/conv.js';
 import { SM_VARIANT, SM_VARIANT_SMALL } from '../engine/ops/matmul-subgroup-matrix.js';
 import * as R from '../engine/reference/float64.js';
 import { f16MatmulMismatch } from '../engine/reference/f16.js';
@@ -54,6 +54,20 @@ describe('the registry and the tensor-core convolution', () => {
     expect(REAL).not.toContain(new VariantPolicy(lavapipe).pick(CONV_FORWARD, big).name);
     expect(CONV_FORWARD.variants.map((v) => v.name)).not.toContain(EMULATED);
     expect(CONV_SM_EMULATED.bucket).toBeUndefined();
+  });
+  it('a 3x3 layer the tensor cores take runs as one GEMM on them, not as Winograd\'s float32 passes', () => {
+    expect(new VariantPolicy(h100).pick(CONV_ALGORITHM, big).name).toBe('direct');
+    expect(new VariantPolicy(lavapipe).pick(CONV_ALGORITHM, big).name).toBe('winograd-f4');
+  });
+  it('a policy follows the precision setting when it changes, after its first picks', () => {
+    const p = new VariantPolicy(h100);
+    expect(p.pick(CONV_FORWARD, big).name).toBe(SM_VARIANT_SMALL);
+    E.setFloat32MatmulPrecision('highest');
+    try {
+      expect(REAL).not.toContain(p.pick(CONV_FORWARD, big).name);
+      expect(p.pick(CONV_ALGORITHM, big).name).toBe('winograd-f4');
+    } finally { E.setFloat32MatmulPrecision('medium'); }
+    expect(p.pick(CONV_FORWARD, big).name).toBe(SM_VARIANT_SMALL);
   });
 });
 

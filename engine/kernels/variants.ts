@@ -108,24 +108,36 @@ export function isHardwareGpu(caps: Capabilities): boolean {
 /** Measured choices: kernel name -> bucket -> variant name. */
 export type TuneTable = Record<string, Record<string, string>>;
 
+/** Whether an adapter with `caps` offers what the variant needs (features, limits, its own test). */
+export function supportsVariant(v: Choice<unknown>, caps: Capabilities): boolean {
+  const r = v.requires;
+  if (!r) return true;
+  if (r.features?.some((f) => !caps.features.has(f))) return false;
+  if (!Object.entries(r.limits ?? {}).every(([k, min]) => (caps.limits[k] ?? 0) >= min)) return false;
+  return r.adapter?.(caps) ?? true;
+}
+
+let supportEpoch = 0;
+/** Makes every policy re-check its variants' requirements: a setting their `adapter` tests read changed (the float32 matmul precision). */
+export function invalidateVariantSupport(): void { supportEpoch++; }
+
 export class VariantPolicy {
   private forced = new Map<string, string>();
   private supportedBy = new WeakMap<AnyKernel, ReadonlyArray<Choice<unknown>>>();
+  private epoch = supportEpoch;
   /** While set, every pick is recorded here by kernel and bucket (the tuner's way to see a workload's shapes). */
   recording: Map<AnyKernel, Map<string, unknown>> | null = null;
   constructor(readonly caps: Capabilities, private table: TuneTable = {}) {}
 
   /** Whether the adapter offers what the variant needs. */
-  supports(v: Choice<unknown>): boolean {
-    const r = v.requires;
-    if (!r) return true;
-    if (r.features?.some((f) => !this.caps.features.has(f))) return false;
-    if (!Object.entries(r.limits ?? {}).every(([k, min]) => (this.caps.limits[k] ?? 0) >= min)) return false;
-    return r.adapter?.(this.caps) ?? true;
-  }
+  supports(v: Choice<unknown>): boolean { return supportsVariant(v, this.caps); }
 
-  /** The variants of `k` this adapter can run at all (fixed per adapter, so computed once per kernel). */
+  /**
+   * The variants of `k` this adapter can run at all (fixed per adapter and settings, so computed
+   * once per kernel until a setting that requirements read changes: invalidateVariantSupport).
+   */
   private supported<S, V extends Choice<S>>(k: KernelDef<S, V>): ReadonlyArray<V> {
+    if (this.epoch !== supportEpoch) { this.supportedBy = new WeakMap(); this.epoch = supportEpoch; }
     const key = k as unknown as AnyKernel;
     let vs = this.supportedBy.get(key) as ReadonlyArray<V> | undefined;
     if (!vs) this.supportedBy.set(key, (vs = k.variants.filter((v) => this.supports(v as Choice<unknown>))) as ReadonlyArray<Choice<unknown>>);

@@ -47,17 +47,20 @@ export function tiledConvGrid(g: ConvShape, k: Kernel, family: string): [number,
 }
 
 /**
+ * Whether a layer is worth tensor cores (where offered: 'medium' float32 matmul precision): its
+ * implicit GEMM (M = Cout, N = OH OW per image, K = Cin KH KW) is at least 64 x 256 x 256; the
+ * large tile for 128 channels and 2048 x 2048 outputs in all. Guesses until a GPU measures them.
+ */
+export const wantsTensorCores = (g: ConvShape): boolean => g.Cout >= 64 && g.OH * g.OW >= 256 && g.Cin * g.KH * g.KW >= 256;
+
+/**
  * The GPU's table rule: a tile as tall as the layer's channels (16, 32 or 64), so few-channel
  * layers (an RGB input's gradient) do not idle most of it; undefined on software adapters.
  * Unmeasured on a GPU so far: `medgrad tune` replaces it with a measurement per shape bucket.
  */
 export function preferTiledConv<S extends ConvShape>(g: S, c: ReadonlyArray<Variant<S>>, caps: Capabilities): Variant<S> | undefined {
   if (!isHardwareGpu(caps)) return undefined;
-  // Tensor cores (offered only under 'medium' float32 matmul precision) for layers whose
-  // implicit GEMM (M = Cout, N = OH OW per image, K = Cin KH KW) is at least 64 x 256 x 256; the
-  // large tile for 128 channels and 2048 x 2048 outputs in all (guesses until a GPU measures them).
-  const ohw = g.OH * g.OW;
-  const sm = g.Cout >= 64 && ohw >= 256 && g.Cin * g.KH * g.KW >= 256 ? pickTile(c, g.Cout >= 128 && g.Cout * ohw * g.N >= 2048 * 2048) : undefined;
+  const sm = wantsTensorCores(g) ? pickTile(c, g.Cout >= 128 && g.Cout * g.OH * g.OW * g.N >= 2048 * 2048) : undefined;
   if (sm) return sm;
   const want = g.Cout <= 16 ? 'tiled-c16p64' : g.Cout <= 32 ? 'tiled-c32p128' : 'tiled-c64p64';
   return c.find((v) => v.name === want);

@@ -6,7 +6,7 @@ import { runtime } from '../context.js';
 import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
 import { filled, fillKernel, packParams, reduceRowsKernel, stridedCopy } from '../kernels/launch.js';
-import { defineKernel, pow2, type Choice, type KernelDef } from '../kernels/variants.js';
+import { defineKernel, isHardwareGpu, pow2, supportsVariant, type Capabilities, type Choice, type KernelDef } from '../kernels/variants.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { op } from './record.js';
@@ -17,7 +17,7 @@ import { channelSums } from './norm.js';
 import { preferAlgorithm, winogradForward, winogradServes, winogradWeightGrad, type WinogradTile } from './conv-winograd.js';
 import { cropTaps, uncropWeightGrad, type Stored } from './conv-crop.js';
 import { epilogueBias, epilogueCode, type Epilogue } from './conv-epilogue.js';
-import { preferTiledConv, preferTiledWeightGrad, tiledConvGrid, tiledConvVariants, tiledWeightGradVariants, weightGradBlocks } from './conv-tiled.js';
+import { preferTiledConv, preferTiledWeightGrad, tiledConvGrid, tiledConvVariants, tiledWeightGradVariants, wantsTensorCores, weightGradBlocks } from './conv-tiled.js';
 import { CONV_SM_FAMILY, emulatedSubgroupMatrixVariant, subgroupMatrixConstants } from './matmul-subgroup-matrix.js';
 
 export type { Epilogue } from './conv-epilogue.js';
@@ -75,6 +75,10 @@ export const CONV_FORWARD = defineKernel<Geometry>({
   },
 });
 
+/** Whether CONV_FORWARD's table rule would put g on the adapter's tensor cores. */
+const onTensorCores = (g: Geometry, caps: Capabilities): boolean =>
+  !g.half && isHardwareGpu(caps) && wantsTensorCores(g) && CONV_FORWARD.variants.some((v) => v.family === CONV_SM_FAMILY && supportsVariant(v, caps));
+
 /** The tensor-core tiling on plain arrays: a test kernel (no bucket, never tuned; run through `direct`). */
 export const CONV_SM_EMULATED = defineKernel<Geometry>({ name: 'conv2d.subgroupMatrixEmulated', variants: [emulatedSubgroupMatrixVariant<Geometry>(CONV_SM_FAMILY)] });
 
@@ -90,7 +94,8 @@ export const CONV_ALGORITHM = defineKernel<Geometry, Algorithm<ForwardFn>>({
   name: 'conv2d.algorithm',
   variants: [{ name: 'direct', run: direct, half: true },
     ...tiles.map((m) => ({ name: `winograd-f${m}`, serves: (g: Geometry) => winogradServes(g, m), run: ((x, w, e, g, wl, op) => winogradForward(x, w, e, g, wl, op, m)) as ForwardFn }))],
-  prefer: (g, c) => c.find((v) => v.name === preferAlgorithm(g)) ?? c[0]!,
+  // A layer the tensor cores take runs as one implicit GEMM on them, not as Winograd's f32 passes.
+  prefer: (g, c, caps) => c.find((v) => v.name === (onTensorCores(g, caps) ? 'direct' : preferAlgorithm(g))) ?? c[0]!,
   bucket: bucketOf,
   sample: (g) => {
     const x = filled([g.N, g.Cin, g.H, g.W], 0.5);

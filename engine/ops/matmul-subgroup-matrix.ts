@@ -6,7 +6,7 @@
 import type { Device, SubgroupMatrixConfig } from '../device/device.js';
 import type { Kernel } from '../kernels/compile.js';
 import { registerGenerated } from '../kernels/shaders.js';
-import { isHardwareGpu, type Capabilities, type Variant } from '../kernels/variants.js';
+import { invalidateVariantSupport, isHardwareGpu, type Capabilities, type Variant } from '../kernels/variants.js';
 
 /** matmul's tensor-core family; conv2d's is CONV_SM_FAMILY; `-emulated` names each one's test form. */
 export const SM_FAMILY = 'matmul-subgroup-matrix';
@@ -74,6 +74,7 @@ let matmulPrecision: MatmulPrecision = 'highest';
 export function setFloat32MatmulPrecision(p: MatmulPrecision): void {
   if (!PRECISIONS.includes(p)) throw new Error(`medgrad: setFloat32MatmulPrecision: '${String(p)}' is not one of ${PRECISIONS.join(', ')}`);
   matmulPrecision = p;
+  invalidateVariantSupport(); // the tensor-core variants' requirements read it
 }
 export const getFloat32MatmulPrecision = (): MatmulPrecision => matmulPrecision;
 const fromEnv = typeof process === 'undefined' ? undefined : process.env?.MEDGRAD_MATMUL_PRECISION;
