@@ -61,3 +61,23 @@ export function f16MatmulMismatch(actual: ArrayLike<number>, a: R.Arr, b: R.Arr,
   }
   return null;
 }
+
+/**
+ * The same check for a convolution y = conv2d(x, w) ([N, Cout, OH, OW], weights [Cout, Cin, KH,
+ * KW], strides and pads [top, bottom, left, right]): per image, the weights as [Cout, Cin KH KW]
+ * times the image's im2col. Returns null when every image passes, else the first failure.
+ */
+export function f16ConvMismatch(actual: ArrayLike<number>, x: R.Arr, w: R.Arr, sh: number, sw: number, pads: [number, number, number, number], what: string): string | null {
+  const [Cout, , KH, KW] = w.shape as [number, number, number, number];
+  const cols = R.im2col(x, KH, KW, sh, sw, pads);
+  const [N, K, P] = cols.shape as [number, number, number];
+  if (actual.length !== N * Cout * P) return `${what}: ${actual.length} elements, expected ${N * Cout * P}`;
+  const a = R.arr([Cout, K], w.data);
+  const out = Float64Array.from(actual);
+  for (let n = 0; n < N; n++) {
+    const b = R.arr([K, P], cols.data.subarray(n * K * P, (n + 1) * K * P));
+    const bad = f16MatmulMismatch(out.subarray(n * Cout * P, (n + 1) * Cout * P), a, b, `${what}, image ${n}`);
+    if (bad) return bad;
+  }
+  return null;
+}
