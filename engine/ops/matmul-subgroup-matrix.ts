@@ -119,9 +119,18 @@ export const subgroupMatrixTile = (k: Kernel): [number, number] => [k.consts.SG_
  * Undefined where the device has no subgroup matrices (no variant needs anything then).
  */
 export function subgroupMatrixConstants(device: Device): ((v: Variant<unknown>) => Readonly<Record<string, number>>) | undefined {
-  const sm = device.subgroupMatrix.configs.length > 0 ? prepareSubgroupMatrix(device) : undefined;
-  return sm && ((v) => (isSubgroupMatrix(v.family) && !v.family.endsWith(EMULATED) ? sm : {}));
+  if (device.subgroupMatrix.configs.length === 0) return undefined;
+  // Called on every matmul and convolution dispatch: one function per device, which registers
+  // the fragment shape (prepareSubgroupMatrix) only when a real tensor-core variant is picked.
+  let f = constantsOf.get(device);
+  if (f === undefined) {
+    const none = {};
+    f = (v) => (isSubgroupMatrix(v.family) && !v.family.endsWith(EMULATED) ? prepareSubgroupMatrix(device) ?? none : none);
+    constantsOf.set(device, f);
+  }
+  return f;
 }
+const constantsOf = new WeakMap<Device, (v: Variant<unknown>) => Readonly<Record<string, number>>>();
 
 /**
  * The table rule's part: tensor cores for products of at least 256 in every dimension, on a GPU
