@@ -42,6 +42,8 @@ export interface Variant<S> extends Choice<S> {
   readonly entry: string;
   /** WGSL override constants of this variant (tile sizes, unrolls). */
   readonly constants?: Readonly<Record<string, number>>;
+  /** The tensor-core tiling on WGSL subgroup matrices, or its emulation on plain arrays (see matmul-subgroup-matrix.ts). */
+  readonly subgroupMatrix?: 'real' | 'emulated';
 }
 
 export interface KernelDef<S, V extends Choice<S> = Variant<S>> {
@@ -117,14 +119,24 @@ export function supportsVariant(v: Choice<unknown>, caps: Capabilities): boolean
   return r.adapter?.(caps) ?? true;
 }
 
-let supportEpoch = 0;
+// Per capabilities object, the variants of each kernel it can run: fixed per adapter and
+// settings, so computed once until a setting that requirements read changes.
+let supportCache = new WeakMap<Capabilities, WeakMap<AnyKernel, ReadonlyArray<Choice<unknown>>>>();
 /** Makes every policy re-check its variants' requirements: a setting their `adapter` tests read changed (the float32 matmul precision). */
-export function invalidateVariantSupport(): void { supportEpoch++; }
+export function invalidateVariantSupport(): void { supportCache = new WeakMap(); }
+
+/** The variants of `k` an adapter with `caps` can run at all, in declaration order (cached; table rules may call it on every pick). */
+export function supportedVariants<S, V extends Choice<S>>(k: KernelDef<S, V>, caps: Capabilities): ReadonlyArray<V> {
+  let byKernel = supportCache.get(caps);
+  if (!byKernel) supportCache.set(caps, (byKernel = new WeakMap()));
+  const key = k as unknown as AnyKernel;
+  let vs = byKernel.get(key) as ReadonlyArray<V> | undefined;
+  if (!vs) byKernel.set(key, (vs = k.variants.filter((v) => supportsVariant(v as Choice<unknown>, caps))) as ReadonlyArray<Choice<unknown>>);
+  return vs;
+}
 
 export class VariantPolicy {
   private forced = new Map<string, string>();
-  private supportedBy = new WeakMap<AnyKernel, ReadonlyArray<Choice<unknown>>>();
-  private epoch = supportEpoch;
   /** While set, every pick is recorded here by kernel and bucket (the tuner's way to see a workload's shapes). */
   recording: Map<AnyKernel, Map<string, unknown>> | null = null;
   constructor(readonly caps: Capabilities, private table: TuneTable = {}) {}
@@ -132,17 +144,7 @@ export class VariantPolicy {
   /** Whether the adapter offers what the variant needs. */
   supports(v: Choice<unknown>): boolean { return supportsVariant(v, this.caps); }
 
-  /**
-   * The variants of `k` this adapter can run at all (fixed per adapter and settings, so computed
-   * once per kernel until a setting that requirements read changes: invalidateVariantSupport).
-   */
-  private supported<S, V extends Choice<S>>(k: KernelDef<S, V>): ReadonlyArray<V> {
-    if (this.epoch !== supportEpoch) { this.supportedBy = new WeakMap(); this.epoch = supportEpoch; }
-    const key = k as unknown as AnyKernel;
-    let vs = this.supportedBy.get(key) as ReadonlyArray<V> | undefined;
-    if (!vs) this.supportedBy.set(key, (vs = k.variants.filter((v) => this.supports(v as Choice<unknown>))) as ReadonlyArray<Choice<unknown>>);
-    return vs;
-  }
+  private supported<S, V extends Choice<S>>(k: KernelDef<S, V>): ReadonlyArray<V> { return supportedVariants(k, this.caps); }
 
   /** The variants of `k` that this adapter can run for `shape`, in declaration order. */
   candidates<S, V extends Choice<S>>(k: KernelDef<S, V>, shape: S): V[] {

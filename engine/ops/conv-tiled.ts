@@ -37,8 +37,8 @@ export function tiledConvVariants<S extends ConvShape>(): Array<Variant<S>> {
 }
 
 /** Workgroups of a tiled or tensor-core variant for shape g (from the compiled kernel's own tile constants). */
-export function tiledConvGrid(g: ConvShape, k: Kernel, family: string): [number, number, number] {
-  if (isSubgroupMatrix(family)) {
+export function tiledConvGrid(g: ConvShape, k: Kernel, v: Variant<unknown>): [number, number, number] {
+  if (isSubgroupMatrix(v)) {
     const [perX, perY] = subgroupMatrixTile(k);
     return [Math.ceil((g.OH * g.OW) / perX), Math.ceil(g.Cout / perY), g.N];
   }

@@ -6,7 +6,7 @@ import { runtime } from '../context.js';
 import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
 import { filled, fillKernel, packParams, reduceRowsKernel, stridedCopy } from '../kernels/launch.js';
-import { defineKernel, isHardwareGpu, pow2, supportsVariant, type Capabilities, type Choice, type KernelDef } from '../kernels/variants.js';
+import { defineKernel, isHardwareGpu, pow2, supportedVariants, type Capabilities, type Choice, type KernelDef } from '../kernels/variants.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { op } from './record.js';
@@ -77,7 +77,7 @@ export const CONV_FORWARD = defineKernel<Geometry>({
 
 /** Whether CONV_FORWARD's table rule would put g on the adapter's tensor cores. */
 const onTensorCores = (g: Geometry, caps: Capabilities): boolean =>
-  !g.half && isHardwareGpu(caps) && wantsTensorCores(g) && CONV_FORWARD.variants.some((v) => v.family === CONV_SM_FAMILY && supportsVariant(v, caps));
+  !g.half && isHardwareGpu(caps) && wantsTensorCores(g) && supportedVariants(CONV_FORWARD, caps).some((v) => v.family === CONV_SM_FAMILY);
 
 /** The tensor-core tiling on plain arrays: a test kernel (no bucket, never tuned; run through `direct`). */
 export const CONV_SM_EMULATED = defineKernel<Geometry>({ name: 'conv2d.subgroupMatrixEmulated', variants: [emulatedSubgroupMatrixVariant<Geometry>(CONV_SM_FAMILY)] });
@@ -132,11 +132,10 @@ export function direct(x: Tensor, w: Tensor, e: Epilogue, g: Geometry, wl = plai
   const rt = runtime();
   rt.launch(kernel, g, (k, v) => {
     const [wx, wy] = k.workgroupSize;
-    const blocks = g.N * g.OH * Math.ceil(g.OW / k.consts.C!);
     return {
       op, label: `${op} ${desc(g)}`, params: params(g, epilogueCode('conv2d', e), 1, 0, wl),
       buffers: { x: x.buffer, w: w.buffer, bias: (epilogueBias(e) ?? w).buffer, res: (e.residual ?? x).buffer, c: y.buffer },
-      workgroups: v.family === 'conv2d' ? [Math.ceil(blocks / wx), Math.ceil(g.Cout / k.consts.RB! / wy)] : tiledConvGrid(g, k, v.family),
+      workgroups: v.family === 'conv2d' ? [Math.ceil((g.N * g.OH * Math.ceil(g.OW / k.consts.C!)) / wx), Math.ceil(g.Cout / k.consts.RB! / wy)] : tiledConvGrid(g, k, v),
       flops: flopsOf(g), bytes: x.nbytes + w.nbytes + y.nbytes,
     };
   }, subgroupMatrixConstants(rt.device));

@@ -102,7 +102,7 @@ export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = fals
     // Output elements per workgroup along N and M: the rows kernel's register block (RV vec4
     // columns x RM rows per invocation) or the tiled kernel's BN x BM tile.
     const [perX, perY] = variant.name === 'rows' ? [4 * k.consts.RV! * wx, k.consts.RM! * wy]
-      : isSubgroupMatrix(variant.family) ? subgroupMatrixTile(k)
+      : isSubgroupMatrix(variant) ? subgroupMatrixTile(k)
       : variant.family === 'matmul-tiled' ? [k.consts.GN! * wx, k.consts.GM! * wy] : [k.consts.BN!, k.consts.BM!];
     rt.dispatch(k, {
       op: opName, label,

@@ -86,7 +86,7 @@ if (fromEnv) {
 /** The tensor-core variants of a family (one per tile shape), where the adapter has a usable configuration. */
 export function subgroupMatrixVariants<S>(family = SM_FAMILY, serves?: (s: S) => boolean): Array<Variant<S>> {
   return Object.entries(SM_TILES).map(([name, t]) => ({
-    name, family, entry: SM_ENTRY, constants: { ...t }, ...(serves && { serves }),
+    name, family, entry: SM_ENTRY, constants: { ...t }, subgroupMatrix: 'real' as const, ...(serves && { serves }),
     requires: {
       features: [SM_FEATURE, 'subgroups', 'shader-f16'],
       adapter: (caps: Capabilities) => {
@@ -104,11 +104,11 @@ export function subgroupMatrixVariants<S>(family = SM_FAMILY, serves?: (s: S) =>
  */
 export function emulatedSubgroupMatrixVariant<S>(family = SM_FAMILY): Variant<S> {
   // The small tile: two k-fragments per slice, so the k loop is exercised too.
-  return { name: 'subgroup-matrix-emulated', family: family + EMULATED, entry: SM_ENTRY, constants: { ...SM_TILES[SM_VARIANT_SMALL]!, SG_SIZE: 1 }, requires: { features: ['shader-f16'] } };
+  return { name: 'subgroup-matrix-emulated', family: family + EMULATED, entry: SM_ENTRY, constants: { ...SM_TILES[SM_VARIANT_SMALL]!, SG_SIZE: 1 }, subgroupMatrix: 'emulated', requires: { features: ['shader-f16'] } };
 }
 
 /** Whether a variant runs the tensor-core tiling (real or emulated). */
-export const isSubgroupMatrix = (family: string): boolean => family.startsWith(SM_FAMILY) || family.startsWith(CONV_SM_FAMILY);
+export const isSubgroupMatrix = (v: Variant<unknown>): boolean => v.subgroupMatrix !== undefined;
 
 /** Columns and rows of C one workgroup of a tensor-core kernel computes. */
 export const subgroupMatrixTile = (k: Kernel): [number, number] => [k.consts.SG_COLS! * k.consts.FN! * k.consts.SM_N!, k.consts.SG_ROWS! * k.consts.FM! * k.consts.SM_M!];
@@ -125,7 +125,7 @@ export function subgroupMatrixConstants(device: Device): ((v: Variant<unknown>) 
   let f = constantsOf.get(device);
   if (f === undefined) {
     const none = {};
-    f = (v) => (isSubgroupMatrix(v.family) && !v.family.endsWith(EMULATED) ? prepareSubgroupMatrix(device) ?? none : none);
+    f = (v) => (v.subgroupMatrix === 'real' ? prepareSubgroupMatrix(device) ?? none : none);
     constantsOf.set(device, f);
   }
   return f;
