@@ -148,10 +148,10 @@ wait "$ref_pid" || fail "the single-process reference run failed: $(tail -5 "$T/
 
 # --- the checks ---------------------------------------------------------------------------------
 say "final check:"
-npx tsx experiments/cluster/check-cells.ts "$CONFIG" "$OUT" | sed 's/^/[slurm-proof]   /' || fail "cells not done exactly once"
+npx tsx experiments/cluster/check-cells.ts "$CONFIG" "$OUT" > "$T/check-cells.txt" || { sed 's/^/[slurm-proof]   /' "$T/check-cells.txt"; fail "cells not done exactly once"; }
+sed 's/^/[slurm-proof]   /' "$T/check-cells.txt"
 cell=$(basename "$held" .lock)
-tab=$'\t'
-grep -q "${tab}${cell}${tab}slurm job ${job2}_1\$" "$OUT/cells.log" || fail "$cell, held by the cancelled task, was not finished by its resubmission"
+grep -qF "  $cell: finished 1x (slurm job ${job2}_1)" "$T/check-cells.txt" || fail "$cell, held by the cancelled task, was not finished by its resubmission"
 say "$cell, which the cancelled task held, was finished by its resubmission ${job2}_1"
 cmp "$OUT/results.csv" "$T/ref/results.csv" || fail "results.csv differs from the single-process run's"
 say "results.csv ($(wc -l < "$OUT/results.csv") lines, sha256 $(sha256sum < "$OUT/results.csv" | cut -c1-16)) equals the single-process run's byte for byte"

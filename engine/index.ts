@@ -17,3 +17,5 @@ export { profile, setDebug, sync, fence, getDevice, getEngine, emptyCache, dispa
 export { kernels, VariantPolicy, type KernelDef, type Variant, type TuneTable } from './kernels/variants.js';
 export { ProfileReport, type OpRow, type KernelEvent } from './profiler/profiler.js';
 export { fmt as formatShape, type Shape } from './shape.js';
+/** The engine's version, package.json's (as torch.__version__). */
+export { ENGINE_VERSION as version } from './version.js';

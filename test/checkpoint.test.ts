@@ -13,6 +13,7 @@ import { protocolSplit } from '../experiments/data/splits.js';
 import { train, type TrainConfig } from '../experiments/train/trainer.js';
 import * as ckpt from '../experiments/train/checkpoint.js';
 import { decodeSafetensors } from '../nn/safetensors.js';
+import * as E from '../engine/node.js';
 
 /** Records file operations (by file name) and throws after the `killAt`-th one since arming. */
 const kill = { armed: false, ops: [] as string[], killAt: Infinity };
@@ -86,6 +87,28 @@ describe('checkpoints', () => {
       expect(resumed.test).toEqual(ref.test);
       expect(readFileSync(join(dir, 'best.safetensors')).equals(fullBest), `kill after ${b.ops[k - 1]}: best.safetensors`).toBe(true);
     }
+  });
+
+  it('stops before writing once it no longer owns the folder (a study cell whose lease was taken over), freeing its tensors', async () => {
+    const dir = join(root, 'taken');
+    const live = E.memory().tensors;
+    let calls = 0;
+    const lost = new Error('lost the lease of cell to B');
+    // Owned through epoch 1 (its start and its checkpoint); taken over before epoch 2 begins.
+    const r = await record(Infinity, () => train(config(3), { ...quiet, out: dir, checkOwnership: () => { if (++calls > 2) throw lost; } }));
+    await expect(r.result).rejects.toBe(lost);
+    expect(calls).toBe(3);
+    expect(ckpt.readSidecar<{ epoch: number }>(dir).state.epoch).toBe(1);
+    expect(existsSync(join(dir, 'metrics.json'))).toBe(false);
+    expect(E.memory().tensors, 'the model and optimiser are freed').toBe(live);
+    // Lost between the epoch's training and its checkpoint: nothing of epoch 2 is written.
+    const before = r.ops.length;
+    calls = 0;
+    const r2 = await record(Infinity, () => train(config(3), { ...quiet, out: dir, resume: true, checkOwnership: () => { if (++calls > 1) throw lost; } }));
+    await expect(r2.result).rejects.toBe(lost);
+    expect(r2.ops, 'no file operation after the ownership was lost').toEqual([]);
+    expect(before).toBeGreaterThan(0);
+    expect(ckpt.readSidecar<{ epoch: number }>(dir).state.epoch).toBe(1);
   });
 
   it('keeps only the committed set\'s files, and names them for other tools', async () => {

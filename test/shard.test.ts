@@ -4,14 +4,16 @@
 // the same study in one folder at once, and a study killed while it holds a cell next to a
 // lease of another machine, resumed: every cell finished exactly once, results.csv identical.
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveShard } from '../experiments/study/shard.js';
-import { claim, leaseLive, type LeaseRecord } from '../experiments/study/lease.js';
+import { claim, leaseLive, LeaseLostError, type LeaseRecord } from '../experiments/study/lease.js';
 import { createFileExclusive, writeFileAtomic } from '../experiments/io/atomic.js';
 import { parseStudyConfig } from '../experiments/study/config.js';
 import { auditCells } from '../experiments/study/audit.js';
+import { runStudy } from '../experiments/study/runner.js';
+import * as E from '../engine/node.js';
 import { node, ROOT, SMALL, study } from './helpers/study-run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'medgrad-shard-'));
@@ -82,8 +84,11 @@ describe('leases', () => {
     const b2 = claim(lock, 'a', { ttlMs: 1000, now, owner: 'B' });
     expect(b2.lease).toBeDefined();
     expect(b2.tookOver?.owner).toBe('A');
+    expect(() => a.lease!.assertHeld()).toThrow(LeaseLostError);
+    expect(() => a.lease!.assertHeld()).toThrow(/lost the lease of a to B/);
     expect(a.lease!.renew()).toBe(false);
     expect(a.lease!.lost).toBe(true);
+    expect(() => b2.lease!.assertHeld()).not.toThrow();
     a.lease!.release(); // must not remove B's lease
     expect(JSON.parse(readFileSync(lock, 'utf8')).owner).toBe('B');
     b2.lease!.release();
@@ -161,6 +166,62 @@ describe('studies sharing one folder', () => {
     expect(auditCells(config, ref).ok).toBe(true);
   }, 240_000);
 
+  it('a task killed between its cells.log line and its cell file: the line is not counted, and the cell runs again', async () => {
+    const out = join(dir, 'gap');
+    cpSync(ref, out, { recursive: true });
+    const lines = readFileSync(join(out, 'cells.log'), 'utf8').trim().split('\n');
+    const last = lines.filter((l) => /\.attack\t/.test(l)).at(-1)!;
+    const id = last.split('\t')[1]!;
+    rmSync(join(out, 'cells', `${id}.json`)); // as if killed right after appending the line
+    const gap = auditCells(config, out);
+    expect(gap).toMatchObject({ missing: [id], notOnce: [id], ok: false });
+    expect(gap.unconfirmed).toEqual([`${id} (${last.split('\t').at(-1)})`]);
+    const r = await study(out, cfg).done;
+    expect(r.code, r.log).toBe(0);
+    const [, doneBefore, cells] = /(\d+) of (\d+) cells already done/.exec(r.log)!;
+    expect(Number(doneBefore)).toBe(Number(cells) - 1);
+    expect(r.log).toContain(`[${id}] attacking`);
+    const audit = auditCells(config, out);
+    expect(audit).toMatchObject({ missing: [], extra: [], notOnce: [], locks: [], ok: true });
+    expect(audit.unconfirmed).toHaveLength(1);
+    expect(readFileSync(join(out, 'results.csv'), 'utf8')).toBe(readFileSync(join(ref, 'results.csv'), 'utf8'));
+    // A folder written before the token (time, id, owner): every line counts.
+    writeFileSync(join(out, 'cells.log'), lines.map((l) => { const c = l.split('\t'); return [c[0], c[1], c[3]].join('\t'); }).join('\n') + '\n');
+    for (const f of readdirSync(join(out, 'cells'))) {
+      const { finishToken: _t, ...cell } = JSON.parse(readFileSync(join(out, 'cells', f), 'utf8')) as Record<string, unknown>;
+      writeFileSync(join(out, 'cells', f), JSON.stringify(cell));
+    }
+    expect(auditCells(config, out)).toMatchObject({ notOnce: [], unconfirmed: [], ok: true });
+  }, 240_000);
+
+  it('a task whose lease is taken over while it trains stops writing, waits for the taker, and never attacks a half-trained model', async () => {
+    await E.init();
+    const one = parseStudyConfig({ ...SMALL, name: 'one', models: ['resnet8'] });
+    const out = join(dir, 'stolen');
+    const id = 'chest.resnet8.s5.standard.train';
+    const lines: string[] = [];
+    let stolen = false;
+    const log = (l: string) => {
+      lines.push(l);
+      // Another machine's task takes the lease over as training starts (this task "stalled").
+      if (!stolen && l.startsWith(`[${id}] training`)) {
+        stolen = true;
+        writeFileAtomic(join(out, 'locks', `${id}.lock`), JSON.stringify({ cell: id, owner: 'far away', host: 'elsewhere', pid: 1, pidns: '', token: 'far', acquired: '', expires: Date.now() + 1500, ttlSeconds: 1.5 } satisfies LeaseRecord));
+      }
+    };
+    await runStudy(one, out, { log, lease: { ttlMs: 60_000, pollMs: 100, owner: 'me' } });
+    const text = lines.join('\n');
+    expect(text).toMatch(new RegExp(`\\[${id}\\] lost the lease of ${id} to far away .*: leaving the cell to it`));
+    expect(text).toMatch(/waiting for cells other tasks hold: chest\.resnet8\.s5\.standard\.train \(far away/);
+    expect(text).toMatch(new RegExp(`\\[${id}\\] taking over from far away`));
+    // Nothing was written for the cell before the lease was lost: the taker starts afresh.
+    expect(lines.filter((l) => l.startsWith(`[${id}] training`))).toHaveLength(2);
+    expect(text).not.toMatch(/resuming/);
+    const log2 = readFileSync(join(out, 'cells.log'), 'utf8').trim().split('\n').map((l) => l.split('\t')[1]);
+    expect(log2).toEqual([id, 'chest.resnet8.s5.standard.attack']);
+    expect(auditCells(one, out)).toMatchObject({ missing: [], notOnce: [], locks: [], ok: true });
+  }, 240_000);
+
   it('two processes on the whole study at once: no cell twice, the same results.csv', async () => {
     const out = join(dir, 'two');
     // Leases long enough to outlast the event loop's pauses (shader compilation blocks it for
@@ -172,7 +233,7 @@ describe('studies sharing one folder', () => {
     const audit = auditCells(config, out);
     expect(audit, JSON.stringify([...audit.finishedBy])).toMatchObject({ missing: [], extra: [], notOnce: [], locks: [] });
     // They met: both finished cells, or one waited for a cell the other held.
-    const owners = new Set(readFileSync(join(out, 'cells.log'), 'utf8').trim().split('\n').map((l) => l.split('\t')[2]));
+    const owners = new Set(readFileSync(join(out, 'cells.log'), 'utf8').trim().split('\n').map((l) => l.split('\t').at(-1)));
     expect(owners.size === 2 || /waiting for cells other tasks hold/.test(a.log + b.log), a.log + b.log).toBe(true);
     expect(a.log + b.log).not.toMatch(/taking over|finished by another task|WARNING lease/);
     expect(readFileSync(join(out, 'results.csv'), 'utf8')).toBe(readFileSync(join(ref, 'results.csv'), 'utf8'));

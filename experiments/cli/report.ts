@@ -26,7 +26,7 @@ export async function buildReport(config: StudyConfig, out: string, o: { images?
   const info = E.getDevice().info;
   return writeReport(config, out, entries, {
     adapter: info.description || info.vendor, generated: new Date().toISOString(),
-    versions: { medgrad: '0.1.0', node: process.versions.node, platform: `${process.platform}-${process.arch}` },
+    versions: { medgrad: E.version, node: process.versions.node, platform: `${process.platform}-${process.arch}` },
   });
 }
 

@@ -11,5 +11,6 @@ for (const id of a.expected) console.log(`  ${id}: finished ${a.finishedBy.get(i
 if (a.missing.length) console.log(`missing: ${a.missing.join(', ')}`);
 if (a.extra.length) console.log(`unexpected: ${a.extra.join(', ')}`);
 if (a.notOnce.length) console.log(`not finished exactly once: ${a.notOnce.map((id) => `${id} (${a.finishedBy.get(id)?.length ?? 0}x)`).join(', ')}`);
+if (a.unconfirmed.length) console.log(`finishes that never landed (killed before the cell file, or beaten to it): ${a.unconfirmed.join(', ')}`);
 if (a.locks.length) console.log(`leases left behind: ${a.locks.join(', ')}`);
 process.exit(a.ok ? 0 : 1);

@@ -73,6 +73,14 @@ function track(l: Lease, on: boolean): void {
   if (before > 0 && held.size === 0) { process.off('SIGTERM', onSignal); process.off('SIGINT', onSignal); }
 }
 
+/** Thrown by Lease.assertHeld: another task took the lease over while this one stalled. */
+export class LeaseLostError extends Error {
+  constructor(readonly record: LeaseRecord, readonly taker: LeaseRecord | null) {
+    super(`lost the lease of ${record.cell} to ${taker ? taker.owner : 'another task'} (this process stalled past its expiry)`);
+    this.name = 'LeaseLostError';
+  }
+}
+
 export class Lease {
   /** Set when a renewal found the lease gone or taken: someone judged this holder dead. */
   lost = false;
@@ -85,12 +93,15 @@ export class Lease {
     track(this, true);
   }
 
+  private taker: LeaseRecord | null = null;
+
   /** Pushes the expiry to now + ttl if this process still holds the lease; false if it does not. */
   renew(): boolean {
     if (this.released || this.lost) return false;
     const cur = readLease(this.path);
     if (!cur || cur.token !== this.record.token) {
       this.lost = true;
+      this.taker = cur;
       this.o.log?.(`WARNING lease ${this.record.cell} was taken over${cur ? ` by ${cur.owner}` : ''} (this process stalled past its expiry)`);
       this.stop();
       return false;
@@ -100,6 +111,16 @@ export class Lease {
     writeFileSync(tmp, JSON.stringify(this.record) + '\n');
     renameSync(tmp, this.path);
     return true;
+  }
+
+  /**
+   * Checks now, by reading the lease file (not waiting for the renewal timer, which a stalled
+   * process runs late), that this process still holds the lease, and renews it; throws
+   * LeaseLostError if another task took it over. Call it before writing into the cell's files.
+   */
+  assertHeld(): void {
+    if (this.released) throw new Error(`medgrad study: the lease of ${this.record.cell} was released; nothing may be written for it`);
+    if (!this.renew()) throw new LeaseLostError(this.record, this.taker);
   }
 
   release(): void {

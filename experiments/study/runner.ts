@@ -8,6 +8,7 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import * as E from '../../engine/node.js';
 import type { ModelName } from '../../nn/models.js';
 import { loadDataset } from '../data/load.js';
@@ -21,7 +22,7 @@ import { evaluateWithChecks, type SanityCheck } from '../attacks/sanity.js';
 import { checkDatasets, perClassCount, type DatasetConfig, type StudyConfig } from './config.js';
 import { runTransfer, saveExamples, transferAttack, transferId, type TransferCell } from './transfer.js';
 import { forwardFlops } from './flops.js';
-import { claim, defaultOwner, leaseTtlMs, type LeaseOptions, type LeaseRecord } from './lease.js';
+import { claim, defaultOwner, LeaseLostError, leaseTtlMs, type LeaseOptions, type LeaseRecord } from './lease.js';
 
 export type Regime = 'standard' | 'adversarial';
 
@@ -72,10 +73,16 @@ export function shardUnits(c: StudyConfig, count: number): number[] {
   return shardOf;
 }
 
+/** The field of a cell file naming its line in cells.log (see runStudy's finish). */
+export const FINISH_TOKEN = 'finishToken';
+
 export function readCells(out: string): Cell[] {
   const dir = join(out, 'cells');
   if (!existsSync(dir)) return [];
-  const cells = readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Cell);
+  const cells = readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => {
+    const { [FINISH_TOKEN]: _token, ...cell } = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Cell & { [FINISH_TOKEN]?: string };
+    return cell as Cell;
+  });
   // One result per id, however many files claim it (a copied file, say): counted once.
   return cells.filter((x, i) => cells.findIndex((y) => y.id === x.id) === i);
 }
@@ -139,10 +146,16 @@ export async function runStudy(c: StudyConfig, out: string, o: RunStudyOptions =
   };
   let ran = 0;
   const t0 = performance.now();
-  /** Creates the cell's file unless another task finished it first; true if this one counts. */
+  /**
+   * Creates the cell's file unless another task finished it first; true if this one counts.
+   * cells.log gets its line first, with a token the cell file repeats: a task killed between the
+   * two leaves a line no file confirms (the audit passes over it, and the cell runs again), never
+   * a finished cell the log lacks.
+   */
   const finish = (cell: Cell): boolean => {
-    if (!createFileExclusive(cellFile(out, cell.id), JSON.stringify(cell) + '\n')) { log(`[${cell.id}] was finished by another task meanwhile: keeping that result`); return false; }
-    appendFileSync(join(out, 'cells.log'), `${new Date().toISOString()}\t${cell.id}\t${leaseOpts.owner ?? defaultOwner()}\n`);
+    const token = randomBytes(8).toString('hex');
+    appendFileSync(join(out, 'cells.log'), `${new Date().toISOString()}\t${cell.id}\t${token}\t${leaseOpts.owner ?? defaultOwner()}\n`);
+    if (!createFileExclusive(cellFile(out, cell.id), JSON.stringify({ ...cell, [FINISH_TOKEN]: token }) + '\n')) { log(`[${cell.id}] was finished by another task meanwhile: keeping that result`); return false; }
     ran++;
     return true;
   };
@@ -164,27 +177,31 @@ export async function runStudy(c: StudyConfig, out: string, o: RunStudyOptions =
           ds ??= await dataset(u.dataset);
           splits ??= unitSplits(ds, u.dataset, u.seed);
           const config = trainConfig(c, u, regime, ds, join(out, 'runs', u.dataset.name, u.model, `s${u.seed}`, 'standard', 'best.safetensors'));
-          // A task whose lease was taken over (it stalled past the lease time) does not finish the
-          // cell: the taker's run is the one that counts.
-          const stillMine = (): boolean => {
-            if (!claimed.lease!.lost) return true;
-            log(`[${id}] lost its lease to another task while running: leaving the cell to it`);
-            return false;
-          };
+          // A task whose lease was taken over (it stalled past the lease time) stops writing into
+          // the cell's run folder, and does not finish the cell: the taker's run is the one that counts.
+          const lease = claimed.lease;
           if (stage === 'train') {
             const resume = existsSync(join(dir, 'checkpoint.json'));
             log(`[${id}] ${resume ? 'resuming' : 'training'} ${u.model} on ${u.dataset.name} (${regime}, seed ${u.seed}): train ${splits.train.length}, val ${splits.val.length}, test ${splits.test.length}`);
-            const r = await train(config, { out: dir, ds, splits, resume, run: { data: u.dataset.data, split: splits.kind, splitSeed: u.seed, count: u.dataset.count ?? 0 }, log });
+            const r = await train(config, { out: dir, ds, splits, resume, run: { data: u.dataset.data, split: splits.kind, splitSeed: u.seed, count: u.dataset.count ?? 0 }, log, checkOwnership: () => lease.assertHeld() });
             const h = r.state.history;
-            if (stillMine()) finish({
+            lease.assertHeld();
+            finish({
               kind: 'train', id, dataset: u.dataset.name, model: u.model, seed: u.seed, regime, test: r.test, bestEpoch: r.state.bestEpoch, epochs: h.length,
               seconds: h.reduce((s, e) => s + e.seconds, 0), imagesPerSecond: h.length ? h[h.length - 1]!.imagesPerSecond : 0,
             });
           } else {
-            const cell = await attackCell(c, u, regime, ds, splits, config, dir, id, log);
-            if (stillMine()) finish(cell);
+            const cell = await attackCell(c, u, regime, ds, splits, config, dir, id, log, () => lease.assertHeld());
+            lease.assertHeld();
+            finish(cell);
             log(`study: ${todo.filter(done).length}/${todo.length} cells of this shard done, ${((performance.now() - t0) / 60000).toFixed(1)} min this run`);
           }
+        } catch (e) {
+          if (!(e instanceof LeaseLostError)) throw e;
+          // Held by the taker now: the unit waits for it (its later cells need this one's result).
+          log(`[${id}] ${e.message}: leaving the cell to it`);
+          holders.set(id, e.taker ?? e.record);
+          return false;
         } finally {
           claimed.lease.release();
         }
@@ -271,7 +288,7 @@ export function trainConfig(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDa
   return { ...base, epochs: a.epochs, lr: a.lr, lrDropEpoch: null, adversarial: u.dataset.adversarial, init: standardWeights, selectBy: 'last', patience: a.patience };
 }
 
-async function attackCell(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDataset, splits: Splits, config: TrainConfig, dir: string, id: string, log: (l: string) => void): Promise<AttackCell> {
+async function attackCell(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDataset, splits: Splits, config: TrainConfig, dir: string, id: string, log: (l: string) => void, checkOwnership: () => void): Promise<AttackCell> {
   const model = buildModel(config);
   const w = loadTensors(join(dir, 'best.safetensors'));
   model.loadStateDict(w); E.dispose(w);
@@ -281,6 +298,7 @@ async function attackCell(c: StudyConfig, u: Unit, regime: Regime, ds: ImageData
   const progress = (done: number, total: number, what: string) => log(`[${id}] ${done}/${total} ${what}; ${((performance.now() - t0) / 60000).toFixed(1)} min`);
   const keep = regime === 'standard' ? transferAttack(c) : undefined;
   const { result, large, checks, images } = await evaluateWithChecks(model, ds, idx, { attacks: c.attacks, eps: c.eps, channels: config.channels, batchSize: c.attackBatch, seed: u.seed, onProgress: progress, sanityEps: c.sanityEps, keepImagesOf: keep?.name });
+  checkOwnership();
   if (keep) saveExamples(dir, images, [idx.length, config.channels, ds.size, ds.size], keep.name);
   for (const ch of checks.filter((k) => !k.passed)) log(`[${id}] WARNING sanity check failed: ${ch.check}: ${ch.detail}`);
   model.dispose();

@@ -119,82 +119,96 @@ export interface RunOptions {
   run?: RunSpec;
   progress?: Progress;
   log?: (line: string) => void;
+  /**
+   * Throws when this run may no longer write into `out` (a study cell whose lease another task
+   * took over): called before each epoch and before every write, so a stalled run stops instead
+   * of interleaving its checkpoints with its successor's.
+   */
+  checkOwnership?: () => void;
 }
 
 export async function train(config: TrainConfig, o: RunOptions): Promise<TrainResult> {
   mkdirSync(o.out, { recursive: true });
   const log = o.log ?? console.log;
-  const model = buildModel(config);
-  const opt = adamFor(model, { lr: config.lr, l2: config.l2 });
   const precision = parsePrecision(config.precision, 'medgrad train');
   if (precision === 'mixed' && config.adversarial) throw new Error('medgrad train: mixed precision does not support adversarial training yet; use precision float32');
   if (precision === 'mixed' && !E.getDevice().features.has('shader-f16')) throw new Error(`medgrad train: precision mixed needs the adapter feature 'shader-f16', which this adapter (${E.getDevice().info.description || E.getDevice().info.vendor}) lacks; use float32`);
-  const scaler = precision === 'mixed' ? new LossScaler() : undefined;
-  let state: TrainState = {
-    config, run: o.run, epoch: 0, optimizerStep: 0, bestEpoch: -1, bestValAcc: -1, history: [],
-    data: { source: o.ds.source, split: o.splits.kind, classes: o.ds.classes, train: o.splits.train.length, val: o.splits.val.length, test: o.splits.test.length },
-  };
-  if (config.init && !o.resume) {
-    const w = loadTensors(config.init);
-    model.loadStateDict(w); E.dispose(w);
+  const model = buildModel(config);
+  const opt = adamFor(model, { lr: config.lr, l2: config.l2 });
+  // The model and optimiser hold GPU memory: freed however the run ends (an error, a lost lease).
+  try {
+    const scaler = precision === 'mixed' ? new LossScaler() : undefined;
+    let state: TrainState = {
+      config, run: o.run, epoch: 0, optimizerStep: 0, bestEpoch: -1, bestValAcc: -1, history: [],
+      data: { source: o.ds.source, split: o.splits.kind, classes: o.ds.classes, train: o.splits.train.length, val: o.splits.val.length, test: o.splits.test.length },
+    };
+    if (config.init && !o.resume) {
+      const w = loadTensors(config.init);
+      model.loadStateDict(w); E.dispose(w);
+    }
+    // Madry's training attack takes PGD's last iterate (an evaluation keeps the best one).
+    const pgd = config.adversarial ? { ...attackConfig('pgd', { steps: config.adversarial.steps, stepFraction: config.adversarial.stepFraction }), bestIterate: false } : null;
+    if (o.resume) {
+      state = readSidecar<TrainState>(o.out).state;
+      const files = checkpointFiles(o.out);
+      const w = loadTensors(files.model);
+      model.loadStateDict(w); E.dispose(w);
+      const m = loadTensors(files.optimizer);
+      opt.loadStateTensors(m); E.dispose(m);
+      opt.step_ = state.optimizerStep;
+      if (scaler && state.lossScale) scaler.load(state.lossScale);
+      log(`resuming ${o.out} after epoch ${state.epoch} of ${config.epochs}`);
+    }
+    const progress = o.progress ?? new Progress();
+    const steps = Math.ceil(o.splits.train.length / config.batchSize);
+    for (let epoch = state.epoch + 1; epoch <= config.epochs && !stalled(state.history, config.patience) && !noValGain(state, config.valPatience); epoch++) {
+      o.checkOwnership?.();
+      opt.lr = config.lrDropEpoch !== null && epoch > config.lrDropEpoch ? config.lr / 10 : config.lr;
+      const order = new E.Generator(config.seed * 7919 + epoch).shuffle([...o.splits.train]);
+      const aug = config.augment ? { shift: 0.1, flip: true, generator: new E.Generator(config.seed * 104729 + epoch) } : undefined;
+      const adversarial = pgd ? { attack: pgd, eps: config.adversarial!.eps, generator: new E.Generator(config.seed * 15485863 + epoch) } : undefined;
+      progress.startEpoch(epoch, config.epochs, steps);
+      const t0 = performance.now();
+      const fit = await trainEpoch(model, opt, {
+        ds: o.ds, order, batchSize: config.batchSize, channels: config.channels, augment: aug, adversarial, scaler,
+        onStep: async (r) => {
+          if (!progress.wantsUpdate(r.step, r.steps)) return;
+          const [l, c] = Array.from(await r.sums.data());
+          progress.step({ epoch, epochs: config.epochs, step: r.step, steps: r.steps, loss: l! / r.seen, acc: c! / r.seen, imagesPerSecond: r.seen / ((performance.now() - t0) / 1000) });
+        },
+      });
+      const seconds = (performance.now() - t0) / 1000;
+      if (config.bnRecalibration) recalibrate(model, o.ds, o.splits.train, config);
+      const val = await evaluate(model, o.ds, o.splits.val, config.channels);
+      const rec: EpochRecord = { epoch, lr: opt.lr, trainLoss: fit.loss, trainAcc: fit.acc, valLoss: val.loss, valAcc: val.acc, seconds, imagesPerSecond: o.splits.train.length / seconds };
+      state.history.push(rec);
+      state.epoch = epoch;
+      state.optimizerStep = opt.step_;
+      if (scaler) state.lossScale = scaler.state();
+      const improved = config.selectBy === 'last' || val.acc > state.bestValAcc;
+      if (improved) { state.bestValAcc = val.acc; state.bestEpoch = epoch; }
+      o.checkOwnership?.();
+      await saveCheckpoint(o.out, {
+        epoch, model: model.stateDict(), optimizer: opt.stateTensors(), optimizerStep: opt.step_, best: improved,
+        sidecar: { format: 'medgrad-checkpoint/1', architecture: config.model, modelOptions: { imageSize: config.imageSize, inChannels: config.channels, classes: config.classes, smallInput: config.smallInput }, state },
+      });
+      progress.endEpoch(`epoch ${epoch}/${config.epochs}  loss ${rec.trainLoss.toFixed(4)} acc ${(100 * rec.trainAcc).toFixed(2)}%  val loss ${val.loss.toFixed(4)} acc ${(100 * val.acc).toFixed(2)}%  ${seconds.toFixed(1)} s (${rec.imagesPerSecond.toFixed(1)} img/s)${state.bestEpoch === epoch ? '  best' : ''}`);
+    }
+    // A run killed after its last commit may not have refreshed best.safetensors yet.
+    o.checkOwnership?.();
+    publishBest(o.out);
+    const best = loadTensors(bestWeightsFile(o.out));
+    model.loadStateDict(best); E.dispose(best);
+    const test = await evaluate(model, o.ds, o.splits.test, config.channels);
+    log(`test (best epoch ${state.bestEpoch}): loss ${test.loss.toFixed(4)} accuracy ${(100 * test.acc).toFixed(2)}%`);
+    o.checkOwnership?.();
+    writeFileAtomic(join(o.out, 'metrics.json'), JSON.stringify({
+      config, data: state.data, epochs: state.history, bestEpoch: state.bestEpoch, bestValAcc: state.bestValAcc, test,
+      totalSeconds: state.history.reduce((s, e) => s + e.seconds, 0),
+      adapter: E.getDevice().info, versions: { node: process.versions.node, medgrad: E.version },
+    }, null, 2) + '\n');
+    return { state, test };
+  } finally {
+    opt.dispose(); model.dispose();
   }
-  // Madry's training attack takes PGD's last iterate (an evaluation keeps the best one).
-  const pgd = config.adversarial ? { ...attackConfig('pgd', { steps: config.adversarial.steps, stepFraction: config.adversarial.stepFraction }), bestIterate: false } : null;
-  if (o.resume) {
-    state = readSidecar<TrainState>(o.out).state;
-    const files = checkpointFiles(o.out);
-    const w = loadTensors(files.model);
-    model.loadStateDict(w); E.dispose(w);
-    const m = loadTensors(files.optimizer);
-    opt.loadStateTensors(m); E.dispose(m);
-    opt.step_ = state.optimizerStep;
-    if (scaler && state.lossScale) scaler.load(state.lossScale);
-    log(`resuming ${o.out} after epoch ${state.epoch} of ${config.epochs}`);
-  }
-  const progress = o.progress ?? new Progress();
-  const steps = Math.ceil(o.splits.train.length / config.batchSize);
-  for (let epoch = state.epoch + 1; epoch <= config.epochs && !stalled(state.history, config.patience) && !noValGain(state, config.valPatience); epoch++) {
-    opt.lr = config.lrDropEpoch !== null && epoch > config.lrDropEpoch ? config.lr / 10 : config.lr;
-    const order = new E.Generator(config.seed * 7919 + epoch).shuffle([...o.splits.train]);
-    const aug = config.augment ? { shift: 0.1, flip: true, generator: new E.Generator(config.seed * 104729 + epoch) } : undefined;
-    const adversarial = pgd ? { attack: pgd, eps: config.adversarial!.eps, generator: new E.Generator(config.seed * 15485863 + epoch) } : undefined;
-    progress.startEpoch(epoch, config.epochs, steps);
-    const t0 = performance.now();
-    const fit = await trainEpoch(model, opt, {
-      ds: o.ds, order, batchSize: config.batchSize, channels: config.channels, augment: aug, adversarial, scaler,
-      onStep: async (r) => {
-        if (!progress.wantsUpdate(r.step, r.steps)) return;
-        const [l, c] = Array.from(await r.sums.data());
-        progress.step({ epoch, epochs: config.epochs, step: r.step, steps: r.steps, loss: l! / r.seen, acc: c! / r.seen, imagesPerSecond: r.seen / ((performance.now() - t0) / 1000) });
-      },
-    });
-    const seconds = (performance.now() - t0) / 1000;
-    if (config.bnRecalibration) recalibrate(model, o.ds, o.splits.train, config);
-    const val = await evaluate(model, o.ds, o.splits.val, config.channels);
-    const rec: EpochRecord = { epoch, lr: opt.lr, trainLoss: fit.loss, trainAcc: fit.acc, valLoss: val.loss, valAcc: val.acc, seconds, imagesPerSecond: o.splits.train.length / seconds };
-    state.history.push(rec);
-    state.epoch = epoch;
-    state.optimizerStep = opt.step_;
-    if (scaler) state.lossScale = scaler.state();
-    const improved = config.selectBy === 'last' || val.acc > state.bestValAcc;
-    if (improved) { state.bestValAcc = val.acc; state.bestEpoch = epoch; }
-    await saveCheckpoint(o.out, {
-      epoch, model: model.stateDict(), optimizer: opt.stateTensors(), optimizerStep: opt.step_, best: improved,
-      sidecar: { format: 'medgrad-checkpoint/1', architecture: config.model, modelOptions: { imageSize: config.imageSize, inChannels: config.channels, classes: config.classes, smallInput: config.smallInput }, state },
-    });
-    progress.endEpoch(`epoch ${epoch}/${config.epochs}  loss ${rec.trainLoss.toFixed(4)} acc ${(100 * rec.trainAcc).toFixed(2)}%  val loss ${val.loss.toFixed(4)} acc ${(100 * val.acc).toFixed(2)}%  ${seconds.toFixed(1)} s (${rec.imagesPerSecond.toFixed(1)} img/s)${state.bestEpoch === epoch ? '  best' : ''}`);
-  }
-  // A run killed after its last commit may not have refreshed best.safetensors yet.
-  publishBest(o.out);
-  const best = loadTensors(bestWeightsFile(o.out));
-  model.loadStateDict(best); E.dispose(best);
-  const test = await evaluate(model, o.ds, o.splits.test, config.channels);
-  log(`test (best epoch ${state.bestEpoch}): loss ${test.loss.toFixed(4)} accuracy ${(100 * test.acc).toFixed(2)}%`);
-  writeFileAtomic(join(o.out, 'metrics.json'), JSON.stringify({
-    config, data: state.data, epochs: state.history, bestEpoch: state.bestEpoch, bestValAcc: state.bestValAcc, test,
-    totalSeconds: state.history.reduce((s, e) => s + e.seconds, 0),
-    adapter: E.getDevice().info, versions: { node: process.versions.node, medgrad: '0.1.0' },
-  }, null, 2) + '\n');
-  opt.dispose(); model.dispose();
-  return { state, test };
 }
