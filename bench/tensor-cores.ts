@@ -81,7 +81,7 @@ for (const variant of real ? [SM_VARIANT, SM_VARIANT_SMALL] : ['subgroup-matrix-
   if (M > 2 && K > 2) { a.data[K + 1] = NaN; a.data[2 * K] = 7e4; } // a NaN row and an f16 overflow row
   const shape = `[${sa}] x [${sb}]${trans ? ' (both read transposed)' : ''}`;
   await record(kernel.name, variant, shape, async () => {
-    const c = E.tidy(() => matmulKernel(gpuTensor(trans ? flip(a) : a), gpuTensor(trans ? flip(b) : b), trans, trans, 'matmul', kernel));
+    const c = E.tidy(() => matmulKernel(gpuTensor(trans ? flip(a) : a), gpuTensor(trans ? flip(b) : b), trans, trans, { kernel }));
     const detail = f16MatmulMismatch(await c.data(), a, b, `${variant} ${shape}`);
     c.dispose();
     return detail;

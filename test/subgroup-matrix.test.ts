@@ -151,7 +151,7 @@ async function check(variant: string, { a: sa, b: sb, ta = false, tb = false }: 
   const kernel = variant === EMULATED ? MATMUL_SM_EMULATED : MATMUL;
   expect(policy.candidates(kernel, shape).map((v) => v.name), `${kernel.name} runs ${variant} here`).toContain(variant);
   policy.force(kernel.name, variant);
-  const c = E.tidy(() => matmulKernel(toTensor(ta ? transpose2(a) : a), toTensor(tb ? transpose2(b) : b), ta, tb, 'matmul', kernel));
+  const c = E.tidy(() => matmulKernel(toTensor(ta ? transpose2(a) : a), toTensor(tb ? transpose2(b) : b), ta, tb, { kernel }));
   const what = `${variant} [${sa}]${ta ? ' (read transposed)' : ''} x [${sb}]${tb ? ' (read transposed)' : ''}`;
   expect(f16MatmulMismatch(await c.data(), a, b, what)).toBeNull();
   c.dispose();

@@ -18,12 +18,16 @@ const force = (v: string | null) => {
 };
 afterAll(() => force(null));
 
-/** Dispatch labels recorded while fn runs (to see which algorithm actually ran). */
-async function labelsOf<T>(fn: () => Promise<T>): Promise<[T, string[]]> {
+/** Dispatch labels recorded while fn runs (to see which algorithm actually ran), and the FLOPs they report by op. */
+async function labelsOf<T>(fn: () => Promise<T>): Promise<[T, string[], Map<string, number>]> {
   const seen: string[] = [];
-  const o: DispatchObserver = { beforeDispatch: () => undefined, afterDispatch: (s) => { seen.push(s.label); return false; }, beforeSubmit: () => {}, afterSubmit: () => {} };
+  const flops = new Map<string, number>();
+  const o: DispatchObserver = {
+    beforeDispatch: () => undefined, beforeSubmit: () => {}, afterSubmit: () => {},
+    afterDispatch: (s) => { seen.push(s.label); flops.set(s.op, (flops.get(s.op) ?? 0) + (s.flops ?? 0)); return false; },
+  };
   const stop = E.getEngine().runtime.observe(o);
-  try { return [await fn(), seen]; } finally { stop(); }
+  try { return [await fn(), seen, flops]; } finally { stop(); }
 }
 
 type Pads = [number, number, number, number];
@@ -31,12 +35,12 @@ type Pads = [number, number, number, number];
 const refGrads = (x: R.Arr, w: R.Arr, dy: R.Arr, pads: Pads): { dx: R.Arr; dw: R.Arr } =>
   ({ dx: R.conv2dInputGrad(dy, w, x.shape, 1, 1, pads), dw: R.conv2dWeightGrad(dy, x, w.shape, 1, 1, pads) });
 
-interface Run { y: Float32Array; dx: Float32Array; dw: Float32Array; labels: string[] }
+interface Run { y: Float32Array; dx: Float32Array; dw: Float32Array; labels: string[]; flops: Map<string, number> }
 /** conv2d forward and both gradients (loss = sum(y * dy)) on the GPU with the algorithm forced. */
 async function runConv(alg: string, x: R.Arr, w: R.Arr, b: R.Arr | null, dy: R.Arr, padding: E.Conv2dOptions['padding']): Promise<Run> {
   force(alg);
   try {
-    const [[y, dx, dw], labels] = await labelsOf(async () => {
+    const [[y, dx, dw], labels, flops] = await labelsOf(async () => {
       const ts = E.tidy(() => {
         const xt = toTensor(x, true), wt = toTensor(w, true);
         const out = E.conv2d(xt, wt, b ? toTensor(b) : undefined, { padding });
@@ -47,7 +51,7 @@ async function runConv(alg: string, x: R.Arr, w: R.Arr, b: R.Arr | null, dy: R.A
       E.dispose(ts);
       return data as [Float32Array, Float32Array, Float32Array];
     });
-    return { y, dx, dw, labels };
+    return { y, dx, dw, labels, flops };
   } finally { force(null); }
 }
 
@@ -90,6 +94,19 @@ describe('conv2d algorithms forced through the registry', () => {
     // A 7x7 layer on a 2x2 map: cropped to its centre 3x3 taps (conv-crop.ts), then Winograd.
     [[2, 5, 2, 2], [6, 5, 7, 7], 'same', [3, 3, 3, 3]],
   ];
+  it('every algorithm reports the direct convolution\'s FLOPs for the forward and both gradients (profiles stay comparable)', async () => {
+    const rng = new Rng(5);
+    const x = rng.arr([2, 9, 10, 11], -1, 1), w = rng.arr([6, 9, 3, 3], -1, 1);
+    const dy = rng.arr([2, 6, 10, 11], -1, 1);
+    const direct = 2 * 2 * 6 * 10 * 11 * 9 * 9; // each of y, dx and dw: 2 N Cout OH OW Cin KH KW
+    for (const alg of ALGORITHMS) {
+      const run = await runConv(alg, x, w, null, dy, 'same');
+      if (alg !== 'direct') expect(run.labels.some((l) => l.includes('F(')), alg).toBe(true);
+      const conv = [...run.flops].filter(([op]) => op.startsWith('conv2d'));
+      expect(Object.fromEntries(conv), alg).toEqual({ conv2d: direct, 'conv2d.dx': direct, 'conv2d.dw': direct });
+    }
+  });
+
   for (const alg of ALGORITHMS.slice(1)) {
     it(`${alg}: forward, input and weight gradients of stride-1 3x3 (and cropped 7x7) layers against float64`, async () => {
       const rng = new Rng(99);

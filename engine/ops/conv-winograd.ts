@@ -19,7 +19,7 @@ import { runtime } from '../context.js';
 import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { packParams } from '../kernels/launch.js';
 import { matmulKernel } from './linalg.js';
-import type { Geometry, WeightLayout } from './conv.js';
+import { convFlops, type Geometry, type WeightLayout } from './conv.js';
 import { epilogueBias, epilogueCode, type Epilogue } from './conv-epilogue.js';
 
 /** Output tile side m of F(m x m, 3 x 3). */
@@ -56,7 +56,8 @@ function params(g: Geometry, t: Tiling, s: Pass): ArrayBuffer {
   return packParams([s.N, s.C, s.H, s.W, g.OH, g.OW, t.TH, t.TW, g.pt, g.pl, t.P, t.Pp, s.K, sPos, sC, sP, ...wl, s.epilogue ?? 0, s.Cp ?? s.C, 0]);
 }
 
-// Each pass counts as the op it serves (conv2d, conv2d.dx, conv2d.dw), so profiles stay comparable with the direct kernels'.
+// Each pass counts as the op it serves (conv2d, conv2d.dx, conv2d.dw), and the GEMM reports the
+// direct convolution's FLOPs (the transforms none), so profiles stay comparable with the direct kernels'.
 function pass(entry: string, t: Tiling, op: string, p: ArrayBuffer, buffers: Record<string, GPUBuffer>, grid: [number, number]): void {
   const rt = runtime();
   const k = rt.kernel('winograd', entry, { M: t.m });
@@ -75,7 +76,7 @@ export function winogradForward(x: Tensor, w: Tensor, e: Epilogue, g: Geometry, 
     const v = empty([t.al2, g.Cin, t.Pp]);
     const inPass: Pass = { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, strides: [g.Cin * t.Pp, t.Pp, 1] };
     pass('wino_input', t, op, params(g, t, inPass), { src: x.buffer, dst: v.buffer }, [t.Pp, g.Cin]);
-    const prod = matmulKernel(u, v, false, false, op);
+    const prod = matmulKernel(u, v, false, false, { op, flops: convFlops(g) });
     const y = empty([g.N, g.Cout, g.OH, g.OW]);
     pass('wino_output', t, op, params(g, t, { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, epilogue: epilogueCode('winograd', e) }),
       { src: prod.buffer, bias: (epilogueBias(e) ?? prod).buffer, res: (e.residual ?? prod).buffer, dst: y.buffer }, [t.P, g.Cout]);
@@ -95,7 +96,7 @@ export function winogradWeightGrad(dy: Tensor, x: Tensor, g: Geometry, op: strin
     pass('wino_input', t, op, params(g, t, { N: g.N, C: g.Cin, H: g.H, W: g.W, K: g.Cout, Cp, strides: [t.Pp * Cp, 1, Cp] }), { src: x.buffer, dst: v.buffer }, [t.Pp, Cp]);
     const e = empty([t.al2, g.Cout, t.Pp]);
     pass('wino_grad_output', t, op, params(g, t, { N: g.N, C: g.Cout, H: 0, W: 0, K: g.Cin, strides: [g.Cout * t.Pp, t.Pp, 1] }), { src: dy.buffer, dst: e.buffer }, [t.Pp, g.Cout]);
-    const prod = matmulKernel(e, v, false, false, op);
+    const prod = matmulKernel(e, v, false, false, { op, flops: convFlops(g) });
     const dw = empty([g.Cout, g.Cin, 3, 3]);
     pass('wino_grad_weight', t, op, params(g, t, { N: 0, C: g.Cin, H: 0, W: 0, K: g.Cout, Cp }), { src: prod.buffer, dst: dw.buffer }, [g.Cin, g.Cout]);
     return dw;

@@ -53,7 +53,8 @@ function params(g: Geometry, epilogue: number, splits = 1, perSplit = 0, wl: Wei
   return packParams([g.N, g.Cin, g.H, g.W, g.Cout, g.OH, g.OW, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, epilogue, splits, perSplit, ...wl, 0, 0, 0]);
 }
 
-const flopsOf = (g: Geometry) => g.flops ?? 2 * g.N * g.Cout * g.OH * g.OW * g.Cin * g.KH * g.KW;
+/** The FLOPs a layer's dispatches report: the direct convolution's, whichever algorithm runs it. */
+export const convFlops = (g: Geometry): number => g.flops ?? 2 * g.N * g.Cout * g.OH * g.OW * g.Cin * g.KH * g.KW;
 const bucketOf = (g: Geometry) => `cin${pow2(g.Cin)}.cout${pow2(g.Cout)}.k${g.KH}x${g.KW}.s${g.sh}.px${pow2(g.N * g.OH * g.OW)}`;
 const desc = (g: Geometry) => `[${g.N}, ${g.Cin}, ${g.H}, ${g.W}] * [${g.Cout}, ${g.Cin}, ${g.KH}, ${g.KW}] s${g.sh}x${g.sw} p${g.pt},${g.pb},${g.pl},${g.pr}`;
 
@@ -136,7 +137,7 @@ export function direct(x: Tensor, w: Tensor, e: Epilogue, g: Geometry, wl = plai
       op, label: `${op} ${desc(g)}`, params: params(g, epilogueCode('conv2d', e), 1, 0, wl),
       buffers: { x: x.buffer, w: w.buffer, bias: (epilogueBias(e) ?? w).buffer, res: (e.residual ?? x).buffer, c: y.buffer },
       workgroups: v.family === 'conv2d' ? [Math.ceil((g.N * g.OH * Math.ceil(g.OW / k.consts.C!)) / wx), Math.ceil(g.Cout / k.consts.RB! / wy)] : tiledConvGrid(g, k, v),
-      flops: flopsOf(g), bytes: x.nbytes + w.nbytes + y.nbytes,
+      flops: convFlops(g), bytes: x.nbytes + w.nbytes + y.nbytes,
     };
   }, subgroupMatrixConstants(rt.device));
   return y;
@@ -219,7 +220,7 @@ function directWeightGrad(dy: Tensor, x: Tensor, g: Geometry): Tensor {
       op: 'conv2d.dw', label: `conv2d.dw ${desc(g)} (${splits} splits)`, params: params(g, 0, splits, perSplit),
       buffers: { dy: dy.buffer, x: x.buffer, dw: partial.buffer },
       workgroups: [bx, by, splits],
-      flops: flopsOf(g), bytes: dy.nbytes + x.nbytes + partial.nbytes,
+      flops: convFlops(g), bytes: dy.nbytes + x.nbytes + partial.nbytes,
     });
     return reduceRowsKernel(partial, g.Cout * K, splits, 'sum', [g.Cout, g.Cin, g.KH, g.KW]);
   });

@@ -70,11 +70,15 @@ export const MATMUL = defineKernel<Product>({
 /** The tensor-core tiling on plain arrays: a test kernel (no bucket, so never tuned; no op runs it unless asked). */
 export const MATMUL_SM_EMULATED = defineKernel<Product>({ name: 'matmul.subgroupMatrixEmulated', variants: [emulatedSubgroupMatrixVariant<Product>()] });
 
+export interface MatmulLaunch { op?: string; flops?: number; kernel?: KernelDef<Product> }
+
 /**
- * C = op(A) x op(B), op = transpose when flagged; A, B at least 2-D. `opName` is what the profiler
- * counts it as; `kernel` is matmul's unless a test runs another with the same launch.
+ * C = op(A) x op(B), op = transpose when flagged; A, B at least 2-D. `op` is what the profiler
+ * counts it as, and `flops` what it reports (default: the product's 2 M N K per batch; a
+ * Winograd convolution's GEMM reports the direct convolution's count); `kernel` is matmul's
+ * unless a test runs another with the same launch.
  */
-export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = false, opName = 'matmul', kernel: KernelDef<Product> = MATMUL): Tensor {
+export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = false, { op: opName = 'matmul', flops, kernel = MATMUL }: MatmulLaunch = {}): Tensor {
   const M = transA ? a.shape[a.rank - 1]! : a.shape[a.rank - 2]!;
   const K = transA ? a.shape[a.rank - 2]! : a.shape[a.rank - 1]!;
   const Kb = transB ? b.shape[b.rank - 1]! : b.shape[b.rank - 2]!;
@@ -109,7 +113,7 @@ export function matmulKernel(a: Tensor, b: Tensor, transA = false, transB = fals
       params: packParams([M, N, K, nb, A.batchStride, A.rowStride, A.colStride, 0, Bv.batchStride, Bv.rowStride, Bv.colStride, 0]),
       buffers: { c: out.buffer, a: A.t.buffer, b: Bv.t.buffer, c4: out.buffer, b4: Bv.t.buffer },
       workgroups: [Math.ceil(N / perX), Math.ceil(M / perY), nb],
-      flops: 2 * nb * M * N * K, bytes: a.nbytes + b.nbytes + out.nbytes,
+      flops: flops ?? 2 * nb * M * N * K, bytes: a.nbytes + b.nbytes + out.nbytes,
     });
     return out;
   });
