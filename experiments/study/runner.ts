@@ -15,13 +15,13 @@ import { loadDataset } from '../data/load.js';
 import { makeSplits } from '../data/splits.js';
 import type { ImageDataset, Splits } from '../data/dataset.js';
 import { createFileExclusive, writeFileAtomic } from '../io/atomic.js';
-import { loadTensors } from '../train/checkpoint.js';
-import { buildModel, train, type TrainConfig } from '../train/trainer.js';
-import { attackedSet, type AttackRecord, type RobustnessResult } from '../attacks/evaluate.js';
-import { evaluateWithChecks, type SanityCheck } from '../attacks/sanity.js';
-import { checkDatasets, perClassCount, type DatasetConfig, type StudyConfig } from './config.js';
-import { runTransfer, saveExamples, transferAttack, transferId, type TransferCell } from './transfer.js';
+import { train, type TrainConfig } from '../train/trainer.js';
+import type { AttackRecord, RobustnessResult } from '../attacks/evaluate.js';
+import type { SanityCheck } from '../attacks/sanity.js';
+import { checkDatasets, type DatasetConfig, type StudyConfig } from './config.js';
+import { runTransfer, transferAttack, transferId, type TransferCell } from './transfer.js';
 import { forwardFlops } from './flops.js';
+import { attackCell } from './attack-cell.js';
 import { claim, defaultOwner, LeaseLostError, leaseTtlMs, type LeaseOptions, type LeaseRecord } from './lease.js';
 
 export type Regime = 'standard' | 'adversarial';
@@ -286,21 +286,4 @@ export function trainConfig(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDa
   // Mixed precision has no adversarial training yet: Madry's fine-tuning runs in float32.
   delete base.precision;
   return { ...base, epochs: a.epochs, lr: a.lr, lrDropEpoch: null, adversarial: u.dataset.adversarial, init: standardWeights, selectBy: 'last', patience: a.patience };
-}
-
-async function attackCell(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDataset, splits: Splits, config: TrainConfig, dir: string, id: string, log: (l: string) => void, checkOwnership: () => void): Promise<AttackCell> {
-  const model = buildModel(config);
-  const w = loadTensors(join(dir, 'best.safetensors'));
-  model.loadStateDict(w); E.dispose(w);
-  const idx = attackedSet(ds, splits.test, perClassCount(u.dataset), u.seed);
-  log(`[${id}] attacking ${idx.length} test images: ${c.attacks.map((a) => a.name).join(', ')} at eps ${c.eps.map((e) => +(e * 255).toFixed(3)).join(', ')} (/255)`);
-  const t0 = performance.now();
-  const progress = (done: number, total: number, what: string) => log(`[${id}] ${done}/${total} ${what}; ${((performance.now() - t0) / 60000).toFixed(1)} min`);
-  const keep = regime === 'standard' ? transferAttack(c) : undefined;
-  const { result, large, checks, images } = await evaluateWithChecks(model, ds, idx, { attacks: c.attacks, eps: c.eps, channels: config.channels, batchSize: c.attackBatch, seed: u.seed, onProgress: progress, sanityEps: c.sanityEps, keepImagesOf: keep?.name });
-  checkOwnership();
-  if (keep) saveExamples(dir, images, [idx.length, config.channels, ds.size, ds.size], keep.name);
-  for (const ch of checks.filter((k) => !k.passed)) log(`[${id}] WARNING sanity check failed: ${ch.check}: ${ch.detail}`);
-  model.dispose();
-  return { kind: 'attack', id, dataset: u.dataset.name, model: u.model, seed: u.seed, regime, result, large, checks, seconds: (performance.now() - t0) / 1000 };
 }
