@@ -124,6 +124,53 @@ describe('autograd semantics', () => {
   });
 });
 
+describe('values changed in place between forward and backward (version counters)', () => {
+  const rng = new Rng(31);
+  const t = (s: number[], requiresGrad = false) => toTensor(rng.arr(s, -1, 1), requiresGrad);
+
+  it('refuses a backward that reads an input assign() changed, and allows one that does not read it (add), as PyTorch', async () => {
+    E.tidy(() => {
+      const p = t([3, 5], true), x = t([3, 5]);
+      const v0 = p.version;
+      const y = E.sum(E.mul(p, x));
+      E.noGrad(() => x.assign(E.mul(x, 2)));
+      expect(x.version).not.toBe(v0);
+      expect(() => y.backward()).toThrow(/backward: mul needs the values its input 1 \(shape \[3, 5\]\) had in the forward pass, but they were changed in place since/);
+    });
+    const [gp, expected] = await E.tidy(() => {
+      const p = t([4], true), x = t([4]);
+      const y = E.sum(E.mul(E.add(p, x), 3));
+      E.noGrad(() => x.assign(E.neg(x))); // add's backward reads no values: PyTorch differentiates too
+      return [E.grad(y, [p])[0]!, E.full([4], 3)];
+    });
+    expectClose(await gp.data(), gp.shape, R.arr([4], Array.from(await expected.data())), TOL, 'add through a changed input');
+    E.dispose([gp, expected]);
+  });
+
+  it('sees writes through views and in-place kernels: an optimiser step before a second backward of a retained graph', () => {
+    E.tidy(() => {
+      const w = t([2, 6], true), x = t([6, 3]);
+      const y = E.sum(E.square(E.matmul(E.reshape(w, [2, 6]), x)));
+      y.backward(undefined, { retainGraph: true });
+      const m = E.zeros([2, 6]), v = E.zeros([2, 6]);
+      E.adamUpdate(w, w.grad!, m, v, { lrT: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-7 });
+      expect(() => y.backward()).toThrow(/backward: (matmul|reshape) needs the values its input 0 \(shape \[2, 6\]\)/);
+    });
+  });
+
+  it('a training-mode batch norm changes the running statistics an eval-mode graph saved; training-mode nodes never read them', async () => {
+    E.tidy(() => {
+      const x = toTensor(rng.arr([2, 3, 4, 4], -1, 1)), g = t([3], true), b = t([3], true);
+      const rm = toTensor(rng.arr([3], -0.2, 0.2)), rv = toTensor(rng.arr([3], 0.5, 1.5));
+      const evalOut = E.sum(E.batchNorm2d(x, g, b, rm, rv, { training: false }));
+      // The same layer twice in training mode (a shared module): each updates rm and rv in place.
+      const train = E.sum(E.add(E.batchNorm2d(x, g, b, rm, rv, { training: true }), E.batchNorm2d(E.mul(x, 2), g, b, rm, rv, { training: true })));
+      expect(() => E.grad(train, [g, b])).not.toThrow();
+      expect(() => E.grad(evalOut, [g])).toThrow(/backward: batchNorm2d needs the values its saved tensor \(shape \[3\]\) had in the forward pass/);
+    });
+  });
+});
+
 describe('creation and aliases', () => {
   it('fromArray, fromTypedArray and clip', async () => {
     const a = E.fromArray([1, -2, 3, -4], [2, 2]);

@@ -1,6 +1,6 @@
 // Reverse-mode autodiff: a topological sort of the graph behind `root`, then one reverse
 // sweep that calls each node's backward and accumulates gradients.
-import { keep, releaseNode, Tensor, tidy } from '../tensor/tensor.js';
+import { keep, releaseNode, Tensor, tidy, watchReads, type GradNode } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
 import { accumulateKernel, filled } from '../kernels/launch.js';
 import { noGrad } from './mode.js';
@@ -28,6 +28,20 @@ function topoSort(root: Tensor): Tensor[] {
     }
   }
   return order;
+}
+
+/**
+ * Refuses a node's backward that reads an input (or its output) whose values were changed in
+ * place after the forward pass: the gradient would be of other values (PyTorch raises the same).
+ */
+function checkVersion(node: GradNode, out: Tensor, x: Tensor): void {
+  const i = node.inputs.indexOf(x), j = i < 0 && x !== out ? node.saved.indexOf(x) : -1;
+  if (i < 0 && j < 0 && x !== out) return; // made by the backward itself
+  const expected = i >= 0 ? node.versions[i]! : j >= 0 ? node.savedVersions[j]! : node.outVersion;
+  const now = x.isDisposed ? expected : x.version; // a disposed tensor says so itself when read
+  if (now === expected) return;
+  const what = i >= 0 ? `input ${i}` : j >= 0 ? 'saved tensor' : 'output';
+  throw new Error(`medgrad: backward: ${node.op} needs the values its ${what} (shape ${fmt(x.shape)}) had in the forward pass, but they were changed in place since (by assign(), an optimiser step or a training-mode batch norm); differentiate before changing the tensor, or use a copy in the forward pass`);
 }
 
 export interface BackwardOptions {
@@ -64,7 +78,7 @@ function sweep(root: Tensor, seed: Tensor | undefined, wanted: (t: Tensor) => bo
     if (node.freed) {
       throw new Error(`medgrad: backward: the graph through ${node.op} (output of shape ${fmt(t.shape)}) was already differentiated and freed; pass { retainGraph: true } to the first backward() or grad() to differentiate it again`);
     }
-    const gs = node.backward(g);
+    const gs = watchReads((x) => checkVersion(node, t, x), () => node.backward(g));
     if (!retain) releaseNode(node);
     node.inputs.forEach((x, i) => {
       const gi = gs[i];

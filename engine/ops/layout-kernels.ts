@@ -107,6 +107,7 @@ export function blockedBatchNormKernel(xb: Tensor, C: number, gamma: Tensor, bet
     buffers: { x4: xb.buffer, part_in: part.buffer, mean4: mean.buffer, invstd4: invstd.buffer, run_mean: rm.buffer, run_var: rv.buffer },
     workgroups: [Math.ceil(Cb / k.workgroupSize[0])],
   }));
+  rm.markChanged(); rv.markChanged();
   rt.launch(BN_APPLY, s, (k) => {
     const ch = chunksFor(s, k.workgroupSize[0], PER_INVOCATION.elementwise);
     return {

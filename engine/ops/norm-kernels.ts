@@ -101,6 +101,7 @@ export function statistics(x: Tensor, rm: Tensor, rv: Tensor, o: BnOptions): { m
       { x: x.buffer, x4: x.buffer, dy: x.buffer, dy4: x.buffer, yo: x.buffer, yo4: x.buffer, gm: mean.buffer, gm4: mean.buffer, m_in: x.buffer },
       { x: x.buffer, out1: mean.buffer, out2: invstd.buffer, run_mean: rm.buffer, run_var: rv.buffer });
   }
+  rm.markChanged(); rv.markChanged();
   return { mean, invstd };
 }
 

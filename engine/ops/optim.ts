@@ -20,4 +20,5 @@ export function adamUpdate(w: Tensor, g: Tensor, m: Tensor, v: Tensor, o: { lrT:
     buffers: { w: w.buffer, g: g.buffer, m: m.buffer, v: v.buffer },
     workgroups: gridFor(w.size, k), flops: 10 * w.size, bytes: 6 * w.nbytes,
   }));
+  for (const t of [w, m, v]) t.markChanged();
 }

@@ -79,7 +79,7 @@ function build<F extends AnyFn, S>(r: Common, forward: (...a: Parameters<F>) => 
       out.requiresGrad = true;
       // The node owns what forward saved: out of every scope, freed with the node.
       for (const t of owned) keep(t);
-      out.node = { op: r.name, inputs, saved: owned, freed: false, backward: (g) => backward(g, out, saved, ...args) };
+      out.node = { op: r.name, inputs, versions: inputs.map((t) => t.version), outVersion: out.version, saved: owned, savedVersions: owned.map((t) => t.version), freed: false, backward: (g) => backward(g, out, saved, ...args) };
     } else {
       for (const t of owned) t.dispose();
     }

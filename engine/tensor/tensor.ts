@@ -13,9 +13,16 @@ export { DeviceLostError };
 export type { DType, TypedArrayFor };
 export type NestedArray = number | NestedArray[];
 
+// Version stamps: unique across storages, so a tensor given other storage (assign) or whose
+// storage is written in place reads a stamp no graph node recorded.
+let clock = 0;
+
 export class Storage {
   refs = 1;
+  /** Changes with every in-place write of the values (shared by all views of the storage). */
+  version = ++clock;
   constructor(readonly owner: Engine, readonly buffer: GPUBuffer, readonly bytes: number) { owner.liveBytes += buffer.size; }
+  markChanged(): void { this.version = ++clock; }
   release(): void {
     if (--this.refs > 0) return;
     this.owner.liveBytes -= this.buffer.size;
@@ -31,6 +38,10 @@ export class Storage {
 export interface GradNode {
   op: string;
   inputs: Tensor[];
+  /** Versions of the inputs, the output and the saved tensors when the node was made: backward refuses values changed since. */
+  versions: number[];
+  outVersion: number;
+  savedVersions: number[];
   saved: Tensor[];
   backward: (grad: Tensor) => Array<Tensor | null>;
   /** Set once a backward pass consumed the node without retainGraph. */
@@ -46,6 +57,16 @@ export function releaseNode(node: GradNode): void {
 
 let nextId = 1;
 const scopes: Set<Tensor>[] = [];
+
+// Called with every tensor whose values are read while set (autograd sets it around one node's
+// backward, to refuse inputs changed in place since the forward pass).
+let readHook: ((t: Tensor) => void) | null = null;
+/** Runs fn with `hook` seeing every tensor whose storage is read. */
+export function watchReads<T>(hook: (t: Tensor) => void, fn: () => T): T {
+  const prev = readHook;
+  readHook = hook;
+  try { return fn(); } finally { readHook = prev; }
+}
 
 export class Tensor {
   readonly id = nextId++;
@@ -72,7 +93,21 @@ export class Tensor {
   /** Bytes of the elements (not of the pooled buffer, which may be larger). */
   get nbytes(): number { return this.size * dtypeInfo(this.dtype).bytes; }
 
+  /**
+   * A stamp that changes whenever the values change in place (assign, an optimiser step, running
+   * statistics; shared by views): PyTorch's version counter, as an opaque number. Backward
+   * refuses to read a tensor whose version moved since the forward pass, rather than
+   * differentiate with the new values.
+   */
+  get version(): number {
+    if (!this._storage) void this.storage; // throws the disposed tensor's error (the read hook is not re-entered for a live one)
+    return this._storage!.version;
+  }
+  /** Records an in-place change of the values (for ops that write a tensor's storage). */
+  markChanged(): void { this.storage.markChanged(); }
+
   get storage(): Storage {
+    if (readHook) readHook(this);
     const s = this._storage;
     if (!s) throw new Error(`medgrad: tensor #${this.id} of shape ${fmt(this.shape)} was disposed and cannot be used`);
     if (s.owner.lost) throw new DeviceLostError(`medgrad: tensor #${this.id} of shape ${fmt(this.shape)} lived on a GPU device that was lost; recreate it on the new device (init() makes one)`);
@@ -110,6 +145,7 @@ export class Tensor {
     value.dispose();
     this.storage.release();
     this._storage = s;
+    s.markChanged(); // a view of value's old storage must not pass for this tensor's forward values
     return this;
   }
 
