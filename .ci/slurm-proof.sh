@@ -150,6 +150,8 @@ wait "$ref_pid" || fail "the single-process reference run failed: $(tail -5 "$T/
 say "final check:"
 npx tsx experiments/cluster/check-cells.ts "$CONFIG" "$OUT" > "$T/check-cells.txt" || { sed 's/^/[slurm-proof]   /' "$T/check-cells.txt"; fail "cells not done exactly once"; }
 sed 's/^/[slurm-proof]   /' "$T/check-cells.txt"
+# scancel's SIGTERM stops a task between cells, never between a cells.log line and its cell file.
+! grep -q "never landed" "$T/check-cells.txt" || fail "a finish never landed: work was done twice"
 cell=$(basename "$held" .lock)
 grep -qF "  $cell: finished 1x (slurm job ${job2}_1)" "$T/check-cells.txt" || fail "$cell, held by the cancelled task, was not finished by its resubmission"
 say "$cell, which the cancelled task held, was finished by its resubmission ${job2}_1"

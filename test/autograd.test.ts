@@ -129,14 +129,16 @@ describe('values changed in place between forward and backward (version counters
   const t = (s: number[], requiresGrad = false) => toTensor(rng.arr(s, -1, 1), requiresGrad);
 
   it('refuses a backward that reads an input assign() changed, and allows one that does not read it (add), as PyTorch', async () => {
+    const live = E.memory().tensors;
     E.tidy(() => {
       const p = t([3, 5], true), x = t([3, 5]);
-      const v0 = p.version;
+      const v0 = x.version;
       const y = E.sum(E.mul(p, x));
       E.noGrad(() => x.assign(E.mul(x, 2)));
       expect(x.version).not.toBe(v0);
       expect(() => y.backward()).toThrow(/backward: mul needs the values its input 1 \(shape \[3, 5\]\) had in the forward pass, but they were changed in place since/);
     });
+    expect(E.memory().tensors, 'a refused backward frees what it made').toBe(live);
     const [gp, expected] = await E.tidy(() => {
       const p = t([4], true), x = t([4]);
       const y = E.sum(E.mul(E.add(p, x), 3));
@@ -147,9 +149,31 @@ describe('values changed in place between forward and backward (version counters
     E.dispose([gp, expected]);
   });
 
+  it('reads only what the wanted gradients need: a changed parameter does not block the gradient that reads the data alone', async () => {
+    const rng2 = new Rng(8);
+    const wv = rng2.arr([3, 4], -1, 1), xv = rng2.arr([4, 2], -1, 1), ev = rng2.arr([3, 4], -1, 1);
+    const [gm, gw, ones] = E.tidy(() => {
+      const w = toTensor(wv, true), x = toTensor(xv), e = toTensor(ev);
+      const ym = E.sum(E.mul(w, e)), yw = E.sum(E.matmul(w, x));
+      E.noGrad(() => w.assign(E.mul(w, -3))); // e.g. an optimiser step
+      // d/dw reads e (mul) and x (matmul), never w: PyTorch differentiates these too.
+      return [E.grad(ym, [w])[0]!, E.grad(yw, [w])[0]!, E.ones([2])];
+    });
+    expectClose(await gm.data(), gm.shape, ev, TOL, 'd sum(w * e) / dw = e');
+    expectClose(await gw.data(), gw.shape, R.matmul(R.arr([3, 2], new Array(6).fill(1)), R.arr([2, 4], Array.from({ length: 8 }, (_, k) => xv.data[(k % 4) * 2 + Math.floor(k / 4)]!))), TOL, 'd sum(w x) / dw = 1 x^T');
+    E.dispose([gm, gw, ones]);
+    E.tidy(() => {
+      const w = t([3, 4]), x = t([4, 2], true);
+      const y = E.sum(E.matmul(w, x));
+      E.noGrad(() => w.assign(E.neg(w)));
+      expect(() => E.grad(y, [x])).toThrow(/matmul needs the values its input 0 \(shape \[3, 4\]\)/);
+    });
+  });
+
   it('sees writes through views and in-place kernels: an optimiser step before a second backward of a retained graph', () => {
     E.tidy(() => {
-      const w = t([2, 6], true), x = t([6, 3]);
+      // x needs a gradient, which reads w (through the reshape's view of its storage).
+      const w = t([2, 6], true), x = t([6, 3], true);
       const y = E.sum(E.square(E.matmul(E.reshape(w, [2, 6]), x)));
       y.backward(undefined, { retainGraph: true });
       const m = E.zeros([2, 6]), v = E.zeros([2, 6]);

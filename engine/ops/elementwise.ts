@@ -111,16 +111,19 @@ export const add: Binary = binaryOp('add', 'binary', 'x + y', binaryCheck((a, b)
   (g: Tensor, _y: Tensor, a: Tensor, b: Operand): Grad => [sumTo(g, a.shape), number(b) ? null : sumTo(g, b.shape)]);
 export const sub: Binary = binaryOp('sub', 'binary', 'x - y', binaryCheck((a, b) => a - b),
   (g: Tensor, _y: Tensor, a: Tensor, b: Operand): Grad => [sumTo(g, a.shape), number(b) ? null : sumTo(neg(g), b.shape)]);
+// Products read the other operand: an input that needs no gradient gets none computed, so its
+// partner's values are not read (nor refused if changed in place since, as in PyTorch).
+const ifGrad = (t: Tensor, f: () => Tensor): Tensor | null => (t.requiresGrad ? f() : null);
 export const mul: Binary = binaryOp('mul', 'binary', 'x * y', binaryCheck((a, b) => a * b),
-  (g: Tensor, _y: Tensor, a: Tensor, b: Operand): Grad => number(b) ? [mul(g, b)] : [sumTo(mul(g, b), a.shape), sumTo(mul(g, a), b.shape)]);
+  (g: Tensor, _y: Tensor, a: Tensor, b: Operand): Grad => number(b) ? [mul(g, b)] : [ifGrad(a, () => sumTo(mul(g, b), a.shape)), ifGrad(b, () => sumTo(mul(g, a), b.shape))]);
 export const div: Binary = binaryOp('div', 'binary', 'x / y', binaryCheck((a, b) => a / b, { avoid: (_a, b) => Math.abs(b) < 0.3, tol: { atol: 1e-5, rtol: 1e-5 } }),
-  (g: Tensor, y: Tensor, a: Tensor, b: Operand): Grad => number(b) ? [div(g, b)] : [sumTo(div(g, b), a.shape), sumTo(neg(div(mul(g, y), b)), b.shape)]);
+  (g: Tensor, y: Tensor, a: Tensor, b: Operand): Grad => number(b) ? [div(g, b)] : [ifGrad(a, () => sumTo(div(g, b), a.shape)), ifGrad(b, () => sumTo(neg(div(mul(g, y), b)), b.shape))]);
 
 /** Where a and b tie, each receives half of the gradient (as the derivative's average). */
 const tieSplit = (first: Tensor, second: Operand, firstWins: (a: Tensor, b: Operand) => Tensor): Tensor =>
   add(firstWins(first, second), mul(eq(first, second), 0.5));
 const extremumGrad = (wins: (a: Tensor, b: Operand) => Tensor) => (g: Tensor, _y: Tensor, a: Tensor, b: Operand): Grad =>
-  number(b) ? [mul(g, tieSplit(a, b, wins))] : [sumTo(mul(g, tieSplit(a, b, wins)), a.shape), sumTo(mul(g, tieSplit(b, a, wins)), b.shape)];
+  number(b) ? [mul(g, tieSplit(a, b, wins))] : [ifGrad(a, () => sumTo(mul(g, tieSplit(a, b, wins)), a.shape)), ifGrad(b, () => sumTo(mul(g, tieSplit(b, a, wins)), b.shape))];
 
 export const minimum: Binary = binaryOp('minimum', 'binary', 'min_nan(x, y)', binaryCheck(Math.min, { avoid: near(0.02) }), extremumGrad((a: Tensor, b: Operand): Tensor => lt(a, b)));
 export const maximum: Binary = binaryOp('maximum', 'binary', 'max_nan(x, y)', binaryCheck(Math.max, { avoid: near(0.02) }), extremumGrad((a: Tensor, b: Operand): Tensor => gt(a, b)));

@@ -155,15 +155,12 @@ export const matmul: (a: Tensor, b: Tensor) => Tensor = op({
   },
   backward: (g: Tensor, _y: Tensor, a: Tensor, b: Tensor): Grad => tidy(() => {
     // The gradient products run in the forward's dtype (float32 for promoted mixed operands).
+    // dA reads only b and dB only a: an operand that needs no gradient leaves the other unread.
     const dt = a.dtype === b.dtype ? a.dtype : 'float32';
-    const [a2, b2] = [cast(a, dt), cast(b, dt)];
-    g = cast(g, dt);
-    const A = a.rank === 1 ? reshape(a2, [1, a.shape[0]!]) : a2;
-    const B = b.rank === 1 ? reshape(b2, [b.shape[0]!, 1]) : b2;
-    const G = reshape(g, [...g.shape.slice(0, g.rank - (a.rank === 1 ? 0 : 1) - (b.rank === 1 ? 0 : 1)),
-      a.rank === 1 ? 1 : A.shape[A.rank - 2]!, b.rank === 1 ? 1 : B.shape[B.rank - 1]!]);
-    const ga = matmulKernel(G, B, false, true);
-    const gb = matmulKernel(A, G, true, false);
-    return [reshape(sumTo(ga, A.shape), a.shape), reshape(sumTo(gb, B.shape), b.shape)];
+    const aShape = a.rank === 1 ? [1, a.shape[0]!] : a.shape, bShape = b.rank === 1 ? [b.shape[0]!, 1] : b.shape;
+    const G = reshape(cast(g, dt), [...g.shape.slice(0, g.rank - (a.rank === 1 ? 0 : 1) - (b.rank === 1 ? 0 : 1)), aShape[aShape.length - 2]!, bShape[bShape.length - 1]!]);
+    const ga = a.requiresGrad ? matmulKernel(G, reshape(cast(b, dt), bShape), false, true) : null;
+    const gb = b.requiresGrad ? matmulKernel(reshape(cast(a, dt), aShape), G, true, false) : null;
+    return [ga && reshape(sumTo(ga, aShape), a.shape), gb && reshape(sumTo(gb, bShape), b.shape)];
   }),
 });

@@ -144,8 +144,7 @@ export class Tensor {
     s.refs++;
     value.dispose();
     this.storage.release();
-    this._storage = s;
-    s.markChanged(); // a view of value's old storage must not pass for this tensor's forward values
+    this._storage = s; // another storage, so another version stamp: nodes that used the old values see it
     return this;
   }
 
@@ -229,9 +228,12 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-  } finally {
+  } catch (e) {
     scopes.pop();
+    close(scope, undefined); // what the failed function made is freed too
+    throw e;
   }
+  scopes.pop();
   if (result instanceof Promise) throw new Error('medgrad: tidy() takes a synchronous function; use startScope()/endScope() around async work');
   close(scope, result);
   return result;

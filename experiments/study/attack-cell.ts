@@ -12,18 +12,22 @@ import { perClassCount, type StudyConfig } from './config.js';
 import { saveExamples, transferAttack } from './transfer.js';
 import type { AttackCell, Regime, Unit } from './runner.js';
 
-/** `checkOwnership` throws when the cell's lease was lost: called before writing into `dir`. */
+/** `checkOwnership` throws when the cell's lease was lost: called between attacks and before writing into `dir`. */
 export async function attackCell(c: StudyConfig, u: Unit, regime: Regime, ds: ImageDataset, splits: Splits, config: TrainConfig, dir: string, id: string, log: (l: string) => void, checkOwnership: () => void): Promise<AttackCell> {
   const idx = attackedSet(ds, splits.test, perClassCount(u.dataset), u.seed);
   log(`[${id}] attacking ${idx.length} test images: ${c.attacks.map((a) => a.name).join(', ')} at eps ${c.eps.map((e) => +(e * 255).toFixed(3)).join(', ')} (/255)`);
   const t0 = performance.now();
-  const progress = (done: number, total: number, what: string) => log(`[${id}] ${done}/${total} ${what}; ${((performance.now() - t0) / 60000).toFixed(1)} min`);
+  // Between attacks: a task whose lease was taken over stops here rather than after the whole evaluation.
+  const progress = (done: number, total: number, what: string): void => {
+    checkOwnership();
+    log(`[${id}] ${done}/${total} ${what}; ${((performance.now() - t0) / 60000).toFixed(1)} min`);
+  };
   const keep = regime === 'standard' ? transferAttack(c) : undefined;
   const model = buildModel(config);
   let evaluated: Awaited<ReturnType<typeof evaluateWithChecks>>;
   try {
     const w = loadTensors(join(dir, 'best.safetensors'));
-    model.loadStateDict(w); E.dispose(w);
+    try { model.loadStateDict(w); } finally { E.dispose(w); }
     evaluated = await evaluateWithChecks(model, ds, idx, { attacks: c.attacks, eps: c.eps, channels: config.channels, batchSize: c.attackBatch, seed: u.seed, onProgress: progress, sanityEps: c.sanityEps, keepImagesOf: keep?.name });
   } finally {
     model.dispose();

@@ -169,8 +169,9 @@ export function claim(path: string, cell: string, opts: LeaseOptions = {}): Clai
         throw e;
       }
       const moved = readLease(aside);
-      if (moved && moved.token !== cur.token) {
-        // A fresh lease replaced the stale one between our read and our rename: put it back.
+      if (moved && (moved.token !== cur.token || moved.expires !== cur.expires)) {
+        // A fresh lease replaced the stale one between our read and our rename, or its holder
+        // woke up and renewed it: put it back.
         try { linkSync(aside, path); } catch { /* a third claimant won meanwhile; the moved holder finds out when it renews */ }
         rmSync(aside, { force: true });
         return { holder: moved };

@@ -144,7 +144,7 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
     };
     if (config.init && !o.resume) {
       const w = loadTensors(config.init);
-      model.loadStateDict(w); E.dispose(w);
+      try { model.loadStateDict(w); } finally { E.dispose(w); }
     }
     // Madry's training attack takes PGD's last iterate (an evaluation keeps the best one).
     const pgd = config.adversarial ? { ...attackConfig('pgd', { steps: config.adversarial.steps, stepFraction: config.adversarial.stepFraction }), bestIterate: false } : null;
@@ -152,9 +152,9 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
       state = readSidecar<TrainState>(o.out).state;
       const files = checkpointFiles(o.out);
       const w = loadTensors(files.model);
-      model.loadStateDict(w); E.dispose(w);
+      try { model.loadStateDict(w); } finally { E.dispose(w); }
       const m = loadTensors(files.optimizer);
-      opt.loadStateTensors(m); E.dispose(m);
+      try { opt.loadStateTensors(m); } finally { E.dispose(m); }
       opt.step_ = state.optimizerStep;
       if (scaler && state.lossScale) scaler.load(state.lossScale);
       log(`resuming ${o.out} after epoch ${state.epoch} of ${config.epochs}`);
@@ -198,7 +198,7 @@ export async function train(config: TrainConfig, o: RunOptions): Promise<TrainRe
     o.checkOwnership?.();
     publishBest(o.out);
     const best = loadTensors(bestWeightsFile(o.out));
-    model.loadStateDict(best); E.dispose(best);
+    try { model.loadStateDict(best); } finally { E.dispose(best); }
     const test = await evaluate(model, o.ds, o.splits.test, config.channels);
     log(`test (best epoch ${state.bestEpoch}): loss ${test.loss.toFixed(4)} accuracy ${(100 * test.acc).toFixed(2)}%`);
     o.checkOwnership?.();
