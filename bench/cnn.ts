@@ -52,6 +52,21 @@ export function cnnWorkloads(d: Driver, shapes: ConvSpec[], opts: { fwdbwd: bool
   return out;
 }
 
+/**
+ * Batch norm (training), forward + backward, on planes whose H*W is not a multiple of 4 (the 7x7
+ * stage of a 28 px ResNet, which the vec4 kernels cannot serve), medgrad only.
+ */
+function oddPlaneBatchNorm(quick: boolean): Workload {
+  const shape = quick ? [4, 16, 7, 7] : [32, 64, 7, 7];
+  let x: E.Tensor, g: E.Tensor, b: E.Tensor, rm: E.Tensor, rv: E.Tensor, dy: E.Tensor;
+  return {
+    name: `batchNorm2d.fwdbwd/${shape.join('x')}`, unit: 'GB/s', work: 4 * shape.reduce((a, v) => a * v, 1) * 6, impl: 'medgrad',
+    setup: () => { x = E.randn(shape, { requiresGrad: true }); g = E.ones([shape[1]!], { requiresGrad: true }); b = E.zeros([shape[1]!], { requiresGrad: true }); rm = E.zeros([shape[1]!]); rv = E.ones([shape[1]!]); dy = E.randn(shape); },
+    teardown: () => E.dispose([x, g, b, rm, rv, dy]),
+    run: async () => { E.tidy(() => { E.grad(E.batchNorm2d(x, g, b, rm, rv, { training: true }), [x], dy); }); await E.sync(); },
+  };
+}
+
 /** Batch norm (training) and 3x3/2 max and average pools, forward + backward, medgrad only. */
 export function layerWorkloads(quick: boolean): Workload[] {
   const shape = quick ? [4, 16, 28, 28] : [32, 32, 56, 56];
@@ -68,5 +83,6 @@ export function layerWorkloads(quick: boolean): Workload[] {
     { name: `batchNorm2d.fwdbwd/${shape.join('x')}`, unit: 'GB/s', work: 4 * n * 6, impl: 'medgrad', setup, teardown, run: fb(() => E.batchNorm2d(x, g, b, rm, rv, { training: true }), () => dy) },
     { name: `maxPool2d.fwdbwd/${shape.join('x')}-3x3s2`, unit: 'GB/s', work: 4 * n * 3, impl: 'medgrad', setup, teardown, run: fb(() => E.maxPool2d(x, 3, { stride: 2 }), () => dyPooled) },
     { name: `avgPool2d.fwdbwd/${shape.join('x')}-3x3s2`, unit: 'GB/s', work: 4 * n * 3, impl: 'medgrad', setup, teardown, run: fb(() => E.avgPool2d(x, 3, { stride: 2 }), () => dyPooled) },
+    oddPlaneBatchNorm(quick),
   ];
 }

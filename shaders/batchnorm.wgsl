@@ -220,11 +220,13 @@ fn bn_bwd4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 // The same passes by channel: workgroup (k, c) runs chunk k (of p.chunks) of channel c's N
 // planes, so the channel's coefficients are workgroup-uniform (loaded once, not per lane on
 // lavapipe) and each invocation handles several vec4s.
-fn chunk4(k: u32) -> vec2<u32> {
-  let total = p.N * (p.HW / 4u);
+// Chunk k of a channel's N planes of L units each: unit indices [lo, hi) of the channel's run.
+fn chunk_of(k: u32, L: u32) -> vec2<u32> {
+  let total = p.N * L;
   let per = (total + p.chunks - 1u) / p.chunks;
   return vec2<u32>(min(k * per, total), min((k + 1u) * per, total));
 }
+fn chunk4(k: u32) -> vec2<u32> { return chunk_of(k, p.HW / 4u); }
 
 // The part of chunk r (channel units) in sample n's plane of channel c: vec4 indices [lo, hi).
 fn plane_span(n: u32, c: u32, r: vec2<u32>, L: u32) -> vec2<u32> {
@@ -262,5 +264,36 @@ fn bn_bwd4c(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) w
       if (OP == TRAINING) { v += k.y * vec4<f32>(x4[i]) + k.z; }
       y4[i] = vec4<st>(v);
     }
+  }
+}
+
+// By channel for planes of any size (7x7 maps): lanes stride over the channel's N*H*W values as
+// one run across planes (a division each), so small planes do not idle most of the workgroup.
+fn channel_at(c: u32, j: u32) -> u32 { let n = j / p.HW; return (n * p.C + c) * p.HW + (j - n * p.HW); }
+
+@compute @workgroup_size(WG)
+fn bn_apply1c(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let c = wg.y;
+  let r = chunk_of(wg.x, p.HW);
+  let a = apply_coeffs(c);
+  for (var j = r.x + l.x; j < r.y; j += WG) {
+    let i = channel_at(c, j);
+    var v = f32(x[i]) * a.x + a.y;
+    if (RESIDUAL == 1u) { v = v + f32(res[i]); }
+    if (RELU == 1u) { v = select(max(v, 0.0), v, is_nan(v)); }
+    y[i] = st(v);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn bn_bwd1c(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
+  let c = wg.y;
+  let r = chunk_of(wg.x, p.HW);
+  let k = bwd_coeffs(c);
+  for (var j = r.x + l.x; j < r.y; j += WG) {
+    let i = channel_at(c, j);
+    var v = k.x * f32(dy[i]);
+    if (OP == TRAINING) { v += k.y * f32(x[i]) + k.z; }
+    y[i] = st(v);
   }
 }

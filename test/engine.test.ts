@@ -82,6 +82,31 @@ describe('autotuning', () => {
     E.dispose([a, b]);
   });
 
+  it('tunes batch norm\'s passes too (statistics, gradient sums, normalise, input gradient), per aligned or odd plane', async () => {
+    const e = E.getEngine();
+    const rm = E.zeros([3]), rv = E.ones([3]);
+    const step = (hw: [number, number]) => {
+      const x = E.rand([2, 3, ...hw], { requiresGrad: true }), g = E.rand([3], { requiresGrad: true }), b = E.zeros([3], { requiresGrad: true });
+      E.sum(E.square(E.batchNormRelu2d(x, g, b, rm, rv, null, { training: true }))).backward();
+      E.dispose([x.grad!, g.grad!, b.grad!]);
+    };
+    const rows = await tune(e, () => E.tidy(() => { step([6, 6]); step([5, 3]); }), { reps: 1 });
+    for (const kernel of ['batchnorm.stats', 'batchnorm.sums', 'batchnorm.apply', 'batchnorm.backward']) {
+      const k = E.kernels().find((d) => d.name === kernel)!;
+      for (const [bucket, HW] of [['n2.c4.hw64', 36], ['n2.c4.hw16.odd', 15]] as const) {
+        const shape = { N: 2, C: 3, HW };
+        const candidates = e.policy.candidates(k, shape).map((v) => v.name).sort();
+        const row = rows.find((r) => r.kernel === kernel && r.bucket === bucket);
+        // A shape only one variant serves (the vec4 forms need aligned planes) has nothing to tune.
+        if (candidates.length < 2) { expect(row, `${kernel} ${bucket}`).toBeUndefined(); continue; }
+        expect(Object.keys(row!.times).sort(), `${kernel} ${bucket}`).toEqual(candidates);
+        expect(e.policy.pick(k, shape).name).toBe(row!.chosen);
+      }
+    }
+    expect(rows.filter((r) => r.kernel.startsWith('batchnorm.')).length).toBeGreaterThanOrEqual(6);
+    E.dispose([rm, rv]);
+  });
+
   it('keeps the engine version equal to the package version', () => {
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
     expect(ENGINE_VERSION).toBe(pkg.version);

@@ -22,6 +22,7 @@ const PARAM_TOL = { atol: 2e-3, rtol: 1e-3 };
 const combos: Array<[string, string, string, number[]]> = [
   ['split4', 'split4', 'channel4', [2, 3, 4, 4]], ['split', 'split', 'vec4', [2, 3, 4, 4]],
   ['single4', 'single', 'scalar', [2, 3, 4, 4]], ['single', 'split', 'scalar', [3, 2, 3, 3]],
+  ['split', 'split', 'channel1', [3, 2, 7, 7]],
 ];
 
 describe.skipIf(!hasF16)('batch norm on float16 activations', () => {

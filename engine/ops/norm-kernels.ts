@@ -5,17 +5,33 @@
 // - reductions: 'split4' / 'split' (two levels: chunk sums by several workgroups per channel,
 //   then a combine per channel) before 'single4' / 'single' (one workgroup per channel);
 // - elementwise: 'channel4' (workgroups by channel chunk, coefficients workgroup-uniform,
-//   several vec4s per invocation) before 'vec4' / 'scalar' (workgroups by plane).
+//   several vec4s per invocation) before 'vec4' (workgroups by plane); for planes whose H*W is
+//   not a multiple of 4, 'channel1' (by channel chunk, lanes across plane boundaries: 9-11x the
+//   per-plane 'scalar' on [32, 64, 7, 7], `medgrad tune` on lavapipe) before 'scalar'.
 import { runtime } from '../context.js';
 import { empty, Tensor } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
-import { f32bits, packParams } from '../kernels/launch.js';
-import { defineKernel, type Variant } from '../kernels/variants.js';
+import { f32bits, filled, packParams } from '../kernels/launch.js';
+import { defineKernel, pow2, type Sample, type Variant } from '../kernels/variants.js';
 
 /** `half`: float16 activations (the kernels' float16 forms; statistics and sums stay float32). */
 export type Planes = { N: number; C: number; HW: number; half?: boolean };
 export interface BnOptions { training?: boolean; eps?: number; momentum?: number }
 const vec4 = (s: Planes) => s.HW % 4 === 0;
+
+// Tunable (`medgrad tune`): shapes share a measured choice by powers of two, and by what decides
+// the candidates (vec4 alignment, storage dtype).
+const bucket = (s: Planes) => `n${pow2(s.N)}.c${pow2(s.C)}.hw${pow2(s.HW)}${vec4(s) ? '' : '.odd'}${s.half ? '.f16' : ''}`;
+interface PlaneInputs { x: Tensor; dy: Tensor; mean: Tensor; invstd: Tensor; gamma: Tensor; beta: Tensor; rm: Tensor; rv: Tensor; s1: Tensor; s2: Tensor }
+/** The tuner's sample of one pass: fresh inputs of the shape (their values do not change the timing) and `pass` on them. */
+function planeSample(s: Planes, pass: (t: PlaneInputs) => Tensor[]): Sample {
+  const act = s.half ? 'float16' : 'float32';
+  const [x, dy] = [0.5, 0.25].map((v) => filled([s.N, s.C, s.HW, 1], v, act)) as [Tensor, Tensor];
+  // Separate tensors throughout: a pass may not bind one buffer for reading and writing.
+  const [mean, invstd, gamma, beta, rm, rv, s1, s2] = [0.1, 1.2, 1, 0, 0, 1, 0.3, -0.2].map((v) => filled([s.C], v)) as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+  const t = { x, dy, mean, invstd, gamma, beta, rm, rv, s1, s2 };
+  return { run: () => { for (const out of pass(t)) out.dispose(); }, dispose: () => { for (const v of Object.values(t)) v.dispose(); } };
+}
 
 const STATS = defineKernel<Planes>({
   name: 'batchnorm.stats',
@@ -25,6 +41,8 @@ const STATS = defineKernel<Planes>({
     { name: 'single4', family: 'batchnorm', entry: 'bn_stats4', serves: vec4, half: true },
     { name: 'single', family: 'batchnorm', entry: 'bn_stats', half: true },
   ],
+  bucket,
+  sample: (s) => planeSample(s, (t) => Object.values(statistics(t.x, t.rm, t.rv, { training: true }))),
 });
 const SUMS = defineKernel<Planes>({
   name: 'batchnorm.sums',
@@ -33,19 +51,25 @@ const SUMS = defineKernel<Planes>({
     { name: 'split', family: 'bnreduce', entry: 'bn_partial', half: true },
     { name: 'single', family: 'batchnorm', entry: 'channel_sums', half: true },
   ],
+  bucket,
+  // The backward's form (with x-hat), the one a training step runs most.
+  sample: (s) => planeSample(s, (t) => { const r = gradientSums(t.dy, t); return [r.s1, r.s2]; }),
 });
 const COMBINE_STATS = defineKernel<Planes>({ name: 'batchnorm.combineStats', variants: [{ name: 'default', family: 'bnreduce', entry: 'bn_combine_stats', half: true }] });
 const COMBINE_SUMS = defineKernel<Planes>({ name: 'batchnorm.combineSums', variants: [{ name: 'default', family: 'bnreduce', entry: 'bn_combine_sums', half: true }] });
-const planeKernel = (name: string, entry: string) => defineKernel<Planes>({
+const planeKernel = (name: string, entry: string, pass: (t: PlaneInputs) => Tensor) => defineKernel<Planes>({
   name: `batchnorm.${name}`,
   variants: [
     { name: 'channel4', family: 'batchnorm', entry: `${entry}4c`, serves: vec4, half: true },
     { name: 'vec4', family: 'batchnorm', entry: `${entry}4`, serves: vec4, half: true },
+    { name: 'channel1', family: 'batchnorm', entry: `${entry}1c`, half: true },
     { name: 'scalar', family: 'batchnorm', entry, half: true },
   ],
+  bucket,
+  sample: (s) => planeSample(s, (t) => [pass(t)]),
 });
-const APPLY = planeKernel('apply', 'bn_apply');
-const BACKWARD = planeKernel('backward', 'bn_bwd');
+const APPLY = planeKernel('apply', 'bn_apply', (t) => applyPass(t.x, t, t.gamma, t.beta, { training: true }, true));
+const BACKWARD = planeKernel('backward', 'bn_bwd', (t) => backwardPass(t.x, t.dy, t, t.gamma, t, { training: true }));
 
 export function dims(x: Tensor): Planes {
   return { N: x.shape[0]!, C: x.shape[1]!, HW: x.shape[2]! * x.shape[3]!, ...(x.dtype === 'float16' && { half: true }) };
@@ -79,7 +103,7 @@ const unitOf = (v: Variant<Planes>) => (v.name.endsWith('4') ? 4 : 1);
 
 /** Grid and chunk count of an elementwise pass's variant. */
 function elementwiseGrid(s: Planes, v: Variant<Planes>, wg: number): { workgroups: [number, number]; chunks: number } {
-  if (v.name === 'channel4') { const chunks = chunksFor(s, wg, 4, 'elementwise'); return { workgroups: [chunks, s.C], chunks }; }
+  if (v.name.startsWith('channel')) { const chunks = chunksFor(s, wg, unitOf(v), 'elementwise'); return { workgroups: [chunks, s.C], chunks }; }
   return { workgroups: planeGrid(s, wg, unitOf(v)), chunks: 0 };
 }
 
