@@ -132,18 +132,25 @@ fn bwd_coeffs(c: u32) -> vec3<f32> {
   let cx = -k * s_in[c] * s2[c] / p.count;
   return vec3<f32>(k, cx, -k * s1[c] / p.count - cx * m_in[c]);
 }
+// One value of each scalar pass at index i, with its channel's coefficients.
+fn apply_at(i: u32, a: vec2<f32>) {
+  var v = f32(x[i]) * a.x + a.y;
+  if (RESIDUAL == 1u) { v = v + f32(res[i]); }
+  // The same operations as add then relu (NaN kept, as relu keeps it).
+  if (RELU == 1u) { v = select(max(v, 0.0), v, is_nan(v)); }
+  y[i] = st(v);
+}
+fn bwd_at(i: u32, k: vec3<f32>) {
+  var v = k.x * f32(dy[i]);
+  if (OP == TRAINING) { v += k.y * f32(x[i]) + k.z; }
+  y[i] = st(v);
+}
+
 @compute @workgroup_size(WG)
 fn bn_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var plane = gid.y; plane < p.N * p.C; plane += nwg.y) {
     let a = apply_coeffs(plane % p.C);
-    let base = plane * p.HW;
-    for (var i = gid.x; i < p.HW; i += nwg.x * WG) {
-      var v = f32(x[base + i]) * a.x + a.y;
-      if (RESIDUAL == 1u) { v = v + f32(res[base + i]); }
-      // The same operations as add then relu (NaN kept, as relu keeps it).
-      if (RELU == 1u) { v = select(max(v, 0.0), v, is_nan(v)); }
-      y[base + i] = st(v);
-    }
+    for (var i = gid.x; i < p.HW; i += nwg.x * WG) { apply_at(plane * p.HW + i, a); }
   }
 }
 
@@ -173,12 +180,7 @@ fn channel_sums(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_i
 fn bn_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   for (var plane = gid.y; plane < p.N * p.C; plane += nwg.y) {
     let k = bwd_coeffs(plane % p.C);
-    let base = plane * p.HW;
-    for (var i = gid.x; i < p.HW; i += nwg.x * WG) {
-      var v = k.x * f32(dy[base + i]);
-      if (OP == TRAINING) { v += k.y * f32(x[base + i]) + k.z; }
-      y[base + i] = st(v);
-    }
+    for (var i = gid.x; i < p.HW; i += nwg.x * WG) { bwd_at(plane * p.HW + i, k); }
   }
 }
 
@@ -273,27 +275,12 @@ fn channel_at(c: u32, j: u32) -> u32 { let n = j / p.HW; return (n * p.C + c) * 
 
 @compute @workgroup_size(WG)
 fn bn_apply1c(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
-  let c = wg.y;
-  let r = chunk_of(wg.x, p.HW);
-  let a = apply_coeffs(c);
-  for (var j = r.x + l.x; j < r.y; j += WG) {
-    let i = channel_at(c, j);
-    var v = f32(x[i]) * a.x + a.y;
-    if (RESIDUAL == 1u) { v = v + f32(res[i]); }
-    if (RELU == 1u) { v = select(max(v, 0.0), v, is_nan(v)); }
-    y[i] = st(v);
-  }
+  let r = chunk_of(wg.x, p.HW); let a = apply_coeffs(wg.y); // channel wg.y, chunk wg.x
+  for (var j = r.x + l.x; j < r.y; j += WG) { apply_at(channel_at(wg.y, j), a); }
 }
 
 @compute @workgroup_size(WG)
 fn bn_bwd1c(@builtin(local_invocation_id) l: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>) {
-  let c = wg.y;
-  let r = chunk_of(wg.x, p.HW);
-  let k = bwd_coeffs(c);
-  for (var j = r.x + l.x; j < r.y; j += WG) {
-    let i = channel_at(c, j);
-    var v = k.x * f32(dy[i]);
-    if (OP == TRAINING) { v += k.y * f32(x[i]) + k.z; }
-    y[i] = st(v);
-  }
+  let r = chunk_of(wg.x, p.HW); let k = bwd_coeffs(wg.y);
+  for (var j = r.x + l.x; j < r.y; j += WG) { bwd_at(channel_at(wg.y, j), k); }
 }
