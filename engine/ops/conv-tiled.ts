@@ -51,7 +51,7 @@ export function tiledConvGrid(g: ConvShape, k: Kernel, v: Variant<unknown>): [nu
  * implicit GEMM (M = Cout, N = OH OW per image, K = Cin KH KW) is at least 64 x 256 x 256; the
  * large tile for 128 channels and 2048 x 2048 outputs in all. Guesses until a GPU measures them.
  */
-export const wantsTensorCores = (g: ConvShape): boolean => g.Cout >= 64 && g.OH * g.OW >= 256 && g.Cin * g.KH * g.KW >= 256;
+const wantsTensorCores = (g: ConvShape): boolean => g.Cout >= 64 && g.OH * g.OW >= 256 && g.Cin * g.KH * g.KW >= 256;
 
 /**
  * The GPU's table rule: a tile as tall as the layer's channels (16, 32 or 64), so few-channel

@@ -6,7 +6,7 @@ import { runtime } from '../context.js';
 import { empty, Tensor, tidy } from '../tensor/tensor.js';
 import { fmt } from '../shape.js';
 import { filled, fillKernel, packParams, reduceRowsKernel, stridedCopy } from '../kernels/launch.js';
-import { defineKernel, isHardwareGpu, pow2, supportedVariants, type Capabilities, type Choice, type KernelDef } from '../kernels/variants.js';
+import { defineKernel, pow2, supportedVariants, type Capabilities, type Choice, type KernelDef } from '../kernels/variants.js';
 import * as R from '../reference/float64.js';
 import type { Grad } from './record.js';
 import { op } from './record.js';
@@ -17,8 +17,8 @@ import { channelSums } from './norm.js';
 import { preferAlgorithm, winogradForward, winogradServes, winogradWeightGrad, type WinogradTile } from './conv-winograd.js';
 import { cropTaps, uncropWeightGrad, type Stored } from './conv-crop.js';
 import { epilogueBias, epilogueCode, type Epilogue } from './conv-epilogue.js';
-import { preferTiledConv, preferTiledWeightGrad, tiledConvGrid, tiledConvVariants, tiledWeightGradVariants, wantsTensorCores, weightGradBlocks } from './conv-tiled.js';
-import { CONV_SM_FAMILY, emulatedSubgroupMatrixVariant, subgroupMatrixConstants } from './matmul-subgroup-matrix.js';
+import { preferTiledConv, preferTiledWeightGrad, tiledConvGrid, tiledConvVariants, tiledWeightGradVariants, weightGradBlocks } from './conv-tiled.js';
+import { CONV_SM_FAMILY, emulatedSubgroupMatrixVariant, isSubgroupMatrix, subgroupMatrixConstants } from './matmul-subgroup-matrix.js';
 
 export type { Epilogue } from './conv-epilogue.js';
 
@@ -76,9 +76,13 @@ export const CONV_FORWARD = defineKernel<Geometry>({
   },
 });
 
-/** Whether CONV_FORWARD's table rule would put g on the adapter's tensor cores. */
-const onTensorCores = (g: Geometry, caps: Capabilities): boolean =>
-  !g.half && isHardwareGpu(caps) && wantsTensorCores(g) && supportedVariants(CONV_FORWARD, caps).some((v) => v.family === CONV_SM_FAMILY);
+/** Whether CONV_FORWARD's table rule would put g on the adapter's tensor cores (asked of the rule itself). */
+function onTensorCores(g: Geometry, caps: Capabilities): boolean {
+  const supported = supportedVariants(CONV_FORWARD, caps);
+  // Cached per adapter: without tensor-core variants (lavapipe, float16 storage) no rule is run.
+  if (g.half || !supported.some(isSubgroupMatrix)) return false;
+  return isSubgroupMatrix(CONV_FORWARD.prefer!(g, supported.filter((v) => v.serves?.(g) ?? true), caps));
+}
 
 /** The tensor-core tiling on plain arrays: a test kernel (no bucket, never tuned; run through `direct`). */
 export const CONV_SM_EMULATED = defineKernel<Geometry>({ name: 'conv2d.subgroupMatrixEmulated', variants: [emulatedSubgroupMatrixVariant<Geometry>(CONV_SM_FAMILY)] });

@@ -86,14 +86,14 @@ export class Lease {
   lost = false;
   private timer: NodeJS.Timeout | null = null;
   private released = false;
+  /** Who holds the lease now, once a renewal found it lost (null: the file was gone). */
+  private taker: LeaseRecord | null = null;
 
   constructor(readonly path: string, readonly record: LeaseRecord, private readonly o: Required<Pick<LeaseOptions, 'ttlMs' | 'now'>> & LeaseOptions) {
     this.timer = setInterval(() => this.renew(), Math.max(1, o.ttlMs / 4));
     this.timer.unref();
     track(this, true);
   }
-
-  private taker: LeaseRecord | null = null;
 
   /** Pushes the expiry to now + ttl if this process still holds the lease; false if it does not. */
   renew(): boolean {
